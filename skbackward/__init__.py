@@ -1,0 +1,11 @@
+"""skbackward: conditional retrieval over precomputed embeddings.
+
+"Items like this query, but with label c", by Backward Search (Lee & Kim,
+PLoS ONE 2024), with a scikit-learn API.
+"""
+
+from ._backward import BackwardSearchRetriever
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["BackwardSearchRetriever", "__version__"]

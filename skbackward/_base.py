@@ -1,0 +1,217 @@
+"""The base shared by every retriever: validation, labels, index, queries.
+
+A retriever embeds features with a trained network, optionally moves the query
+embeddings towards a condition (the strategy: Backward Search, a distilled
+student, ...), and ranks an index of embeddings by cosine similarity.
+Subclasses implement ``_fit_network`` (training) and ``_condition_embeddings``
+(the strategy); everything else is here.
+"""
+
+from abc import abstractmethod
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
+
+from ._conditions import parse_condition
+from ._index import cosine_kneighbors, normalize_rows
+from ._labels import as_columns, attribute_names, encode_columns, lookup
+from ._model import predict_embedding, resolve_device
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+class BaseRetriever(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class for conditional retrievers over precomputed features.
+
+    Warning: This class should not be used directly. Use derived classes instead.
+    """
+
+    # ---- to implement -------------------------------------------------------
+
+    @abstractmethod
+    def _fit_network(self, X, y, codes, seed):
+        """Train (or adopt) the network; return it (embed + heads, on CPU)."""
+
+    @abstractmethod
+    def _condition_embeddings(self, Z, targets, weights):
+        """Move query embeddings ``Z`` towards the parsed condition."""
+
+    # ---- fitting ------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Fit the embedding and classifier heads, then index ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Precomputed features (embeddings from any backbone).
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Labels: 1-D for one attribute, or 2-D / a DataFrame with one column
+            per attribute (the DataFrame's column names become the attribute
+            names, otherwise attributes are named 0, 1, ...). Strings or ints.
+
+        Returns
+        -------
+        self : object
+            The fitted retriever.
+        """
+        self._check_params()
+        names = attribute_names(y) if y is not None else None
+        X, y = validate_data(
+            self, X, y, multi_output=True, dtype=FLOAT_DTYPES, ensure_min_samples=2
+        )
+        self.attributes_ = names
+        classes, codes = encode_columns(as_columns(y), names, type(self).__name__)
+        self.classes_ = classes[0] if y.ndim == 1 else classes
+        self._classes = classes  # always a list, one array per attribute
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        self.model_ = self._fit_network(X, y, codes, seed)
+        self._set_index(X, y)
+        return self
+
+    def _check_params(self):
+        check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, min_val=1)
+        resolve_device(self.device)
+
+    @property
+    def _n_features_out(self):
+        return self.model_.embed.embedding_dim
+
+    # ---- the index ------------------------------------------------------------
+
+    def index(self, X, y=None):
+        """Replace the searched database by the items ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_items, n_features)
+            Features of the database items, in the space the model was fitted on.
+        y : array-like of shape (n_items,) or (n_items, n_attributes), default=None
+            Labels of the items, kept as ``index_labels_`` for scoring; the
+            database may be unlabelled.
+
+        Returns
+        -------
+        self : object
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        if y is not None:
+            y = np.asarray(y)
+            n_attr = 1 if y.ndim == 1 else y.shape[1]
+            if y.ndim > 2 or y.shape[0] != X.shape[0] or n_attr != len(self.attributes_):
+                raise ValueError(
+                    f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, "
+                    f"{len(self.attributes_)}) (attributes {self.attributes_}); "
+                    f"got {y.shape}."
+                )
+        self._set_index(X, y)
+        return self
+
+    def _set_index(self, X, y):
+        Z = self._embed(X)
+        self._index_embedding = Z
+        self._index_unit = normalize_rows(Z)
+        self.index_labels_ = y
+        self.n_index_samples_ = Z.shape[0]
+
+    def _encode(self, y):
+        """Labels -> (n, n_attributes) class indices (-1 for labels not in fit)."""
+        Y = as_columns(np.asarray(y))
+        return np.stack(
+            [lookup(cls, Y[:, a])[0] for a, cls in enumerate(self._classes)], axis=1
+        )
+
+    # ---- queries --------------------------------------------------------------
+
+    def _embed(self, X):
+        return predict_embedding(self.model_.embed, X, self.device)
+
+    def _queries(self, Z, condition, condition_weight):
+        """Query embeddings ``Z`` moved towards the condition, if one is given."""
+        if condition is None:
+            return Z
+        targets, weights = parse_condition(
+            condition, self.attributes_, self._classes, Z.shape[0], condition_weight
+        )
+        return self._condition_embeddings(Z, targets, weights)
+
+    def transform(self, X, condition=None, condition_weight=None):
+        """Embed queries; with a condition, the embeddings moved towards it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+        condition : scalar, array-like of shape (n_queries,) or dict, default=None
+            The wanted label(s). A scalar applies to every query, a 1-D array
+            gives one label per query, and ``{attribute: label or labels}``
+            conditions on several attributes at once (attributes left out are
+            unconstrained; ``None`` inside an array leaves that query
+            unconstrained). With several attributes a bare label is accepted
+            when exactly one attribute has it. ``None``: no condition.
+        condition_weight : float or dict, default=None
+            Relative weight of each attribute's condition in the search loss,
+            ``{attribute: weight}`` (a number or one per query). Default 1.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_queries, embedding_dim)
+            In the dtype of ``X`` (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        return self._queries(self._embed(X), condition, condition_weight)
+
+    def kneighbors(
+        self, X=None, n_neighbors=None, return_distance=True, *, condition=None,
+        condition_weight=None,
+    ):
+        """Find the indexed items nearest to each (conditioned) query.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features), default=None
+            Queries. ``None`` queries the indexed items themselves, each
+            excluded from its own neighbours.
+        n_neighbors : int, default=None
+            Number of neighbours; defaults to the ``n_neighbors`` parameter.
+        return_distance : bool, default=True
+            Whether to return the distances.
+        condition, condition_weight
+            As in :meth:`transform`; ``None`` is plain nearest-neighbour search
+            in the embedding space.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Cosine distances (1 - cosine similarity), ascending. Only when
+            ``return_distance=True``.
+        indices : ndarray of shape (n_queries, n_neighbors)
+            Row indices of the neighbours in the indexed items.
+        """
+        check_is_fitted(self)
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        check_scalar(k, "n_neighbors", numbers.Integral, min_val=1)
+        n_db = self.n_index_samples_
+        if X is None:
+            Z = self._queries(self._index_embedding, condition, condition_weight)
+        else:
+            Z = self.transform(X, condition, condition_weight)
+        available = n_db - (X is None)
+        if k > available:
+            raise ValueError(
+                f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, "
+                f"n_samples_fit = {n_db}, n_samples = {Z.shape[0]}"
+                + (" (X=None excludes each item itself)" if X is None else "")
+            )
+        dist, ind = cosine_kneighbors(Z, self._index_unit, k, exclude_self=X is None)
+        return (dist, ind) if return_distance else ind
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

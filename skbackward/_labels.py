@@ -1,0 +1,85 @@
+"""Per-attribute label handling: attribute names, encoding, lookup of labels."""
+
+import numpy as np
+
+
+def attribute_names(y):
+    """Names of the attributes in ``y``: DataFrame columns, else 0..n-1."""
+    columns = getattr(y, "columns", None)
+    if columns is not None:
+        return list(columns)
+    ndim = np.ndim(y)
+    return [0] if ndim == 1 else list(range(np.shape(y)[1]))
+
+
+def as_columns(y):
+    """``y`` as a 2-D array, one column per attribute (a view when possible)."""
+    y = np.asarray(y)
+    return y.reshape(-1, 1) if y.ndim == 1 else y
+
+
+def encode_columns(Y, attributes, name):
+    """Encode each column of the 2-D ``Y`` as integers 0..C-1.
+
+    Returns the list of class arrays and the (n_samples, n_attributes) codes.
+    Raises a ValueError naming the attribute that has a single class.
+    """
+    classes, codes = [], np.empty(Y.shape, dtype=np.int64)
+    for a, attribute in enumerate(attributes):
+        cls, codes[:, a] = np.unique(Y[:, a], return_inverse=True)
+        if cls.shape[0] < 2:
+            raise ValueError(
+                f"{name} needs at least two classes per attribute; attribute "
+                f"{attribute!r} has one class ({cls[0]!r})."
+            )
+        classes.append(cls)
+    return classes, codes
+
+
+def _is_missing(values):
+    """Elementwise: is the entry None (or a float NaN), i.e. no label given."""
+    values = np.asarray(values)
+    if values.dtype.kind == "O":
+        # Elementwise in C: ``== None`` finds None, ``!=`` itself finds NaN.
+        return np.asarray(values == None) | np.asarray(values != values)  # noqa: E711
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    return np.zeros(values.shape, dtype=bool)
+
+
+def lookup(classes, values, *, missing_ok=False):
+    """Codes of ``values`` (1-D) in ``classes``; -1 for labels not among them.
+
+    Only the distinct values are looked up, so this costs a dict lookup per
+    distinct label, not per query. With ``missing_ok``, None/NaN give -1 too.
+    Returns ``(codes, unknown)`` where ``unknown`` lists the labels not found.
+    """
+    values = np.asarray(values, dtype=object).ravel()
+    codes = np.full(values.shape[0], -1, dtype=np.int64)
+    present = ~_is_missing(values) if missing_ok else np.ones(values.shape, bool)
+    table = {label: i for i, label in enumerate(classes.tolist())}
+    unknown = []
+    if present.any():
+        uniq_values, inverse = _unique(values[present])
+        uniq_codes = np.array(
+            [table.get(_plain(v), -1) for v in uniq_values], dtype=np.int64
+        )
+        codes[present] = uniq_codes[inverse]
+        unknown = [_plain(v) for v, c in zip(uniq_values, uniq_codes) if c < 0]
+    return codes, unknown
+
+
+def _unique(values):
+    """Distinct values and the inverse map; mixed types are grouped by repr."""
+    try:
+        uniq, inverse = np.unique(values, return_inverse=True)
+    except TypeError:  # mixed types (e.g. 3 and "3") cannot be sorted together
+        keys = np.array([repr(v) for v in values])
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        uniq = values[first]
+    return uniq, inverse
+
+
+def _plain(value):
+    """numpy scalars as Python scalars so they hash like the stored classes."""
+    return value.item() if isinstance(value, np.generic) else value

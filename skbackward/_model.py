@@ -1,0 +1,188 @@
+"""Torch modules of Backward Search and the loop that trains them.
+
+Everything torch-specific about the networks lives here; estimators pass plain
+arguments in and get numpy arrays (or CPU modules) back.
+"""
+
+import contextlib
+import copy
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# Layer sizes and dropout rates of the published model (DESIGN.md §2.1).
+HEAD_HIDDEN = (256, 128)
+EMBEDDING_DROPOUT = 0.1
+HEAD_DROPOUT = 0.4
+
+
+class EmbeddingHead(nn.Module):
+    """Linear -> ReLU -> BN -> Dropout -> Linear -> BN -> tanh."""
+
+    def __init__(self, n_features, embedding_dim):
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        self.layers = nn.Sequential(
+            nn.Linear(n_features, embedding_dim),
+            nn.ReLU(),
+            nn.BatchNorm1d(embedding_dim),
+            nn.Dropout(EMBEDDING_DROPOUT),
+            nn.Linear(embedding_dim, embedding_dim),
+            nn.BatchNorm1d(embedding_dim),
+            nn.Tanh(),
+        )
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def classifier_head(embedding_dim, n_classes):
+    """One attribute's classifier on the embedding (logits out)."""
+    h1, h2 = HEAD_HIDDEN
+    return nn.Sequential(
+        nn.Linear(embedding_dim, h1),
+        nn.ReLU(),
+        nn.BatchNorm1d(h1),
+        nn.Dropout(HEAD_DROPOUT),
+        nn.Linear(h1, h2),
+        nn.ReLU(),
+        nn.BatchNorm1d(h2),
+        nn.Dropout(HEAD_DROPOUT),
+        nn.Linear(h2, n_classes),
+    )
+
+
+class RetrievalNetwork(nn.Module):
+    """The embedding head and one classifier head per attribute."""
+
+    def __init__(self, n_features, n_classes, embedding_dim):
+        super().__init__()
+        self.embed = EmbeddingHead(n_features, embedding_dim)
+        self.heads = nn.ModuleList(
+            [classifier_head(embedding_dim, c) for c in n_classes]
+        )
+
+    def forward(self, x):
+        z = self.embed(x)
+        return z, [head(z) for head in self.heads]
+
+
+def resolve_device(device):
+    """``torch.device`` for a user string; "auto" picks CUDA when present."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for, but CUDA is not available.")
+    return dev
+
+
+@contextlib.contextmanager
+def seeded(seed, device):
+    """Seed torch's global RNG (used by dropout) and restore it afterwards."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def as_tensor(X, device, dtype=None):
+    """A torch copy of a numpy array (copying also handles read-only memmaps)."""
+    return torch.tensor(np.asarray(X), device=device, dtype=dtype)
+
+
+def frozen(module, dtype, device):
+    """An eval-mode copy of ``module`` in ``dtype`` on ``device``, no grads."""
+    module = copy.deepcopy(module).to(device=device, dtype=dtype).eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def heads_loss(network, x, codes):
+    """Mean over attributes of the cross-entropy of each classifier head."""
+    _, logits = network(x)
+    return sum(F.cross_entropy(lg, codes[:, a]) for a, lg in enumerate(logits)) / len(
+        logits
+    )
+
+
+def train_network(
+    network, loss_fn, arrays, *, epochs, batch_size, learning_rate, weight_decay,
+    seed, device, verbose=0, log_prefix="",
+):
+    """Train ``network`` by minibatch Adam on ``loss_fn(network, *batch)``.
+
+    ``arrays`` are numpy arrays sharing their first dimension; each minibatch
+    holds the same rows of all of them. Adam with weight decay and a step decay
+    of the learning rate (halved every third of the epochs); torch's global RNG
+    is seeded for the duration, so dropout and anything ``loss_fn`` draws are
+    reproducible. Returns the mean loss of each epoch. The network is returned
+    to the CPU in eval mode so the estimator pickles anywhere.
+    """
+    dev = resolve_device(device)
+    tensors = [
+        as_tensor(a, dev, torch.int64 if a.dtype.kind in "iu" else torch.float32)
+        for a in arrays
+    ]
+    n = tensors[0].shape[0]
+    batch_size = min(batch_size, n)
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    with seeded(seed, dev):
+        network.to(dev).train()
+        optimizer = torch.optim.Adam(
+            network.parameters(), lr=learning_rate, weight_decay=weight_decay
+        )
+        scheduler = torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=max(1, epochs // 3), gamma=0.5
+        )
+        for epoch in range(epochs):
+            tic = time.perf_counter()
+            order = torch.randperm(n, generator=generator).to(dev)
+            total, seen = 0.0, 0
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                if idx.shape[0] < 2:  # BatchNorm cannot train on one sample
+                    continue
+                loss = loss_fn(network, *(t[idx] for t in tensors))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * idx.shape[0]
+                seen += idx.shape[0]
+            scheduler.step()
+            losses.append(total / seen)
+            if verbose:
+                print(
+                    f"{log_prefix}epoch {epoch + 1}/{epochs} loss={losses[-1]:.4f} "
+                    f"({time.perf_counter() - tic:.2f}s)"
+                )
+    network.cpu().eval()
+    return losses
+
+
+@torch.no_grad()
+def predict_embedding(module, X, device, chunk_size=8192):
+    """``module(X)`` in eval mode, in X's float dtype, as a numpy array.
+
+    Computing in the input's dtype keeps each row's output independent of the
+    other rows in the batch for float64 input (float32 matmuls may not be).
+    """
+    dev = resolve_device(device)
+    module = frozen(module, _torch_dtype(X.dtype), dev)
+    out = [
+        module(as_tensor(X[s : s + chunk_size], dev)).cpu().numpy()
+        for s in range(0, X.shape[0], chunk_size)
+    ]
+    return np.concatenate(out) if out else np.empty((0,), X.dtype)
+
+
+def _torch_dtype(np_dtype):
+    return torch.float64 if np_dtype == np.float64 else torch.float32

@@ -1,0 +1,353 @@
+"""Retrieval metrics at rank k and scorers for model selection.
+
+Naming is truthful: :func:`precision_at_k` is what the paper (Lee & Kim, 2024)
+reports as "mAP@k"; :func:`average_precision_at_k` is the standard
+information-retrieval AP@k. :func:`attribute_preservation_at_k` and
+:func:`tag_similarity_at_k` measure whether the results keep the query's
+context (the paper's mTS@k is the latter).
+"""
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing
+
+from .model_selection import _columns, sample_query_pairs
+
+
+def _relevance(y_true, y_retrieved, k):
+    """Boolean (n_queries, k): retrieved item matches the wanted label(s).
+
+    ``y_true`` is (n,) or (n, A); ``y_retrieved`` is (n, m) or (n, m, A) with
+    m >= k. With several attributes an item is relevant when all match.
+    """
+    y_true = np.asarray(y_true)
+    y_retrieved = np.asarray(y_retrieved)
+    if y_true.ndim == 1:
+        y_true, y_retrieved = y_true[:, None], y_retrieved[..., None]
+    if (
+        y_true.ndim != 2
+        or y_retrieved.ndim != 3
+        or y_retrieved.shape[0] != y_true.shape[0]
+        or y_retrieved.shape[2] != y_true.shape[1]
+    ):
+        raise ValueError(
+            "y_retrieved must have shape (n_queries, n_retrieved) for 1-D y_true "
+            "or (n_queries, n_retrieved, n_attributes) for 2-D y_true; got "
+            f"y_true {y_true.shape} and y_retrieved {y_retrieved.shape}."
+        )
+    if y_true.shape[0] == 0:
+        raise ValueError("Found no queries: y_true is empty.")
+    k = y_retrieved.shape[1] if k is None else k
+    if not 1 <= k <= y_retrieved.shape[1]:
+        raise ValueError(
+            f"k must be in [1, n_retrieved={y_retrieved.shape[1]}]; got {k}."
+        )
+    return (y_retrieved[:, :k] == y_true[:, None, :]).all(axis=2)
+
+
+def precision_at_k(y_true, y_retrieved, k=10):
+    """Mean precision at k: share of the top k carrying the wanted label.
+
+    This is the figure Lee & Kim (2024) report as "mAP@k".
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_queries,) or (n_queries, n_attributes)
+        The wanted label of each query (with several attributes, an item is
+        relevant only when every attribute matches).
+    y_retrieved : array-like of shape (n_queries, n_retrieved[, n_attributes])
+        Labels of the retrieved items, best first.
+    k : int or None, default=10
+        Rank cut-off; ``None`` uses all retrieved items.
+
+    Returns
+    -------
+    score : float
+
+    Examples
+    --------
+    >>> from skbackward.metrics import precision_at_k
+    >>> precision_at_k(["a", "b"], [["a", "b"], ["a", "a"]], k=2)
+    0.25
+    """
+    return float(_relevance(y_true, y_retrieved, k).mean())
+
+
+def attribute_preservation_at_k(query_attributes, retrieved_attributes, k=10):
+    """Share of the top k that keep the query's unconditioned attribute(s).
+
+    Measures context preservation when items have several attributes: e.g.
+    condition on the style and check that the object class is kept.
+
+    Parameters
+    ----------
+    query_attributes : array-like of shape (n_queries,) or (n_queries, n_kept)
+        The query's own value(s) of the attribute(s) that should be kept.
+    retrieved_attributes : array-like of shape (n_queries, n_retrieved[, n_kept])
+        The same attribute(s) of the retrieved items, best first.
+    k : int or None, default=10
+
+    Returns
+    -------
+    score : float
+    """
+    return float(_relevance(query_attributes, retrieved_attributes, k).mean())
+
+
+def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
+    """Mean of the standard IR average precision at k (AP@k).
+
+    ``AP@k = sum_{i<=k} P@i * rel_i / min(k, R)`` where ``R`` is the number of
+    relevant items in the database.
+
+    Parameters
+    ----------
+    y_true, y_retrieved, k
+        As in :func:`precision_at_k`.
+    n_relevant : array-like of shape (n_queries,), default=None
+        ``R`` per query: relevant items in the database. ``None`` uses the
+        number of relevant items found in the top k (AP of the ranked list).
+
+    Returns
+    -------
+    score : float
+
+    Examples
+    --------
+    >>> from skbackward.metrics import average_precision_at_k
+    >>> average_precision_at_k(["a"], [["b", "a"]], k=2)
+    0.5
+    """
+    rel = _relevance(y_true, y_retrieved, k)
+    ranks = np.arange(1, rel.shape[1] + 1)
+    precision_at_i = np.cumsum(rel, axis=1) / ranks
+    hits = (precision_at_i * rel).sum(axis=1)
+    if n_relevant is None:
+        denom = rel.sum(axis=1)
+    else:
+        denom = np.minimum(np.asarray(n_relevant), rel.shape[1])
+    return float(np.mean(np.divide(hits, denom, out=np.zeros(len(hits)),
+                                   where=denom > 0)))
+
+
+def tag_similarity_at_k(query_tags, retrieved_tags, k=10):
+    """Mean Jaccard similarity of tag sets between query and top k (mTS@k).
+
+    Parameters
+    ----------
+    query_tags : array-like of shape (n_queries, n_tags)
+        Binary indicator matrix of each query's tags.
+    retrieved_tags : array-like of shape (n_queries, n_retrieved, n_tags)
+        Indicators of the retrieved items' tags, best first.
+    k : int or None, default=10
+
+    Returns
+    -------
+    score : float
+        Pairs where both tag sets are empty count as 0.
+    """
+    q = np.asarray(query_tags).astype(bool)
+    r = np.asarray(retrieved_tags).astype(bool)
+    if q.ndim != 2 or r.ndim != 3 or r.shape[0] != q.shape[0] or r.shape[2] != q.shape[1]:
+        raise ValueError(
+            "query_tags must be (n_queries, n_tags) and retrieved_tags "
+            f"(n_queries, n_retrieved, n_tags); got {q.shape} and {r.shape}."
+        )
+    k = r.shape[1] if k is None else k
+    if q.shape[0] == 0 or not 1 <= k <= r.shape[1]:
+        raise ValueError(f"need queries and k in [1, {r.shape[1]}]; got "
+                         f"{q.shape[0]} queries and k={k}.")
+    r = r[:, :k]
+    inter = (r & q[:, None]).sum(2)
+    union = (r | q[:, None]).sum(2)
+    return float(np.mean(np.divide(inter, union, out=np.zeros(inter.shape),
+                                   where=union > 0)))
+
+
+# ---- scorers --------------------------------------------------------------
+
+_METRICS = ("precision", "average_precision", "preservation", "harmonic")
+
+
+def _last_step(estimator, X):
+    """The retriever and ``X`` in its input space (through a Pipeline)."""
+    if isinstance(estimator, Pipeline):
+        return estimator[-1], estimator[:-1].transform(X)
+    return estimator, X
+
+
+def retrieval_scores(
+    estimator, X, y, *, k=10, condition_on=None, exclude_own_class=False,
+    n_queries=None, random_state=0,
+):
+    """Conditional-retrieval figures of a fitted retriever on labelled queries.
+
+    The retriever's index (after ``fit``, the training data) is the database;
+    ``X, y`` give the query items. Conditions are drawn with
+    :func:`~skbackward.model_selection.sample_query_pairs` from the classes
+    with at least ``k`` database items.
+
+    Parameters
+    ----------
+    estimator : retriever or Pipeline ending in one
+        Fitted; its index must be labelled (``fit`` or ``index(X, y)``).
+    X : array-like of shape (n_items, n_features)
+    y : array-like of shape (n_items,) or (n_items, n_attributes)
+    k : int, default=10
+    condition_on : attribute or list of attributes, default=None
+        Attributes to condition on; ``None``: all of them jointly. The other
+        attributes are the ones whose preservation is measured.
+    exclude_own_class : bool, default=False
+    n_queries : int or None, default=None
+        ``None``: every item of ``X`` is a query once; an int: that many
+        class-balanced pairs (the paper's protocol).
+    random_state : int, RandomState instance or None, default=0
+        Fixed by default so every candidate of a grid search sees the same
+        queries.
+
+    Returns
+    -------
+    scores : dict
+        ``precision``, ``average_precision`` (R = matching database items),
+        ``preservation`` (NaN when no attribute is left unconditioned) and
+        ``harmonic`` (harmonic mean of precision and preservation).
+    """
+    retriever, X = _last_step(estimator, X)
+    if getattr(retriever, "index_labels_", None) is None:
+        raise ValueError(
+            "the retriever's index has no labels: fit it, or call index(X, y) "
+            "with labels, before scoring."
+        )
+    attributes = retriever.attributes_
+    cols = _columns(condition_on, attributes)
+    kept = [a for a in range(len(attributes)) if a not in cols]
+    db = retriever._encode(retriever.index_labels_)
+    queries = retriever._encode(y)
+    qi, cond = sample_query_pairs(
+        queries[:, cols], db[:, cols], n_queries=n_queries, k=k,
+        exclude_own_class=exclude_own_class, random_state=random_state,
+    )
+    condition = {
+        attributes[c]: retriever._classes[c][cond[:, j]] for j, c in enumerate(cols)
+    }
+    ind = retriever.kneighbors(
+        _safe_indexing(X, qi), k, return_distance=False, condition=condition
+    )
+    retrieved = db[ind]  # (n_pairs, k, n_attributes)
+    n_relevant = _rows_count(db[:, cols], cond)
+    precision = precision_at_k(cond, retrieved[..., cols], k)
+    scores = {
+        "precision": precision,
+        "average_precision": average_precision_at_k(
+            cond, retrieved[..., cols], k, n_relevant=n_relevant
+        ),
+        "preservation": np.nan,
+        "harmonic": np.nan,
+    }
+    if kept:
+        kept_score = attribute_preservation_at_k(
+            queries[qi][:, kept], retrieved[..., kept], k
+        )
+        scores["preservation"] = kept_score
+        total = precision + kept_score
+        scores["harmonic"] = 2 * precision * kept_score / total if total else 0.0
+    return scores
+
+
+def _rows_count(table, rows):
+    """How many rows of ``table`` equal each row of ``rows``."""
+    uniq, counts = np.unique(table, axis=0, return_counts=True)
+    both = np.concatenate([uniq, rows])
+    _, inverse = np.unique(both, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    per_class = np.zeros(inverse.max() + 1, dtype=np.int64)
+    per_class[inverse[: uniq.shape[0]]] = counts
+    return per_class[inverse[uniq.shape[0]:]]
+
+
+def make_retrieval_scorer(
+    metric="average_precision", *, k=10, condition_on=None, exclude_own_class=False,
+    n_queries=None, random_state=0,
+):
+    """A ``scorer(estimator, X, y)`` for conditional retrieval.
+
+    Usable as ``scoring=`` in ``GridSearchCV`` or ``cross_val_score``: the
+    training fold is the database, the test fold gives the queries.
+
+    Parameters
+    ----------
+    metric : {"average_precision", "precision", "preservation", "harmonic"}, \
+            default="average_precision"
+        Figure to return (see :func:`retrieval_scores`). "harmonic" balances
+        reaching the condition against keeping the unconditioned attributes.
+    k, condition_on, exclude_own_class, n_queries, random_state
+        As in :func:`retrieval_scores`.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y) -> float``, greater is better.
+    """
+    if metric not in _METRICS:
+        raise ValueError(f"metric must be one of {_METRICS}; got {metric!r}.")
+
+    def scorer(estimator, X, y):
+        score = retrieval_scores(
+            estimator, X, y, k=k, condition_on=condition_on,
+            exclude_own_class=exclude_own_class, n_queries=n_queries,
+            random_state=random_state,
+        )[metric]
+        if np.isnan(score):
+            raise ValueError(
+                f"metric={metric!r} needs an attribute left unconditioned: "
+                "fit on several attributes and set condition_on to a subset."
+            )
+        return score
+
+    scorer.__name__ = f"{metric}_at_{k}"
+    return scorer
+
+
+def make_map_scorer(k=10, **kwargs):
+    """Scorer of the standard mean AP@k of conditional queries.
+
+    Shorthand for ``make_retrieval_scorer("average_precision", k=k, ...)``.
+
+    Parameters
+    ----------
+    k : int, default=10
+    **kwargs
+        ``condition_on``, ``exclude_own_class``, ``n_queries``,
+        ``random_state``: see :func:`make_retrieval_scorer`.
+
+    Returns
+    -------
+    scorer : callable
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skbackward import BackwardSearchRetriever
+    >>> from skbackward.metrics import make_map_scorer
+    >>> search = GridSearchCV(BackwardSearchRetriever(), {"alpha": [0.1, 1.0]},
+    ...                       scoring=make_map_scorer(k=10))
+    """
+    return make_retrieval_scorer("average_precision", k=k, **kwargs)
+
+
+def make_precision_scorer(k=10, **kwargs):
+    """Scorer of precision@k of conditional queries (the paper's "mAP@k").
+
+    Shorthand for ``make_retrieval_scorer("precision", k=k, ...)``.
+
+    Parameters
+    ----------
+    k : int, default=10
+    **kwargs
+        See :func:`make_retrieval_scorer`.
+
+    Returns
+    -------
+    scorer : callable
+    """
+    return make_retrieval_scorer("precision", k=k, **kwargs)
