@@ -5,7 +5,7 @@ import numbers
 from sklearn.utils.validation import check_scalar
 
 from ._base import BaseRetriever
-from ._model import RetrievalNetwork, heads_loss, train_network
+from ._model import build_network, heads_loss, train_network
 from ._search import search_embeddings
 
 
@@ -145,8 +145,8 @@ class BackwardSearchRetriever(BaseRetriever):
             check_scalar(getattr(self, name), name, numbers.Real, min_val=0)
 
     def _fit_network(self, X, y, codes, seed):
-        network = RetrievalNetwork(
-            X.shape[1], [len(c) for c in self._classes], self.embedding_dim
+        network = build_network(
+            X.shape[1], [len(c) for c in self._classes], self.embedding_dim, seed
         )
         self.loss_curve_ = train_network(
             network, heads_loss, (X, codes),

@@ -59,10 +59,11 @@ class BaseRetriever(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             The fitted retriever.
         """
         self._check_params()
-        names = attribute_names(y) if y is not None else None
+        columns = getattr(y, "columns", None)  # a DataFrame names the attributes
         X, y = validate_data(
             self, X, y, multi_output=True, dtype=FLOAT_DTYPES, ensure_min_samples=2
         )
+        names = attribute_names(y, columns)
         self.attributes_ = names
         classes, codes = encode_columns(as_columns(y), names, type(self).__name__)
         self.classes_ = classes[0] if y.ndim == 1 else classes

@@ -3,13 +3,11 @@
 import numpy as np
 
 
-def attribute_names(y):
-    """Names of the attributes in ``y``: DataFrame columns, else 0..n-1."""
-    columns = getattr(y, "columns", None)
+def attribute_names(y, columns=None):
+    """Names of the attributes of the array ``y``: ``columns``, else 0..n-1."""
     if columns is not None:
         return list(columns)
-    ndim = np.ndim(y)
-    return [0] if ndim == 1 else list(range(np.shape(y)[1]))
+    return [0] if y.ndim == 1 else list(range(y.shape[1]))
 
 
 def as_columns(y):

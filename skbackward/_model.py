@@ -70,6 +70,12 @@ class RetrievalNetwork(nn.Module):
         return z, [head(z) for head in self.heads]
 
 
+def build_network(n_features, n_classes, embedding_dim, seed):
+    """A freshly initialised :class:`RetrievalNetwork`, reproducible by ``seed``."""
+    with seeded(seed, torch.device("cpu")):
+        return RetrievalNetwork(n_features, n_classes, embedding_dim)
+
+
 def resolve_device(device):
     """``torch.device`` for a user string; "auto" picks CUDA when present."""
     if device == "auto":

@@ -164,8 +164,8 @@ def sample_queries(
     >>> qi.shape, cond[0].shape
     ((5,), (5,))
     """
-    names = attribute_names(y_query)
     Q, D = as_columns(y_query), as_columns(y_database)
+    names = attribute_names(np.asarray(y_query), getattr(y_query, "columns", None))
     if Q.shape[1] != D.shape[1]:
         raise ValueError(
             f"y_query has {Q.shape[1]} attribute(s), y_database {D.shape[1]}."

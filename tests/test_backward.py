@@ -1,0 +1,356 @@
+"""BackwardSearchRetriever: API, semantics, persistence, model selection, errors."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.neighbors import NearestNeighbors
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skbackward import BackwardSearchRetriever
+from skbackward.metrics import make_map_scorer, retrieval_scores
+
+FAST = dict(epochs=8, embedding_dim=32, max_iter=40, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X_train, _, y_train, _ = digits
+    return BackwardSearchRetriever(**FAST).fit(X_train, y_train)
+
+
+def two_attribute_data(n=240, seed=0):
+    """Features that encode two attributes (3 shapes x 4 colours) plus noise."""
+    rng = np.random.RandomState(seed)
+    shape = rng.randint(3, size=n)
+    colour = rng.randint(4, size=n)
+    X = np.hstack([np.eye(3)[shape] * 3, np.eye(4)[colour] * 3])
+    X = X + rng.normal(scale=0.3, size=X.shape)
+    names = np.array(["red", "green", "blue", "black"])
+    return X, shape, names[colour]
+
+
+# ---- fitting and labels -----------------------------------------------------
+
+
+def test_fit_sets_attributes(fitted, digits):
+    X_train, _, y_train, _ = digits
+    assert fitted.attributes_ == [0]
+    np.testing.assert_array_equal(fitted.classes_, np.arange(10))
+    assert fitted.n_features_in_ == 64
+    assert fitted.n_index_samples_ == X_train.shape[0]
+    assert fitted.n_iter_ == FAST["epochs"] == len(fitted.loss_curve_)
+    assert fitted.loss_curve_[-1] < fitted.loss_curve_[0]
+    assert next(fitted.model_.parameters()).device.type == "cpu"
+
+
+def test_string_labels_and_dataframe_attributes():
+    pd = pytest.importorskip("pandas")
+    X, shape, colour = two_attribute_data()
+    y = pd.DataFrame({"shape": shape, "colour": colour})
+    ret = BackwardSearchRetriever(**FAST).fit(X, y)
+    assert ret.attributes_ == ["shape", "colour"]
+    assert ret.classes_[1].tolist() == ["black", "blue", "green", "red"]
+    ind = ret.kneighbors(X[:5], 3, return_distance=False,
+                         condition={"colour": "blue", "shape": 2})
+    assert ind.shape == (5, 3)
+    # a bare label that only one attribute has is resolved to it
+    Z1 = ret.transform(X[:5], condition="blue")
+    Z2 = ret.transform(X[:5], condition={"colour": "blue"})
+    np.testing.assert_array_equal(Z1, Z2)
+
+
+def test_two_dimensional_array_labels_are_attributes_0_and_1():
+    X, shape, colour = two_attribute_data()
+    ret = BackwardSearchRetriever(**FAST).fit(X, np.column_stack([shape, colour]))
+    assert ret.attributes_ == [0, 1]
+    assert isinstance(ret.classes_, list) and len(ret.classes_) == 2
+
+
+def test_multi_attribute_condition_retrieves_both():
+    X, shape, colour = two_attribute_data(n=400)
+    y = np.array([shape, colour], dtype=object).T  # keeps ints and strings
+    ret = BackwardSearchRetriever(**FAST, alpha=0.05).fit(X, y)
+    ind = ret.kneighbors(X[:60], 10, return_distance=False,
+                         condition={0: 1, 1: "green"})
+    hit = (shape[ind] == 1) & (colour[ind] == "green")
+    assert hit.mean() > 0.8
+
+
+# ---- transform and kneighbors semantics ---------------------------------------
+
+
+def test_transform_dtype_follows_input(fitted, digits):
+    X = digits[1][:10]
+    assert fitted.transform(X).dtype == np.float64
+    Z32 = fitted.transform(X.astype(np.float32))
+    assert Z32.dtype == np.float32
+    np.testing.assert_allclose(Z32, fitted.transform(X), atol=1e-4)
+    assert fitted.transform(X, condition=3).shape == (10, FAST["embedding_dim"])
+
+
+def test_kneighbors_matches_nearest_neighbors_cosine(fitted, digits):
+    X_train, X_test = digits[0], digits[1][:50]
+    nn = NearestNeighbors(metric="cosine", algorithm="brute")
+    nn.fit(fitted.transform(X_train))
+    d_ref, i_ref = nn.kneighbors(fitted.transform(X_test), 7)
+    d, i = fitted.kneighbors(X_test, 7)
+    np.testing.assert_array_equal(i, i_ref)
+    np.testing.assert_allclose(d, d_ref, atol=1e-10)
+    # X=None: the indexed items themselves, each excluded from its neighbours
+    d_ref, i_ref = nn.kneighbors(n_neighbors=5)
+    d, i = fitted.kneighbors(n_neighbors=5)
+    np.testing.assert_array_equal(i, i_ref)
+    np.testing.assert_allclose(d, d_ref, atol=1e-10)
+
+
+def test_kneighbors_defaults_and_return_distance(fitted, digits):
+    X = digits[1][:4]
+    d, i = fitted.kneighbors(X)
+    assert d.shape == i.shape == (4, fitted.n_neighbors)
+    assert np.all(np.diff(d, axis=1) >= 0)
+    np.testing.assert_array_equal(fitted.kneighbors(X, return_distance=False), i)
+
+
+def test_conditional_kneighbors_reaches_the_condition(fitted, digits):
+    _, X_test, _, y_test = digits
+    ret = clone(fitted).set_params(alpha=0.05)
+    ret.model_ = fitted.model_  # same network, other alpha: no refit needed
+    for attr in ("attributes_", "classes_", "_classes", "n_features_in_",
+                 "_index_embedding", "_index_unit", "index_labels_",
+                 "n_index_samples_"):
+        setattr(ret, attr, getattr(fitted, attr))
+    ind_plain = ret.kneighbors(X_test[:100], 10, return_distance=False)
+    ind = ret.kneighbors(X_test[:100], 10, return_distance=False, condition=8)
+    y_train = fitted.index_labels_
+    assert (y_train[ind] == 8).mean() > 0.7
+    assert (y_train[ind_plain] == 8).mean() < 0.3
+
+
+def test_per_query_conditions_and_none_entries(fitted, digits):
+    X = digits[1][:4]
+    cond = np.array([1, None, 3, None], dtype=object)
+    Z = fitted.transform(X, condition=cond)
+    Z0 = fitted.transform(X)
+    np.testing.assert_array_equal(Z[[1, 3]], Z0[[1, 3]])
+    assert not np.allclose(Z[[0, 2]], Z0[[0, 2]])
+    # each row's search does not depend on the others
+    np.testing.assert_allclose(Z[2:3], fitted.transform(X[2:3], condition=3), atol=1e-10)
+
+
+def test_alpha_trades_condition_for_closeness(digits):
+    X_train, X_test, y_train, y_test = digits
+    ret = BackwardSearchRetriever(**FAST).fit(X_train, y_train)
+    precision, moved = [], []
+    for alpha in (0.02, 2.0):
+        ret.set_params(alpha=alpha)
+        scores = retrieval_scores(ret, X_test, y_test, exclude_own_class=True)
+        precision.append(scores["precision"])
+        Z0 = ret.transform(X_test[:100])
+        moved.append(np.abs(ret.transform(X_test[:100], condition=0) - Z0).mean())
+    assert precision[0] > precision[1] + 0.2
+    assert moved[0] > moved[1]
+
+
+def test_index_replaces_the_database(digits):
+    X_train, X_test, y_train, y_test = digits
+    ret = BackwardSearchRetriever(**FAST).fit(X_train, y_train)
+    assert ret.index(X_test) is ret
+    assert ret.n_index_samples_ == X_test.shape[0] and ret.index_labels_ is None
+    ind = ret.kneighbors(X_test[:5], 3, return_distance=False)
+    assert ind.max() < X_test.shape[0]
+    ret.index(X_test, y_test)
+    np.testing.assert_array_equal(ret.index_labels_, y_test)
+    with pytest.raises(ValueError, match="y must have shape"):
+        ret.index(X_test, y_test[:-1])
+    with pytest.raises(ValueError, match="64 features"):
+        ret.index(X_test[:, :10])
+
+
+# ---- persistence, cloning, determinism, output -----------------------------------
+
+
+def test_pickle_and_joblib_roundtrip(fitted, digits, tmp_path):
+    X = digits[1][:20]
+    expected = fitted.kneighbors(X, condition=5)
+    restored = pickle.loads(pickle.dumps(fitted))
+    for a, b in zip(restored.kneighbors(X, condition=5), expected):
+        np.testing.assert_array_equal(a, b)
+    joblib.dump(fitted, tmp_path / "ret.joblib")
+    restored = joblib.load(tmp_path / "ret.joblib")
+    for a, b in zip(restored.kneighbors(X, condition=5), expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_clone_is_unfitted_with_same_params(fitted):
+    c = clone(fitted)
+    assert c.get_params() == fitted.get_params()
+    assert not hasattr(c, "model_")
+
+
+def test_same_random_state_is_bit_identical(digits):
+    X_train, X_test, y_train, _ = digits
+    a = BackwardSearchRetriever(**FAST).fit(X_train, y_train)
+    b = BackwardSearchRetriever(**FAST).fit(X_train, y_train)
+    np.testing.assert_array_equal(a.transform(X_test), b.transform(X_test))
+    np.testing.assert_array_equal(a.transform(X_test, condition=2),
+                                  b.transform(X_test, condition=2))
+    for u, v in zip(a.kneighbors(X_test, condition=2), b.kneighbors(X_test, condition=2)):
+        np.testing.assert_array_equal(u, v)
+    c = BackwardSearchRetriever(**{**FAST, "random_state": 1}).fit(X_train, y_train)
+    assert not np.array_equal(a.transform(X_test), c.transform(X_test))
+
+
+def test_fit_leaves_torch_global_rng_alone(digits):
+    X_train, _, y_train, _ = digits
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    BackwardSearchRetriever(**{**FAST, "epochs": 1}).fit(X_train, y_train)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_set_output_pandas(fitted, digits):
+    pd = pytest.importorskip("pandas")
+    ret = clone(fitted).set_output(transform="pandas")
+    ret.fit(*digits[0::2])
+    Z = ret.transform(digits[1][:3], condition=1)
+    assert isinstance(Z, pd.DataFrame)
+    assert list(Z.columns) == [f"backwardsearchretriever{i}" for i in range(32)]
+
+
+# ---- model selection --------------------------------------------------------------
+
+
+def test_grid_search_pipeline_picks_an_alpha(digits):
+    X_train, _, y_train, _ = digits
+    pipe = Pipeline([
+        ("scale", StandardScaler()),
+        ("pca", PCA(n_components=20, random_state=0)),
+        ("backwardsearchretriever", BackwardSearchRetriever(**FAST)),
+    ])
+    grid = GridSearchCV(
+        pipe, {"backwardsearchretriever__alpha": [0.02, 3.0]},
+        scoring=make_map_scorer(k=10, exclude_own_class=True), cv=2, n_jobs=2,
+    )
+    grid.fit(X_train, y_train)
+    assert grid.best_params_ == {"backwardsearchretriever__alpha": 0.02}
+    scores = grid.cv_results_["mean_test_score"]
+    assert scores[0] > scores[1]
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_cross_val_score_with_the_scorer(digits):
+    X_train, _, y_train, _ = digits
+    scores = cross_val_score(
+        BackwardSearchRetriever(**FAST), X_train, y_train, cv=2,
+        scoring=make_map_scorer(k=5),
+    )
+    assert scores.shape == (2,) and np.all((scores > 0) & (scores <= 1))
+
+
+# ---- errors -------------------------------------------------------------------------
+
+
+def test_unfitted_raises_not_fitted():
+    ret = BackwardSearchRetriever()
+    with pytest.raises(NotFittedError):
+        ret.transform(np.zeros((2, 3)))
+    with pytest.raises(NotFittedError):
+        ret.kneighbors(np.zeros((2, 3)))
+    with pytest.raises(NotFittedError):
+        ret.index(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_inf_rejected(fitted, digits, bad):
+    X = digits[1][:5].copy()
+    X[1, 3] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        fitted.transform(X)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        fitted.kneighbors(X, condition=1)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        BackwardSearchRetriever(**FAST).fit(X, [0, 1, 0, 1, 0])
+
+
+def test_bad_shapes_and_empty_input(fitted, digits):
+    X = digits[1]
+    with pytest.raises(ValueError, match="64 features"):
+        fitted.transform(X[:, :5])
+    with pytest.raises(ValueError, match="2D array"):
+        fitted.transform(X[0])
+    with pytest.raises(ValueError, match="0 sample"):
+        fitted.transform(X[:0])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        BackwardSearchRetriever(**FAST).fit(X, np.arange(3))
+
+
+def test_unknown_condition_label_names_known_ones(fitted, digits):
+    with pytest.raises(ValueError, match=r"unknown condition label\(s\) \[11\].*"
+                       r"known labels: \[0, 1, 2"):
+        fitted.kneighbors(digits[1][:3], condition=11)
+    with pytest.raises(ValueError, match="unknown condition label"):
+        fitted.transform(digits[1][:3], condition="eight")
+
+
+def test_condition_for_unknown_attribute(fitted, digits):
+    with pytest.raises(ValueError, match=r"attribute\(s\) \['style'\].*known "
+                       r"attributes: \[0\]"):
+        fitted.transform(digits[1][:3], condition={"style": 1})
+
+
+def test_condition_of_wrong_length(fitted, digits):
+    with pytest.raises(ValueError, match=r"one entry per query: expected shape \(3,\)"):
+        fitted.transform(digits[1][:3], condition=[1, 2])
+
+
+def test_one_class_target_rejected():
+    with pytest.raises(ValueError, match="one class"):
+        BackwardSearchRetriever(**FAST).fit(np.random.rand(10, 3), np.zeros(10))
+    X, shape, _ = two_attribute_data(n=30)
+    with pytest.raises(ValueError, match="attribute 1 has one class"):
+        BackwardSearchRetriever(**FAST).fit(X, np.column_stack([shape, np.ones(30)]))
+
+
+def test_too_many_neighbors(fitted, digits):
+    n = fitted.n_index_samples_
+    with pytest.raises(ValueError, match="Expected n_neighbors <= n_samples_fit"):
+        fitted.kneighbors(digits[1][:2], n + 1)
+    with pytest.raises(ValueError, match="excludes each item itself"):
+        fitted.kneighbors(None, n)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"alpha": -1.0}, "alpha == -1.0, must be >= 0"),
+        ({"epochs": 0}, "epochs == 0, must be >= 1"),
+        ({"max_iter": 2.5}, "max_iter must be an instance of"),
+        ({"n_neighbors": 0}, "n_neighbors == 0, must be >= 1"),
+        ({"device": "nonsense"}, "is not a torch device"),
+    ],
+)
+def test_bad_parameters(params, match, digits):
+    with pytest.raises(ValueError if "instance" not in match else TypeError, match=match):
+        BackwardSearchRetriever(**{**FAST, **params}).fit(*digits[0::2])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here")
+def test_cuda_unavailable_is_a_clear_error(digits):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        BackwardSearchRetriever(device="cuda").fit(*digits[0::2])
