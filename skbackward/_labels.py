@@ -28,7 +28,7 @@ def encode_columns(Y, attributes, name):
         if cls.shape[0] < 2:
             raise ValueError(
                 f"{name} needs at least two classes per attribute; attribute "
-                f"{attribute!r} has one class ({cls[0]!r})."
+                f"{attribute!r} has one class ({cls.tolist()[0]!r})."
             )
         classes.append(cls)
     return classes, codes
@@ -38,8 +38,13 @@ def _is_missing(values):
     """Elementwise: is the entry None (or a float NaN), i.e. no label given."""
     values = np.asarray(values)
     if values.dtype.kind == "O":
-        # Elementwise in C: ``== None`` finds None, ``!=`` itself finds NaN.
-        return np.asarray(values == None) | np.asarray(values != values)  # noqa: E711
+        try:  # pandas also knows pd.NA, which ``!=`` cannot compare
+            import pandas as pd
+
+            return np.asarray(pd.isna(values), dtype=bool)
+        except ImportError:
+            # Elementwise in C: ``== None`` finds None, ``!=`` itself finds NaN.
+            return np.asarray(values == None) | np.asarray(values != values)  # noqa: E711
     if values.dtype.kind == "f":
         return np.isnan(values)
     return np.zeros(values.shape, dtype=bool)

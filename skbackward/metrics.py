@@ -125,7 +125,18 @@ def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
     if n_relevant is None:
         denom = rel.sum(axis=1)
     else:
-        denom = np.minimum(np.asarray(n_relevant), rel.shape[1])
+        n_relevant = np.asarray(n_relevant)
+        if n_relevant.shape != (rel.shape[0],):
+            raise ValueError(
+                f"n_relevant must have shape ({rel.shape[0]},), one count per "
+                f"query; got {n_relevant.shape}."
+            )
+        if (n_relevant < rel.sum(axis=1)).any():
+            raise ValueError(
+                "n_relevant is smaller than the number of relevant items found "
+                "in the top k for some queries."
+            )
+        denom = np.minimum(n_relevant, rel.shape[1])
     return float(np.mean(np.divide(hits, denom, out=np.zeros(len(hits)),
                                    where=denom > 0)))
 

@@ -8,10 +8,12 @@ such pairs from labels; the scorers in :mod:`skbackward.metrics` use the
 same sampler on each cross-validation fold.
 """
 
+import numbers
 import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_scalar
 
 from ._labels import as_columns, attribute_names
 
@@ -74,6 +76,10 @@ def sample_query_pairs(
     query_index : ndarray of shape (n_pairs,)
     condition_codes : ndarray of shape (n_pairs, n_conditioned)
     """
+    if n_queries is not None:
+        check_scalar(n_queries, "n_queries", numbers.Integral, min_val=1)
+    if query_codes.shape[0] == 0:
+        raise ValueError("no query items: y_query is empty.")
     rng = check_random_state(random_state)
     database_codes = database_codes[(database_codes >= 0).all(1)]
     classes, counts = np.unique(database_codes, axis=0, return_counts=True)

@@ -1,4 +1,4 @@
-"""Tests of condition parsing (skbackward._conditions) and labels (skbackward._labels)."""
+"""Tests of condition parsing (skbackward._conditions) and labels (_labels)."""
 
 import numpy as np
 import pandas as pd
@@ -132,7 +132,8 @@ def test_ambiguous_bare_label():
 
 
 def test_bare_label_in_no_attribute():
-    with pytest.raises(ValueError, match=r"matches no attribute.*\['domain', 'label'\]"):
+    msg = r"matches no attribute.*\['domain', 'label'\]"
+    with pytest.raises(ValueError, match=msg):
         parse("horse", TWO_ATTRS, n_queries=1)
 
 
@@ -186,7 +187,8 @@ def test_wrong_length(condition):
 
 
 def test_wrong_length_in_dict():
-    with pytest.raises(ValueError, match=r"condition for 'label'.*expected shape \(2,\)"):
+    msg = r"condition for 'label'.*expected shape \(2,\)"
+    with pytest.raises(ValueError, match=msg):
         parse({"label": ["cat", "dog", "cat"]}, TWO_ATTRS, n_queries=2)
 
 

@@ -117,7 +117,8 @@ def test_float32_exclude_self():
 
 def test_float64_queries_on_float32_database():
     queries, database = _data()
-    dist, ind = cosine_kneighbors(queries, normalize_rows(database).astype(np.float32), 5)
+    unit32 = normalize_rows(database).astype(np.float32)
+    dist, ind = cosine_kneighbors(queries, unit32, 5)
     assert dist.dtype == np.float32
     _, ref_ind = _reference(queries, database, 5)
     np.testing.assert_array_equal(ind, ref_ind)

@@ -243,6 +243,13 @@ def test_empty_queries_raise_clear_error():
                        random_state=0)
 
 
+@pytest.mark.parametrize("n_queries", [0, -5, 2.5])
+def test_invalid_n_queries(n_queries):
+    y = np.repeat([0, 1], 10)
+    with pytest.raises((TypeError, ValueError), match="n_queries"):
+        sample_queries(y, y, n_queries=n_queries, k=5, random_state=0)
+
+
 # ---- sample_query_pairs on codes --------------------------------------------
 
 

@@ -1,0 +1,459 @@
+"""Tests of the retrieval metrics and scorers (skbackward.metrics)."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.model_selection import KFold, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skbackward import BackwardSearchRetriever
+from skbackward.metrics import (
+    attribute_preservation_at_k,
+    average_precision_at_k,
+    make_map_scorer,
+    make_precision_scorer,
+    make_retrieval_scorer,
+    precision_at_k,
+    retrieval_scores,
+    tag_similarity_at_k,
+)
+from skbackward.model_selection import sample_queries
+
+TINY = dict(epochs=3, embedding_dim=16, max_iter=20, random_state=0)
+
+# ---- precision_at_k ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("k, expected", [(1, 0.5), (2, 0.25), (3, 0.5), (None, 0.5)])
+def test_precision_at_k_by_hand(k, expected):
+    y_true = ["a", "b"]
+    y_retrieved = [["a", "b", "a"], ["a", "a", "b"]]
+    # query 0: a b a -> hits 1 0 1 ; query 1: a a b -> hits 0 0 1
+    assert precision_at_k(y_true, y_retrieved, k=k) == pytest.approx(expected)
+
+
+def test_precision_at_k_returns_python_float():
+    score = precision_at_k([1], [[1, 2]], k=2)
+    assert type(score) is float and score == 0.5
+
+
+def test_precision_at_k_int_labels_and_arrays():
+    y_true = np.array([3, 7, 7])
+    y_retrieved = np.array([[3, 3, 3, 1], [7, 1, 1, 1], [1, 1, 1, 1]])
+    assert precision_at_k(y_true, y_retrieved, k=4) == pytest.approx((3 + 1 + 0) / 12)
+
+
+def test_precision_at_k_all_attributes_must_match():
+    y_true = [["sketch", "dog"], ["photo", "cat"]]
+    y_retrieved = [
+        [["sketch", "dog"], ["sketch", "cat"], ["photo", "dog"]],
+        [["photo", "cat"], ["photo", "cat"], ["sketch", "cat"]],
+    ]
+    expected = (1 / 3 + 2 / 3) / 2
+    assert precision_at_k(y_true, y_retrieved, k=3) == pytest.approx(expected)
+    assert precision_at_k(y_true, y_retrieved, k=1) == pytest.approx(1.0)
+
+
+def test_precision_docstring_example():
+    assert precision_at_k(["a", "b"], [["a", "b"], ["a", "a"]], k=2) == 0.25
+
+
+# ---- average_precision_at_k -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "k, n_relevant, expected",
+    [
+        # ranks: b a a b -> rel 0 1 1 0; P@2 = 1/2, P@3 = 2/3; sum = 7/6
+        (4, None, 7 / 6 / 2),  # R = hits in the top k = 2
+        (4, [5], 7 / 6 / 4),  # min(k=4, R=5) = 4
+        (4, [3], 7 / 6 / 3),  # min(k=4, R=3) = 3
+        (4, [2], 7 / 6 / 2),
+        (2, None, 1 / 2 / 1),  # top 2: b a -> one hit at rank 2
+        (2, [5], 1 / 2 / 2),  # min(2, 5) = 2
+        (1, None, 0.0),  # no hit in the top 1
+        (1, [5], 0.0),
+    ],
+)
+def test_average_precision_by_hand(k, n_relevant, expected):
+    score = average_precision_at_k(["a"], [["b", "a", "a", "b"]], k=k,
+                                   n_relevant=n_relevant)
+    assert score == pytest.approx(expected)
+
+
+def test_average_precision_perfect_and_empty():
+    assert average_precision_at_k(["a"], [["a", "a", "a"]], k=3) == pytest.approx(1.0)
+    assert average_precision_at_k(["a"], [["a", "a", "a"]], k=3,
+                                  n_relevant=[10]) == pytest.approx(1.0)
+    assert average_precision_at_k(["a"], [["b", "b", "b"]], k=3) == 0.0
+    assert average_precision_at_k(["a"], [["b", "b", "b"]], k=3, n_relevant=[0]) == 0.0
+
+
+def test_average_precision_mean_over_queries():
+    y_true = [0, 1, 2]
+    y_retrieved = [[0, 9, 0], [9, 1, 9], [9, 9, 9]]
+    # q0: (1 + 2/3) / 2 ; q1: (1/2) / 1 ; q2: 0
+    expected = ((1 + 2 / 3) / 2 + 0.5 + 0) / 3
+    assert average_precision_at_k(y_true, y_retrieved, k=3) == pytest.approx(expected)
+    # with R: q0 R=4 -> /3, q1 R=1 -> /1, q2 R=7 -> 0
+    expected_r = ((1 + 2 / 3) / 3 + 0.5 + 0) / 3
+    assert average_precision_at_k(y_true, y_retrieved, k=3,
+                                  n_relevant=[4, 1, 7]) == pytest.approx(expected_r)
+
+
+def test_average_precision_multi_attribute():
+    y_true = [["x", 1]]
+    y_retrieved = [[["x", 2], ["x", 1], ["y", 1]]]
+    assert average_precision_at_k(y_true, y_retrieved, k=3) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("n_relevant", [[1], [1, 2, 3], [[1, 2]]],
+                         ids=["too-short", "too-long", "2-D"])
+def test_average_precision_n_relevant_wrong_shape(n_relevant):
+    with pytest.raises(ValueError, match="n_relevant"):
+        average_precision_at_k(["a", "b"], [["a"], ["a"]], k=1, n_relevant=n_relevant)
+
+
+@pytest.mark.parametrize("n_relevant", [[1], [-1]])
+def test_average_precision_n_relevant_below_hits_in_top_k(n_relevant):
+    # two relevant items in the top 2 cannot come from R = 1 relevant item:
+    # otherwise AP@k = (1 + 1) / min(2, 1) = 2.0, outside [0, 1]
+    with pytest.raises(ValueError, match="n_relevant"):
+        average_precision_at_k(["a"], [["a", "a"]], k=2, n_relevant=n_relevant)
+
+
+def test_average_precision_docstring_example():
+    assert average_precision_at_k(["a"], [["b", "a"]], k=2) == 0.5
+
+
+# ---- attribute_preservation_at_k -------------------------------------------------
+
+
+def test_attribute_preservation_by_hand():
+    query = ["cat", "dog"]
+    retrieved = [["cat", "dog", "cat"], ["dog", "dog", "cat"]]
+    assert attribute_preservation_at_k(query, retrieved, k=3) == pytest.approx(2 / 3)
+    assert attribute_preservation_at_k(query, retrieved, k=1) == pytest.approx(1.0)
+
+
+def test_attribute_preservation_several_kept_attributes():
+    query = [["cat", "big"]]
+    retrieved = [[["cat", "big"], ["cat", "small"], ["dog", "big"], ["cat", "big"]]]
+    assert attribute_preservation_at_k(query, retrieved, k=4) == pytest.approx(0.5)
+
+
+# ---- tag_similarity_at_k ---------------------------------------------------------
+
+
+def test_tag_similarity_jaccard_by_hand():
+    query = [[1, 1, 0, 0]]
+    retrieved = [[[1, 0, 0, 0], [1, 1, 1, 0], [0, 0, 0, 1]]]
+    # |{0}| / |{0,1}| = 1/2 ; |{0,1}| / |{0,1,2}| = 2/3 ; 0 / 3 = 0
+    expected = (1 / 2 + 2 / 3 + 0) / 3
+    assert tag_similarity_at_k(query, retrieved, k=3) == pytest.approx(expected)
+    assert tag_similarity_at_k(query, retrieved, k=1) == pytest.approx(1 / 2)
+    assert tag_similarity_at_k(query, retrieved, k=None) == pytest.approx(7 / 18)
+
+
+def test_tag_similarity_bool_and_several_queries():
+    query = np.array([[True, False], [False, True]])
+    retrieved = np.array(
+        [[[True, False], [True, True]], [[False, True], [False, True]]]
+    )
+    expected = (1 + 0.5 + 1 + 1) / 4
+    assert tag_similarity_at_k(query, retrieved, k=2) == pytest.approx(expected)
+
+
+def test_tag_similarity_empty_sets():
+    query = [[0, 0, 0], [0, 0, 0]]
+    retrieved = [[[0, 0, 0], [1, 0, 0]], [[0, 0, 0], [0, 0, 0]]]
+    # both empty: 0 ; query empty, item not: 0/1 = 0
+    assert tag_similarity_at_k(query, retrieved, k=2) == 0.0
+    assert tag_similarity_at_k([[1, 0]], [[[0, 0]]], k=1) == 0.0
+
+
+def test_tag_similarity_identical_sets():
+    assert tag_similarity_at_k([[1, 0, 1]], [[[1, 0, 1], [1, 0, 1]]], k=2) == 1.0
+
+
+# ---- input errors -----------------------------------------------------------------
+
+LABEL_METRICS = [precision_at_k, average_precision_at_k, attribute_preservation_at_k]
+
+
+@pytest.mark.parametrize("metric", LABEL_METRICS)
+@pytest.mark.parametrize(
+    "y_true, y_retrieved",
+    [
+        (["a", "b"], [["a", "b"], ["a", "b"], ["a", "b"]]),  # 2 vs 3 queries
+        (["a", "b"], ["a", "b"]),  # retrieved is 1-D
+        (["a"], [[["a"], ["b"]]]),  # 1-D y_true, 3-D retrieved
+        ([["a", 1]], [["a", "b"]]),  # 2-D y_true, 2-D retrieved
+        ([["a", 1]], [[["a", 1, 0]]]),  # attribute counts differ
+    ],
+    ids=["n-queries", "1d-retrieved", "3d-for-1d", "2d-for-2d", "n-attributes"],
+)
+def test_shape_mismatch(metric, y_true, y_retrieved):
+    with pytest.raises(ValueError, match="y_retrieved must have shape"):
+        metric(y_true, y_retrieved, k=1)
+
+
+@pytest.mark.parametrize("metric", LABEL_METRICS)
+@pytest.mark.parametrize("k", [0, -1, 4])
+def test_k_out_of_range(metric, k):
+    with pytest.raises(ValueError, match=r"k must be in \[1, n_retrieved=3\]; got"):
+        metric(["a"], [["a", "b", "c"]], k=k)
+
+
+@pytest.mark.parametrize("metric", LABEL_METRICS)
+def test_empty_queries(metric):
+    with pytest.raises(ValueError, match="no queries"):
+        metric(np.empty(0), np.empty((0, 3)), k=2)
+
+
+def test_tag_similarity_shape_mismatch():
+    with pytest.raises(ValueError, match="query_tags must be"):
+        tag_similarity_at_k([[1, 0]], [[[1, 0, 0]]], k=1)
+    with pytest.raises(ValueError, match="query_tags must be"):
+        tag_similarity_at_k([[1, 0], [0, 1]], [[[1, 0]]], k=1)
+    with pytest.raises(ValueError, match="query_tags must be"):
+        tag_similarity_at_k([1, 0], [[1, 0]], k=1)
+
+
+@pytest.mark.parametrize("k", [0, 3])
+def test_tag_similarity_k_out_of_range(k):
+    with pytest.raises(ValueError, match=r"k in \[1, 2\]"):
+        tag_similarity_at_k([[1, 0]], [[[1, 0], [0, 1]]], k=k)
+
+
+def test_tag_similarity_empty():
+    with pytest.raises(ValueError, match="need queries"):
+        tag_similarity_at_k(np.empty((0, 3)), np.empty((0, 2, 3)), k=1)
+
+
+# ---- scorers: data and fitted retrievers -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Digits 0-3: 140 database (training) items and 60 query items."""
+    X, y = load_digits(return_X_y=True)
+    mask = y < 4
+    X, y = X[mask][:200], y[mask][:200]
+    return X[:140], y[:140], X[140:], y[140:]
+
+
+@pytest.fixture(scope="module")
+def digits_retriever(digits):
+    X_train, y_train, _, _ = digits
+    return BackwardSearchRetriever(**TINY).fit(X_train, y_train)
+
+
+@pytest.fixture(scope="module")
+def two_attribute_data():
+    """Blobs with two independent attributes: obj (3 classes), style (2)."""
+    rng = np.random.RandomState(0)
+    n = 160
+    obj, style = rng.randint(3, size=n), rng.randint(2, size=n)
+    X = 3 * rng.randn(3, 10)[obj] + 3 * rng.randn(2, 10)[style] + rng.randn(n, 10)
+    y = pd.DataFrame({
+        "obj": np.array(["cat", "dog", "owl"])[obj],
+        "style": np.array(["photo", "sketch"])[style],
+    })
+    return X[:110], y.iloc[:110], X[110:], y.iloc[110:]
+
+
+@pytest.fixture(scope="module")
+def two_attribute_retriever(two_attribute_data):
+    X_train, y_train, _, _ = two_attribute_data
+    return BackwardSearchRetriever(**TINY).fit(X_train, y_train)
+
+
+# ---- scorers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["map", "mAP", "recall", "", None])
+def test_bad_metric_name(metric):
+    with pytest.raises(ValueError, match="metric must be one of"):
+        make_retrieval_scorer(metric)
+
+
+def test_scorer_names():
+    assert make_map_scorer(k=5).__name__ == "average_precision_at_5"
+    assert make_precision_scorer(k=3).__name__ == "precision_at_3"
+    assert make_retrieval_scorer("harmonic", k=10).__name__ == "harmonic_at_10"
+
+
+@pytest.mark.parametrize(
+    "scorer",
+    [make_map_scorer(k=5), make_precision_scorer(k=5),
+     make_retrieval_scorer("precision", k=5, n_queries=40),
+     make_retrieval_scorer("average_precision", k=5, exclude_own_class=True)],
+    ids=["map", "precision", "n_queries", "exclude_own_class"],
+)
+def test_scorer_returns_deterministic_float_in_unit_interval(
+    scorer, digits, digits_retriever
+):
+    _, _, X_q, y_q = digits
+    first = scorer(digits_retriever, X_q, y_q)
+    second = scorer(digits_retriever, X_q, y_q)
+    assert isinstance(first, float)
+    assert 0.0 <= first <= 1.0
+    assert first == second
+
+
+def test_scorer_matches_retrieval_scores(digits, digits_retriever):
+    _, _, X_q, y_q = digits
+    scores = retrieval_scores(digits_retriever, X_q, y_q, k=5)
+    ap = make_map_scorer(k=5)(digits_retriever, X_q, y_q)
+    precision = make_precision_scorer(k=5)(digits_retriever, X_q, y_q)
+    assert ap == scores["average_precision"]
+    assert precision == scores["precision"]
+    assert np.isnan(scores["preservation"]) and np.isnan(scores["harmonic"])
+
+
+def test_scorer_precision_by_hand(digits, digits_retriever):
+    # Same draw as the scorer: every query once, conditions with >= k db items.
+    _, y_db, X_q, y_q = digits
+    qi, cond = sample_queries(y_q, y_db, n_queries=None, k=5, random_state=0)
+    ind = digits_retriever.kneighbors(X_q[qi], 5, return_distance=False,
+                                      condition=cond[0])
+    expected = np.mean(y_db[ind] == cond[0][:, None])
+    score = make_precision_scorer(k=5)(digits_retriever, X_q, y_q)
+    assert score == pytest.approx(expected)
+
+
+def test_scorer_reproducible_across_refits(digits):
+    X_train, y_train, X_q, y_q = digits
+    scorer = make_map_scorer(k=5)
+    first = scorer(BackwardSearchRetriever(**TINY).fit(X_train, y_train), X_q, y_q)
+    second = scorer(BackwardSearchRetriever(**TINY).fit(X_train, y_train), X_q, y_q)
+    assert first == second
+
+
+def test_scorer_on_pipeline(digits):
+    X_train, y_train, X_q, y_q = digits
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("ret", BackwardSearchRetriever(**TINY))]).fit(X_train, y_train)
+    scorer = make_map_scorer(k=5)
+    score = scorer(pipe, X_q, y_q)
+    assert isinstance(score, float) and 0.0 <= score <= 1.0
+    assert score == scorer(pipe, X_q, y_q)
+    # the pipeline transforms the queries before the retriever sees them
+    assert score == scorer(pipe[-1], pipe[0].transform(X_q), y_q)
+
+
+def test_scorer_in_cross_val_score(digits):
+    X_train, y_train, _, _ = digits
+    scores = cross_val_score(
+        BackwardSearchRetriever(**TINY), X_train, y_train,
+        scoring=make_map_scorer(k=5), cv=KFold(2, shuffle=True, random_state=0),
+    )
+    assert scores.shape == (2,)
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_scorer_with_query_class_unseen_in_training(digits):
+    X_train, y_train, X_q, y_q = digits
+    keep = y_train < 3
+    ret = BackwardSearchRetriever(**TINY).fit(X_train[keep], y_train[keep])
+    assert 3 in y_q  # queries of class 3 cannot be conditioned on it
+    score = make_precision_scorer(k=5)(ret, X_q, y_q)
+    assert 0.0 <= score <= 1.0
+
+
+@pytest.mark.parametrize("metric", ["preservation", "harmonic", "precision",
+                                    "average_precision"])
+def test_two_attribute_scorers(metric, two_attribute_data, two_attribute_retriever):
+    _, _, X_q, y_q = two_attribute_data
+    scorer = make_retrieval_scorer(metric, k=5, condition_on="style")
+    score = scorer(two_attribute_retriever, X_q, y_q)
+    assert isinstance(score, float) and 0.0 <= score <= 1.0
+    assert score == scorer(two_attribute_retriever, X_q, y_q)
+
+
+def test_harmonic_is_harmonic_mean(two_attribute_data, two_attribute_retriever):
+    _, _, X_q, y_q = two_attribute_data
+    scores = retrieval_scores(two_attribute_retriever, X_q, y_q, k=5,
+                              condition_on="obj")
+    p, q = scores["precision"], scores["preservation"]
+    assert scores["harmonic"] == pytest.approx(2 * p * q / (p + q))
+
+
+def test_preservation_by_hand(two_attribute_data, two_attribute_retriever):
+    _, y_db, X_q, y_q = two_attribute_data
+    qi, cond = sample_queries(y_q, y_db, condition_on="style", n_queries=None, k=5,
+                              random_state=0)
+    ind = two_attribute_retriever.kneighbors(
+        X_q[qi], 5, return_distance=False, condition={"style": cond["style"]}
+    )
+    obj_db = y_db["obj"].to_numpy()
+    expected = np.mean(obj_db[ind] == y_q["obj"].to_numpy()[qi][:, None])
+    scorer = make_retrieval_scorer("preservation", k=5, condition_on="style")
+    assert scorer(two_attribute_retriever, X_q, y_q) == pytest.approx(expected)
+
+
+def test_two_attribute_scorer_with_2d_array_y(two_attribute_data):
+    X_train, y_train, X_q, y_q = two_attribute_data
+    ret = BackwardSearchRetriever(**TINY).fit(X_train, y_train.to_numpy())
+    assert ret.attributes_ == [0, 1]
+    scorer = make_retrieval_scorer("harmonic", k=5, condition_on=1)
+    score = scorer(ret, X_q, y_q.to_numpy())
+    assert 0.0 <= score <= 1.0
+
+
+def test_joint_conditions_scorer(two_attribute_data, two_attribute_retriever):
+    _, _, X_q, y_q = two_attribute_data
+    score = make_map_scorer(k=5)(two_attribute_retriever, X_q, y_q)
+    assert 0.0 <= score <= 1.0
+
+
+@pytest.mark.parametrize("metric", ["preservation", "harmonic"])
+def test_preservation_needs_an_unconditioned_attribute_1d(metric, digits,
+                                                         digits_retriever):
+    _, _, X_q, y_q = digits
+    scorer = make_retrieval_scorer(metric, k=5)
+    with pytest.raises(ValueError, match=f"metric='{metric}' needs an attribute "
+                       "left unconditioned"):
+        scorer(digits_retriever, X_q, y_q)
+
+
+@pytest.mark.parametrize("metric", ["preservation", "harmonic"])
+def test_preservation_needs_an_unconditioned_attribute_joint(
+    metric, two_attribute_data, two_attribute_retriever
+):
+    _, _, X_q, y_q = two_attribute_data
+    for condition_on in (None, ["obj", "style"]):
+        scorer = make_retrieval_scorer(metric, k=5, condition_on=condition_on)
+        with pytest.raises(ValueError, match="left unconditioned"):
+            scorer(two_attribute_retriever, X_q, y_q)
+
+
+def test_scorer_unknown_condition_on(two_attribute_data, two_attribute_retriever):
+    _, _, X_q, y_q = two_attribute_data
+    scorer = make_retrieval_scorer("precision", k=5, condition_on="colour")
+    with pytest.raises(ValueError, match="unknown attribute"):
+        scorer(two_attribute_retriever, X_q, y_q)
+
+
+def test_scorer_on_unlabelled_index(digits, digits_retriever):
+    X_train, y_train, X_q, y_q = digits
+    ret = copy.deepcopy(digits_retriever)
+    ret.index(X_q)  # an unlabelled database
+    with pytest.raises(ValueError, match="index has no labels"):
+        make_map_scorer(k=5)(ret, X_q, y_q)
+    ret.index(X_train, y_train)  # labelled again
+    assert 0.0 <= make_map_scorer(k=5)(ret, X_q, y_q) <= 1.0
+
+
+def test_scorer_on_pipeline_with_unlabelled_index(digits):
+    X_train, y_train, X_q, y_q = digits
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("ret", BackwardSearchRetriever(**TINY))]).fit(X_train, y_train)
+    pipe[-1].index(pipe[0].transform(X_q))
+    with pytest.raises(ValueError, match="index has no labels"):
+        make_precision_scorer(k=5)(pipe, X_q, y_q)
