@@ -5,7 +5,8 @@ PLoS ONE 2024), with a scikit-learn API.
 """
 
 from ._backward import BackwardSearchRetriever
+from ._distilled import DistilledRetriever
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BackwardSearchRetriever", "__version__"]
+__all__ = ["BackwardSearchRetriever", "DistilledRetriever", "__version__"]

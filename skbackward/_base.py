@@ -138,7 +138,10 @@ class BaseRetriever(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         targets, weights = parse_condition(
             condition, self.attributes_, self._classes, Z.shape[0], condition_weight
         )
-        return self._condition_embeddings(Z, targets, weights)
+        out = self._condition_embeddings(Z, targets, weights)
+        free = (targets < 0).all(axis=1)  # no condition for these queries
+        out[free] = Z[free]
+        return out
 
     def transform(self, X, condition=None, condition_weight=None):
         """Embed queries; with a condition, the embeddings moved towards it.

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from ._model import as_tensor, frozen, resolve_device, _torch_dtype
 
 
-def _query_losses(heads, z, z0, targets, weights, alpha):
+def query_losses(heads, z, z0, targets, weights, alpha):
     """Per-query loss L(z), shape (n,)."""
     condition = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
     for a, head in enumerate(heads):
@@ -83,7 +83,7 @@ def backward_search(heads, z0, targets, weights, *, alpha, lr, max_iter, patienc
     n_iter = 0
     for step in range(max_iter):
         n_iter = step + 1
-        loss = _query_losses(heads, z, z0_a, targets_a, weights_a, alpha)
+        loss = query_losses(heads, z, z0_a, targets_a, weights_a, alpha)
         with torch.no_grad():
             improved = loss < best_loss[active]
             rows = active[improved]
@@ -117,7 +117,7 @@ def backward_search_reference(heads, z0, targets, weights, *, alpha, lr, max_ite
         optimizer = torch.optim.Adam([z], lr=lr)
         best, stall = float("inf"), 0
         for _ in range(max_iter):
-            loss = _query_losses(heads, z, z0[i : i + 1], targets[i : i + 1],
+            loss = query_losses(heads, z, z0[i : i + 1], targets[i : i + 1],
                                  weights[i : i + 1], alpha)
             if stall <= patience:
                 if loss.item() < best:

@@ -10,3 +10,19 @@ import torch  # noqa: E402
 # costs more in synchronisation than it gains, and on a loaded 2-core machine
 # it can slow each step tenfold. Users keep torch's default.
 torch.set_num_threads(1)
+
+
+def two_attribute_data(n=240, seed=0):
+    """Features that encode two attributes (3 shapes x 4 colours) plus noise.
+
+    Returns ``X, shape, colour``: int shapes 0..2 and colour names.
+    """
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    shape = rng.randint(3, size=n)
+    colour = rng.randint(4, size=n)
+    X = np.hstack([np.eye(3)[shape] * 3, np.eye(4)[colour] * 3])
+    X = X + rng.normal(scale=0.3, size=X.shape)
+    names = np.array(["red", "green", "blue", "black"])
+    return X, shape, names[colour]

@@ -18,6 +18,8 @@ from sklearn.preprocessing import StandardScaler
 from skbackward import BackwardSearchRetriever
 from skbackward.metrics import make_map_scorer, retrieval_scores
 
+from .conftest import two_attribute_data
+
 FAST = dict(epochs=8, embedding_dim=32, max_iter=40, random_state=0)
 
 
@@ -31,17 +33,6 @@ def digits():
 def fitted(digits):
     X_train, _, y_train, _ = digits
     return BackwardSearchRetriever(**FAST).fit(X_train, y_train)
-
-
-def two_attribute_data(n=240, seed=0):
-    """Features that encode two attributes (3 shapes x 4 colours) plus noise."""
-    rng = np.random.RandomState(seed)
-    shape = rng.randint(3, size=n)
-    colour = rng.randint(4, size=n)
-    X = np.hstack([np.eye(3)[shape] * 3, np.eye(4)[colour] * 3])
-    X = X + rng.normal(scale=0.3, size=X.shape)
-    names = np.array(["red", "green", "blue", "black"])
-    return X, shape, names[colour]
 
 
 # ---- fitting and labels -----------------------------------------------------

@@ -2,10 +2,10 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skbackward import BackwardSearchRetriever
+from skbackward import BackwardSearchRetriever, DistilledRetriever
 
 # Default parameters: the checks fit on tiny data, so the defaults are fast.
-ESTIMATORS = [BackwardSearchRetriever()]
+ESTIMATORS = [BackwardSearchRetriever(), DistilledRetriever()]
 
 
 @parametrize_with_checks(ESTIMATORS)

@@ -1,0 +1,165 @@
+"""DistilledRetriever: the meta-estimator, both objectives, the student."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, train_test_split
+
+from skbackward import BackwardSearchRetriever, DistilledRetriever
+from skbackward._student import draw_conditions
+from skbackward.metrics import make_map_scorer, retrieval_scores
+
+from .conftest import two_attribute_data
+
+TEACHER = dict(epochs=8, embedding_dim=32, max_iter=40, alpha=0.1, random_state=0)
+STUDENT = dict(epochs=15, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def teacher(digits):
+    return BackwardSearchRetriever(**TEACHER).fit(digits[0], digits[2])
+
+
+@pytest.fixture(scope="module", params=["distill", "amortized"])
+def student(request, teacher, digits):
+    return DistilledRetriever(
+        teacher, prefit=True, objective=request.param, **STUDENT
+    ).fit(digits[0], digits[2])
+
+
+def test_fit_clones_the_teacher(digits):
+    teacher = BackwardSearchRetriever(**TEACHER)
+    ret = DistilledRetriever(teacher, **STUDENT).fit(digits[0], digits[2])
+    assert not hasattr(teacher, "model_")  # the parameter is left untouched
+    assert ret.teacher_ is not teacher and hasattr(ret.teacher_, "model_")
+    assert ret.model_ is ret.teacher_.model_
+    assert ret.n_iter_ == STUDENT["epochs"] == len(ret.loss_curve_)
+
+
+def test_default_teacher_is_a_backward_search_retriever():
+    X, shape, _ = two_attribute_data(n=60)
+    ret = DistilledRetriever(epochs=2, random_state=0).fit(X, shape)
+    assert isinstance(ret.teacher_, BackwardSearchRetriever)
+    assert ret.teacher_.random_state is not None  # seeded from ours
+
+
+def test_prefit_uses_the_teacher_as_is(teacher, student):
+    for p, q in zip(teacher.model_.parameters(), student.teacher_.model_.parameters()):
+        assert torch.equal(p, q)
+    np.testing.assert_array_equal(student.transform(np.eye(64)[:3]),
+                                  teacher.transform(np.eye(64)[:3]))
+
+
+def test_prefit_needs_a_fitted_teacher(digits):
+    with pytest.raises(NotFittedError):
+        DistilledRetriever(BackwardSearchRetriever(), prefit=True).fit(
+            digits[0], digits[2])
+
+
+def test_prefit_teacher_with_other_features(teacher, digits):
+    with pytest.raises(ValueError, match="prefit teacher was fitted on 64"):
+        DistilledRetriever(teacher, prefit=True).fit(digits[0][:, :10], digits[2])
+
+
+def test_student_reaches_the_condition(student, digits):
+    _, X_test, _, y_test = digits
+    scores = retrieval_scores(student, X_test, y_test, exclude_own_class=True)
+    assert scores["precision"] > 0.6  # plain kNN sits near 0.1 here
+
+
+def test_same_api_as_the_teacher(student, digits):
+    X = digits[1][:6]
+    Z = student.transform(X, condition=[1, 2, 3, None, 5, 6])
+    assert Z.shape == (6, TEACHER["embedding_dim"]) and Z.dtype == np.float64
+    np.testing.assert_allclose(Z[3], student.transform(X[3:4])[0], rtol=0, atol=1e-12)
+    assert student.transform(X.astype(np.float32), condition=1).dtype == np.float32
+    d, i = student.kneighbors(X, 4, condition=7)
+    assert d.shape == i.shape == (6, 4) and np.all(np.diff(d, axis=1) >= 0)
+    assert student.kneighbors(None, 3, condition=7, return_distance=False).shape == (
+        student.n_index_samples_, 3)
+    with pytest.raises(ValueError, match="unknown condition label"):
+        student.transform(X, condition=42)
+
+
+def test_rows_are_independent_of_the_batch(student, digits):
+    X = digits[1][:8]
+    Z = student.transform(X, condition=4)
+    np.testing.assert_allclose(Z[2:5], student.transform(X[2:5], condition=4),
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("objective", ["distill", "amortized"])
+def test_multi_attribute_and_partial_conditions(objective):
+    X, shape, colour = two_attribute_data(n=400)
+    y = np.array([shape, colour], dtype=object).T
+    teacher = BackwardSearchRetriever(**{**TEACHER, "alpha": 0.05})
+    ret = DistilledRetriever(teacher, objective=objective, epochs=40,
+                             random_state=0).fit(X, y)
+    ind = ret.kneighbors(X[:60], 10, return_distance=False,
+                         condition={0: 2, 1: "red"})
+    assert ((shape[ind] == 2) & (colour[ind] == "red")).mean() > 0.6
+    ind = ret.kneighbors(X[:60], 10, return_distance=False, condition={1: "blue"})
+    assert (colour[ind] == "blue").mean() > 0.6
+
+
+def test_same_random_state_is_bit_identical(teacher, digits):
+    a, b = (
+        DistilledRetriever(teacher, prefit=True, **STUDENT).fit(digits[0], digits[2])
+        for _ in range(2)
+    )
+    np.testing.assert_array_equal(a.transform(digits[1], condition=3),
+                                  b.transform(digits[1], condition=3))
+
+
+def test_pickle_roundtrip(student, digits):
+    X = digits[1][:10]
+    restored = pickle.loads(pickle.dumps(student))
+    for u, v in zip(restored.kneighbors(X, condition=2), student.kneighbors(X, condition=2)):
+        np.testing.assert_array_equal(u, v)
+    assert next(restored.student_.parameters()).device.type == "cpu"
+
+
+def test_grid_search_over_the_teachers_alpha(digits):
+    X_train, _, y_train, _ = digits
+    est = DistilledRetriever(BackwardSearchRetriever(**TEACHER), epochs=5,
+                             random_state=0)
+    grid = GridSearchCV(est, {"teacher__alpha": [0.02, 3.0]},
+                        scoring=make_map_scorer(k=10, exclude_own_class=True), cv=2)
+    grid.fit(X_train, y_train)
+    assert grid.best_params_ == {"teacher__alpha": 0.02}
+    assert clone(grid.best_estimator_).get_params()["teacher__alpha"] == 0.02
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"objective": "nope"}, ValueError, "objective must be one of"),
+        ({"teacher": "nope"}, ValueError, "teacher must be a BackwardSearchRetriever"),
+        ({"targets_per_sample": 0}, ValueError, "targets_per_sample == 0"),
+        ({"l1_weight": -1.0}, ValueError, "l1_weight == -1.0"),
+    ],
+)
+def test_bad_parameters(params, error, match, digits):
+    with pytest.raises(error, match=match):
+        DistilledRetriever(**{**STUDENT, **params}).fit(digits[0][:50], digits[2][:50])
+
+
+def test_draw_conditions_covers_non_empty_subsets():
+    torch.manual_seed(0)
+    t = draw_conditions(4000, [3, 5], "cpu")
+    constrained = t >= 0
+    assert constrained.any(1).all()  # never an empty condition
+    patterns = {tuple(r) for r in constrained.int().tolist()}
+    assert patterns == {(1, 0), (0, 1), (1, 1)}
+    assert t[:, 0].max() == 2 and t[:, 1].max() == 4
