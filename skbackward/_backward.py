@@ -4,12 +4,11 @@ import numbers
 
 from sklearn.utils.validation import check_scalar
 
-from ._base import BaseRetriever
-from ._model import build_network, heads_loss, train_network
+from ._base import TrainedRetriever
 from ._search import search_embeddings
 
 
-class BackwardSearchRetriever(BaseRetriever):
+class BackwardSearchRetriever(TrainedRetriever):
     """Conditional retrieval over precomputed features by Backward Search.
 
     ``fit`` trains an embedding head and one classifier head per attribute on
@@ -135,27 +134,11 @@ class BackwardSearchRetriever(BaseRetriever):
 
     def _check_params(self):
         super()._check_params()
-        for name in ("embedding_dim", "epochs", "batch_size", "max_iter"):
-            check_scalar(getattr(self, name), name, numbers.Integral, min_val=1)
+        check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
         check_scalar(self.patience, "patience", numbers.Integral, min_val=0)
-        for name in ("learning_rate", "search_lr"):
-            check_scalar(getattr(self, name), name, numbers.Real, min_val=0,
-                         include_boundaries="neither")
-        for name in ("weight_decay", "alpha"):
-            check_scalar(getattr(self, name), name, numbers.Real, min_val=0)
-
-    def _fit_network(self, X, y, codes, seed):
-        network = build_network(
-            X.shape[1], [len(c) for c in self._classes], self.embedding_dim, seed
-        )
-        self.loss_curve_ = train_network(
-            network, heads_loss, (X, codes),
-            epochs=self.epochs, batch_size=self.batch_size,
-            learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-            seed=seed, device=self.device, verbose=self.verbose,
-        )
-        self.n_iter_ = self.epochs
-        return network
+        check_scalar(self.search_lr, "search_lr", numbers.Real, min_val=0,
+                     include_boundaries="neither")
+        check_scalar(self.alpha, "alpha", numbers.Real, min_val=0)
 
     def _condition_embeddings(self, Z, targets, weights):
         self._check_params()

@@ -18,7 +18,14 @@ from sklearn.utils.validation import check_is_fitted, check_scalar, validate_dat
 from ._conditions import parse_condition
 from ._index import cosine_kneighbors, normalize_rows
 from ._labels import as_columns, attribute_names, encode_columns, lookup
-from ._model import predict_embedding, resolve_device
+from ._model import (
+    build_network,
+    heads_loss,
+    predict_embedding,
+    predict_labels,
+    resolve_device,
+    train_network,
+)
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -116,6 +123,8 @@ class BaseRetriever(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Z = self._embed(X)
         self._index_embedding = Z
         self._index_unit = normalize_rows(Z)
+        # the heads' labels of the items, for strategies that filter by them
+        self._index_predicted = predict_labels(self.model_, Z, self.device)
         self.index_labels_ = y
         self.n_index_samples_ = Z.shape[0]
 
@@ -132,16 +141,21 @@ class BaseRetriever(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return predict_embedding(self.model_.embed, X, self.device)
 
     def _queries(self, Z, condition, condition_weight):
-        """Query embeddings ``Z`` moved towards the condition, if one is given."""
+        """Query embeddings ``Z`` moved towards the condition, and the parsed
+        targets (None without a condition)."""
         if condition is None:
-            return Z
+            return Z, None
         targets, weights = parse_condition(
             condition, self.attributes_, self._classes, Z.shape[0], condition_weight
         )
         out = self._condition_embeddings(Z, targets, weights)
         free = (targets < 0).all(axis=1)  # no condition for these queries
         out[free] = Z[free]
-        return out
+        return out, targets
+
+    # Whether kneighbors ranks the items the heads predict to carry the
+    # condition before the others (the label filter and its relatives).
+    _prefers_predicted = False
 
     def transform(self, X, condition=None, condition_weight=None):
         """Embed queries; with a condition, the embeddings moved towards it.
@@ -167,11 +181,11 @@ class BaseRetriever(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        return self._queries(self._embed(X), condition, condition_weight)
+        return self._queries(self._embed(X), condition, condition_weight)[0]
 
     def kneighbors(
         self, X=None, n_neighbors=None, return_distance=True, *, condition=None,
-        condition_weight=None,
+        condition_weight=None, exclude=None,
     ):
         """Find the indexed items nearest to each (conditioned) query.
 
@@ -187,12 +201,17 @@ class BaseRetriever(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         condition, condition_weight
             As in :meth:`transform`; ``None`` is plain nearest-neighbour search
             in the embedding space.
+        exclude : array-like of shape (n_queries,), default=None
+            An indexed item to leave out of each query's results, e.g. the
+            query's own row when the queries are indexed items; -1 for none.
+            Not with ``X=None``, which already excludes each item itself.
 
         Returns
         -------
         distances : ndarray of shape (n_queries, n_neighbors)
-            Cosine distances (1 - cosine similarity), ascending. Only when
-            ``return_distance=True``.
+            Cosine distances (1 - cosine similarity), ascending (for a
+            strategy that ranks predicted matches first, ascending within the
+            matches and within the rest). Only when ``return_distance=True``.
         indices : ndarray of shape (n_queries, n_neighbors)
             Row indices of the neighbours in the indexed items.
         """
@@ -201,9 +220,15 @@ class BaseRetriever(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         check_scalar(k, "n_neighbors", numbers.Integral, min_val=1)
         n_db = self.n_index_samples_
         if X is None:
-            Z = self._queries(self._index_embedding, condition, condition_weight)
+            if exclude is not None:
+                raise ValueError("exclude cannot be used with X=None, which "
+                                 "already excludes each item itself.")
+            Z0, exclude = self._index_embedding, np.arange(n_db)
         else:
-            Z = self.transform(X, condition, condition_weight)
+            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+            Z0 = self._embed(X)
+            exclude = self._check_exclude(exclude, Z0.shape[0])
+        Z, targets = self._queries(Z0, condition, condition_weight)
         available = n_db - (X is None)
         if k > available:
             raise ValueError(
@@ -211,11 +236,63 @@ class BaseRetriever(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 f"n_samples_fit = {n_db}, n_samples = {Z.shape[0]}"
                 + (" (X=None excludes each item itself)" if X is None else "")
             )
-        dist, ind = cosine_kneighbors(Z, self._index_unit, k, exclude_self=X is None)
+        prefer = None
+        if targets is not None and self._prefers_predicted:
+            prefer = (targets, self._index_predicted)
+        dist, ind = cosine_kneighbors(
+            Z, self._index_unit, k, exclude=exclude, prefer=prefer
+        )
         return (dist, ind) if return_distance else ind
+
+    def _check_exclude(self, exclude, n_queries):
+        if exclude is None:
+            return None
+        exclude = np.asarray(exclude)
+        if exclude.shape != (n_queries,) or exclude.dtype.kind not in "iu":
+            raise ValueError(
+                f"exclude must be integers of shape ({n_queries},), one indexed "
+                f"row (or -1) per query; got {exclude.dtype} {exclude.shape}."
+            )
+        if (exclude >= self.n_index_samples_).any() or (exclude < -1).any():
+            raise ValueError(
+                f"exclude holds rows outside [-1, {self.n_index_samples_ - 1}]."
+            )
+        return exclude.astype(np.int64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+class TrainedRetriever(BaseRetriever):
+    """Base of the retrievers that train their own embedding and heads.
+
+    Subclasses take ``embedding_dim``, ``epochs``, ``batch_size``,
+    ``learning_rate``, ``weight_decay``, ``device``, ``random_state`` and
+    ``verbose`` parameters and share this training.
+
+    Warning: This class should not be used directly. Use derived classes instead.
+    """
+
+    def _check_params(self):
+        super()._check_params()
+        for name in ("embedding_dim", "epochs", "batch_size"):
+            check_scalar(getattr(self, name), name, numbers.Integral, min_val=1)
+        check_scalar(self.learning_rate, "learning_rate", numbers.Real, min_val=0,
+                     include_boundaries="neither")
+        check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
+
+    def _fit_network(self, X, y, codes, seed):
+        network = build_network(
+            X.shape[1], [len(c) for c in self._classes], self.embedding_dim, seed
+        )
+        self.loss_curve_ = train_network(
+            network, heads_loss, (X, codes),
+            epochs=self.epochs, batch_size=self.batch_size,
+            learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            seed=seed, device=self.device, verbose=self.verbose,
+        )
+        self.n_iter_ = self.epochs
+        return network

@@ -190,5 +190,15 @@ def predict_embedding(module, X, device, chunk_size=8192):
     return np.concatenate(out) if out else np.empty((0,), X.dtype)
 
 
+@torch.no_grad()
+def predict_labels(network, Z, device):
+    """Each classifier head's predicted class for embeddings ``Z``: (n, A)."""
+    dev = resolve_device(device)
+    dtype = _torch_dtype(Z.dtype)
+    z = as_tensor(Z, dev)
+    out = [frozen(h, dtype, dev)(z).argmax(1).cpu().numpy() for h in network.heads]
+    return np.stack(out, axis=1) if out else np.empty((Z.shape[0], 0), np.int64)
+
+
 def _torch_dtype(np_dtype):
     return torch.float64 if np_dtype == np.float64 else torch.float32

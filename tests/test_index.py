@@ -41,7 +41,7 @@ def test_agrees_with_nearest_neighbors(k):
 def test_exclude_self_agrees_with_nearest_neighbors_x_none(k):
     _, database = _data()
     unit = normalize_rows(database)
-    dist, ind = cosine_kneighbors(database, unit, k, exclude_self=True)
+    dist, ind = cosine_kneighbors(database, unit, k, exclude=np.arange(len(database)))
     ref_dist, ref_ind = _reference(None, database, k)
     np.testing.assert_allclose(dist, ref_dist, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(ind, ref_ind)
@@ -57,6 +57,11 @@ def test_queries_are_normalised_but_scale_free():
     np.testing.assert_array_equal(ind, ind2)
 
 
+def _self(queries, exclude_self):
+    """Each query's own row to exclude, or None."""
+    return np.arange(len(queries)) if exclude_self else None
+
+
 @pytest.mark.parametrize("max_block", [1, 7, 41, 100])
 @pytest.mark.parametrize("exclude_self", [False, True])
 def test_chunking_gives_identical_results(monkeypatch, max_block, exclude_self):
@@ -64,9 +69,9 @@ def test_chunking_gives_identical_results(monkeypatch, max_block, exclude_self):
     if exclude_self:
         queries = database
     unit = normalize_rows(database)
-    dist, ind = cosine_kneighbors(queries, unit, 6, exclude_self=exclude_self)
+    dist, ind = cosine_kneighbors(queries, unit, 6, exclude=_self(queries, exclude_self))
     monkeypatch.setattr(index_module, "MAX_BLOCK", max_block)
-    dist_c, ind_c = cosine_kneighbors(queries, unit, 6, exclude_self=exclude_self)
+    dist_c, ind_c = cosine_kneighbors(queries, unit, 6, exclude=_self(queries, exclude_self))
     np.testing.assert_array_equal(ind_c, ind)
     # BLAS may round a 1-row matmul differently from a many-row one (1 ulp)
     np.testing.assert_allclose(dist_c, dist, rtol=0, atol=1e-12)
@@ -91,7 +96,7 @@ def test_distances_ascending_and_in_range(exclude_self):
     if exclude_self:
         queries = database
     dist, _ = cosine_kneighbors(queries, normalize_rows(database), 20,
-                                exclude_self=exclude_self)
+                                exclude=_self(queries, exclude_self))
     assert np.all(np.diff(dist, axis=1) >= 0)
     assert np.all((dist >= 0) & (dist <= 2))
 
@@ -109,7 +114,7 @@ def test_float32():
 def test_float32_exclude_self():
     _, database = _data(np.float32)
     dist, ind = cosine_kneighbors(database, normalize_rows(database), 4,
-                                  exclude_self=True)
+                                  exclude=np.arange(len(database)))
     ref_dist, ref_ind = _reference(None, database, 4)
     np.testing.assert_allclose(dist, ref_dist, rtol=0, atol=1e-5)
     np.testing.assert_array_equal(ind, ref_ind)
@@ -144,7 +149,7 @@ def test_does_not_modify_inputs():
     queries, database = _data()
     unit = normalize_rows(database)
     q_copy, u_copy = queries.copy(), unit.copy()
-    cosine_kneighbors(database, unit, 3, exclude_self=True)
+    cosine_kneighbors(database, unit, 3, exclude=np.arange(len(database)))
     cosine_kneighbors(queries, unit, 3)
     np.testing.assert_array_equal(queries, q_copy)
     np.testing.assert_array_equal(unit, u_copy)
