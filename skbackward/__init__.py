@@ -6,7 +6,19 @@ PLoS ONE 2024), with a scikit-learn API.
 
 from ._backward import BackwardSearchRetriever
 from ._distilled import DistilledRetriever
+from ._peers import (
+    CentroidShiftRetriever,
+    LabelFilterRetriever,
+    NearestNeighborRetriever,
+)
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BackwardSearchRetriever", "DistilledRetriever", "__version__"]
+__all__ = [
+    "BackwardSearchRetriever",
+    "CentroidShiftRetriever",
+    "DistilledRetriever",
+    "LabelFilterRetriever",
+    "NearestNeighborRetriever",
+    "__version__",
+]

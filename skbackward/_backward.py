@@ -26,9 +26,11 @@ class BackwardSearchRetriever(TrainedRetriever):
     ----------
     embedding_dim : int, default=256
         Dimension ``D`` of the retrieval embedding.
-    epochs : int, default=30
-        Training epochs of the embedding and classifier heads.
-    batch_size : int, default=128
+    epochs : int, default=10
+        Training epochs of the embedding and classifier heads. Heads trained
+        much longer grow overconfident, and the search then fools them with
+        small moves that do not reach the condition class.
+    batch_size : int, default=256
         Minibatch size in training.
     learning_rate : float, default=1e-3
         Adam's initial learning rate in training; halved every third of the
@@ -47,6 +49,12 @@ class BackwardSearchRetriever(TrainedRetriever):
     patience : int, default=10
         A query whose search loss has not improved for more than ``patience``
         steps stops; the search ends when every query has stopped.
+    filter_predicted : bool, default=False
+        Not in the paper. When True, :meth:`kneighbors` ranks the indexed
+        items the heads predict to carry the condition first (as
+        :class:`LabelFilterRetriever` does), ordered by similarity to the
+        searched ``z*`` rather than to the query; the other items follow.
+        The search itself is unchanged.
     n_neighbors : int, default=10
         Default number of neighbours of :meth:`kneighbors`.
     device : str, default="cpu"
@@ -105,14 +113,15 @@ class BackwardSearchRetriever(TrainedRetriever):
         self,
         *,
         embedding_dim=256,
-        epochs=30,
-        batch_size=128,
+        epochs=10,
+        batch_size=256,
         learning_rate=1e-3,
         weight_decay=1e-6,
         alpha=0.5,
         search_lr=0.2,
         max_iter=100,
         patience=10,
+        filter_predicted=False,
         n_neighbors=10,
         device="cpu",
         random_state=None,
@@ -127,6 +136,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.search_lr = search_lr
         self.max_iter = max_iter
         self.patience = patience
+        self.filter_predicted = filter_predicted
         self.n_neighbors = n_neighbors
         self.device = device
         self.random_state = random_state
@@ -139,6 +149,10 @@ class BackwardSearchRetriever(TrainedRetriever):
         check_scalar(self.search_lr, "search_lr", numbers.Real, min_val=0,
                      include_boundaries="neither")
         check_scalar(self.alpha, "alpha", numbers.Real, min_val=0)
+
+    @property
+    def _prefers_predicted(self):
+        return self.filter_predicted
 
     def _condition_embeddings(self, Z, targets, weights):
         self._check_params()

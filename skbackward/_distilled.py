@@ -27,7 +27,8 @@ class DistilledRetriever(BaseRetriever):
     embedding and the one-hot conditions straight to the searched embedding.
     A conditional query then costs one forward pass instead of up to
     ``max_iter`` gradient steps (Lee & Kim, PLoS ONE 2024, §2.4 of DESIGN.md).
-    Retrieval, the index and the embedding are the teacher's.
+    Retrieval, the index and the embedding are the teacher's, and so is the
+    ranking option ``teacher.filter_predicted``.
 
     Read more in the :ref:`User Guide <user_guide>`.
 
@@ -225,6 +226,11 @@ class DistilledRetriever(BaseRetriever):
             max_iter=teacher.max_iter, patience=teacher.patience,
         )
         return Z0, targets, Z_star
+
+    @property
+    def _prefers_predicted(self):
+        # the teacher's ranking option carries over to its student
+        return self.teacher_.filter_predicted
 
     def _condition_embeddings(self, Z, targets, weights):
         dev = resolve_device(self.device)

@@ -189,7 +189,7 @@ def _last_step(estimator, X):
 
 def retrieval_scores(
     estimator, X, y, *, k=10, condition_on=None, exclude_own_class=False,
-    n_queries=None, random_state=0,
+    n_queries=None, random_state=0, X_is_index=False,
 ):
     """Conditional-retrieval figures of a fitted retriever on labelled queries.
 
@@ -215,6 +215,11 @@ def retrieval_scores(
     random_state : int, RandomState instance or None, default=0
         Fixed by default so every candidate of a grid search sees the same
         queries.
+    X_is_index : bool, default=False
+        Whether ``X`` holds the indexed items themselves (row i of ``X`` is
+        indexed item i, as when the test split is both the database and the
+        source of queries): each query's own item is then left out of its
+        results.
 
     Returns
     -------
@@ -242,7 +247,8 @@ def retrieval_scores(
         attributes[c]: retriever._classes[c][cond[:, j]] for j, c in enumerate(cols)
     }
     ind = retriever.kneighbors(
-        _safe_indexing(X, qi), k, return_distance=False, condition=condition
+        _safe_indexing(X, qi), k, return_distance=False, condition=condition,
+        exclude=qi if X_is_index else None,
     )
     retrieved = db[ind]  # (n_pairs, k, n_attributes)
     n_relevant = _rows_count(db[:, cols], cond)

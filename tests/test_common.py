@@ -2,10 +2,22 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skbackward import BackwardSearchRetriever, DistilledRetriever
+from skbackward import (
+    BackwardSearchRetriever,
+    CentroidShiftRetriever,
+    DistilledRetriever,
+    LabelFilterRetriever,
+    NearestNeighborRetriever,
+)
 
 # Default parameters: the checks fit on tiny data, so the defaults are fast.
-ESTIMATORS = [BackwardSearchRetriever(), DistilledRetriever()]
+ESTIMATORS = [
+    BackwardSearchRetriever(),
+    DistilledRetriever(),
+    NearestNeighborRetriever(),
+    LabelFilterRetriever(),
+    CentroidShiftRetriever(),
+]
 
 
 @parametrize_with_checks(ESTIMATORS)

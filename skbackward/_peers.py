@@ -1,0 +1,188 @@
+"""Peer strategies in the same API: what a user would try before a search.
+
+All three train the same embedding and heads as
+:class:`~skbackward.BackwardSearchRetriever` (same parameters, same
+``random_state`` -> the same network) and differ only in how a condition is
+answered.
+"""
+
+import numpy as np
+
+from ._base import TrainedRetriever
+from ._model import predict_embedding, predict_labels
+
+_TRAINING_PARAMS_DOC = """
+    Parameters
+    ----------
+    embedding_dim : int, default=256
+        Dimension of the retrieval embedding.
+    epochs : int, default=10
+        Training epochs of the embedding and classifier heads.
+    batch_size : int, default=256
+        Minibatch size in training.
+    learning_rate : float, default=1e-3
+        Adam's initial learning rate (halved every third of the epochs).
+    weight_decay : float, default=1e-6
+        Adam's weight decay.
+    n_neighbors : int, default=10
+        Default number of neighbours of :meth:`kneighbors`.
+    device : str, default="cpu"
+        Torch device for training ("cpu", "cuda", "auto"); fitted modules are
+        kept on the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling and dropout.
+    verbose : int, default=0
+        Print the training loss of each epoch when > 0.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The trained network (``model_.embed``, ``model_.heads``), on CPU.
+    attributes_ : list
+        Attribute names.
+    classes_ : ndarray or list of ndarray
+        Labels of each attribute (a list when ``y`` was 2-D).
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    n_iter_ : int
+        Number of training epochs run.
+    index_labels_ : ndarray or None
+        Labels of the indexed items.
+    n_index_samples_ : int
+        Number of indexed items.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+"""
+
+
+class _PeerRetriever(TrainedRetriever):
+    """Shared constructor of the peers (training parameters only)."""
+
+    def __init__(
+        self,
+        *,
+        embedding_dim=256,
+        epochs=10,
+        batch_size=256,
+        learning_rate=1e-3,
+        weight_decay=1e-6,
+        n_neighbors=10,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.embedding_dim = embedding_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.n_neighbors = n_neighbors
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+
+class NearestNeighborRetriever(_PeerRetriever):
+    """Plain nearest neighbours in the learned embedding; ignores conditions.
+
+    The baseline: what the database holds nearest to the query, whatever its
+    label. ``condition`` is accepted (and validated) but does not change the
+    results. Right when the condition does not matter, and as the reference
+    for how much context the other strategies keep.
+    """ + _TRAINING_PARAMS_DOC + """
+    See Also
+    --------
+    LabelFilterRetriever, CentroidShiftRetriever, BackwardSearchRetriever
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skbackward import NearestNeighborRetriever
+    >>> X, y = load_digits(return_X_y=True)
+    >>> ret = NearestNeighborRetriever(epochs=3, random_state=0).fit(X, y)
+    >>> ret.kneighbors(X[:2], n_neighbors=3, return_distance=False).shape
+    (2, 3)
+    """
+
+    def _condition_embeddings(self, Z, targets, weights):
+        return Z.copy()
+
+
+class LabelFilterRetriever(_PeerRetriever):
+    """Filter the database by the heads' predicted labels, rank by similarity.
+
+    A conditional query returns the indexed items whose *predicted* labels
+    (from the classifier heads) match every condition, nearest to the original
+    query first; when fewer than ``n_neighbors`` items are predicted to match,
+    the items matching most of the conditions fill up the rest. The query's
+    embedding is not moved (:meth:`transform` with a condition returns it as
+    is). Right when reaching the condition matters most and the heads are
+    accurate on the database: its precision is the heads' precision; it keeps
+    the query's context only as far as plain similarity does.
+    """ + _TRAINING_PARAMS_DOC + """
+    See Also
+    --------
+    BackwardSearchRetriever : ``filter_predicted=True`` searches, then ranks the
+        same candidates by the searched embedding.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skbackward import LabelFilterRetriever
+    >>> X, y = load_digits(return_X_y=True)
+    >>> ret = LabelFilterRetriever(epochs=3, random_state=0).fit(X, y)
+    >>> ret.kneighbors(X[:2], n_neighbors=3, condition=8)[1].shape
+    (2, 3)
+    """
+
+    _prefers_predicted = True
+
+    def _condition_embeddings(self, Z, targets, weights):
+        return Z.copy()
+
+
+class CentroidShiftRetriever(_PeerRetriever):
+    """Shift the query by the difference of class centroids, then search.
+
+    For every conditioned attribute ``a`` the query embedding moves by
+    ``centroid_a(c) - centroid_a(predicted class of the query)``, the
+    centroids being the mean training embeddings of each class: "this item,
+    minus what makes it a photo, plus what makes things sketches". Cheap (one
+    addition per query) and often strong when classes form compact, similarly
+    shaped clusters; it cannot adapt the move to the individual query.
+    """ + _TRAINING_PARAMS_DOC.replace("""    n_iter_ : int""", """    centroids_ : list of ndarray
+        Per attribute, the (n_classes, embedding_dim) mean training embeddings.
+    n_iter_ : int""") + """
+    See Also
+    --------
+    BackwardSearchRetriever, LabelFilterRetriever
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skbackward import CentroidShiftRetriever
+    >>> X, y = load_digits(return_X_y=True)
+    >>> ret = CentroidShiftRetriever(epochs=3, random_state=0).fit(X, y)
+    >>> ret.kneighbors(X[:2], n_neighbors=3, condition=8)[1].shape
+    (2, 3)
+    """
+
+    def _fit_network(self, X, y, codes, seed):
+        network = super()._fit_network(X, y, codes, seed)
+        Z = predict_embedding(network.embed, X, self.device)
+        self.centroids_ = [
+            np.stack([Z[codes[:, a] == c].mean(0) for c in range(len(cls))])
+            for a, cls in enumerate(self._classes)
+        ]
+        return network
+
+    def _condition_embeddings(self, Z, targets, weights):
+        predicted = predict_labels(self.model_, Z, self.device)
+        out = Z.copy()
+        for a, centroids in enumerate(self.centroids_):
+            on = targets[:, a] >= 0
+            C = centroids.astype(Z.dtype, copy=False)
+            out[on] += C[targets[on, a]] - C[predicted[on, a]]
+        return out

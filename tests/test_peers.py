@@ -1,0 +1,168 @@
+"""The peer strategies: plain kNN, label filter, centroid shift; and the
+search restricted to the predicted candidates (filter_predicted)."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from skbackward import (
+    BackwardSearchRetriever,
+    CentroidShiftRetriever,
+    DistilledRetriever,
+    LabelFilterRetriever,
+    NearestNeighborRetriever,
+)
+from skbackward._model import predict_labels
+
+from .conftest import two_attribute_data
+
+TRAIN = dict(epochs=6, embedding_dim=32, random_state=0)
+PEERS = [NearestNeighborRetriever, LabelFilterRetriever, CentroidShiftRetriever]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X_train, X_test, y_train, y_test = digits
+    return {
+        cls: cls(**TRAIN).fit(X_train, y_train).index(X_test, y_test)
+        for cls in PEERS + [BackwardSearchRetriever]
+    }
+
+
+def test_same_training_gives_the_same_network(fitted):
+    weights = [
+        next(fitted[cls].model_.parameters()).detach().numpy()
+        for cls in PEERS + [BackwardSearchRetriever]
+    ]
+    for w in weights[1:]:
+        np.testing.assert_array_equal(w, weights[0])
+
+
+def test_nearest_neighbors_ignores_the_condition(fitted, digits):
+    ret = fitted[NearestNeighborRetriever]
+    X = digits[1][:20]
+    for a, b in zip(ret.kneighbors(X, condition=3), ret.kneighbors(X)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="unknown condition label"):
+        ret.kneighbors(X, condition=12)
+
+
+def test_label_filter_returns_predicted_matches_nearest_first(fitted, digits):
+    ret = fitted[LabelFilterRetriever]
+    X = digits[1][:30]
+    dist, ind = ret.kneighbors(X, 8, condition=4)
+    assert (ret._index_predicted[ind, 0] == 4).all()
+    assert np.all(np.diff(dist, axis=1) >= 0)
+    # the same order as plain similarity restricted to those items
+    Zq, Zdb = ret.transform(X), ret.transform(digits[1])
+    cos = (Zq / np.linalg.norm(Zq, axis=1, keepdims=True)) @ (
+        Zdb / np.linalg.norm(Zdb, axis=1, keepdims=True)).T
+    cos[:, ret._index_predicted[:, 0] != 4] = -np.inf
+    np.testing.assert_array_equal(ind, np.argsort(-cos, axis=1, kind="stable")[:, :8])
+    # transform does not move the query
+    np.testing.assert_array_equal(ret.transform(X, condition=4), Zq)
+
+
+def test_label_filter_falls_back_when_too_few_match():
+    X, shape, colour = two_attribute_data(n=120)
+    y = np.array([shape, colour], dtype=object).T
+    ret = LabelFilterRetriever(**TRAIN).fit(X, y)
+    pred = ret._index_predicted
+    wanted = (pred[:, 0] == 1) & (pred[:, 1] == ret._classes[1].tolist().index("red"))
+    k = int(wanted.sum()) + 5
+    ind = ret.kneighbors(X[:10], k, return_distance=False,
+                         condition={0: 1, 1: "red"})
+    n_match = int(wanted.sum())
+    assert wanted[ind[:, :n_match]].all()  # every predicted match first
+    assert not wanted[ind[:, n_match:]].any()  # then the rest
+    # among the rest, items matching one of the two conditions come first
+    partial = (pred[ind[:, n_match:], 0] == 1) | (
+        ret._classes[1][pred[ind[:, n_match:], 1]] == "red")
+    first_miss = np.argmin(partial, axis=1)
+    assert all(partial[i, : first_miss[i]].all() for i in range(10))
+
+
+def test_centroid_shift_moves_by_centroid_difference(fitted, digits):
+    ret = fitted[CentroidShiftRetriever]
+    X = digits[1][:15]
+    Z0 = ret.transform(X)
+    pred = predict_labels(ret.model_, Z0, "cpu")[:, 0]
+    C = ret.centroids_[0]
+    assert C.shape == (10, TRAIN["embedding_dim"])
+    np.testing.assert_allclose(ret.transform(X, condition=7), Z0 + C[7] - C[pred],
+                               atol=1e-12)
+    # centroids are the mean training embeddings of each class
+    X_train, _, y_train, _ = digits
+    np.testing.assert_allclose(C[2], ret.transform(X_train[y_train == 2]).mean(0),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [LabelFilterRetriever, CentroidShiftRetriever])
+def test_peers_reach_the_condition(fitted, digits, cls):
+    ind = fitted[cls].kneighbors(digits[1][:100], 10, return_distance=False,
+                                 condition=0)
+    assert (digits[3][ind] == 0).mean() > 0.8
+
+
+def test_filter_predicted_ranks_candidates_by_the_searched_embedding(fitted, digits):
+    ret = fitted[BackwardSearchRetriever]
+    X = digits[1][:25]
+    ret.set_params(filter_predicted=True, alpha=0.3)
+    try:
+        dist, ind = ret.kneighbors(X, 6, condition=9)
+        assert (ret._index_predicted[ind, 0] == 9).all()
+        Zs = ret.transform(X, condition=9)
+        Zdb = ret.transform(digits[1])
+        cos = (Zs / np.linalg.norm(Zs, axis=1, keepdims=True)) @ (
+            Zdb / np.linalg.norm(Zdb, axis=1, keepdims=True)).T
+        cos[:, ret._index_predicted[:, 0] != 9] = -np.inf
+        np.testing.assert_array_equal(ind, np.argsort(-cos, axis=1)[:, :6])
+        # the search itself does not change
+        ret.set_params(filter_predicted=False)
+        np.testing.assert_array_equal(ret.transform(X, condition=9), Zs)
+    finally:
+        ret.set_params(filter_predicted=False, alpha=0.5)
+
+
+def test_student_inherits_filter_predicted(digits):
+    X_train, X_test, y_train, _ = digits
+    teacher = BackwardSearchRetriever(**TRAIN, max_iter=30, filter_predicted=True)
+    ret = DistilledRetriever(teacher, epochs=3, random_state=0).fit(X_train, y_train)
+    ind = ret.kneighbors(X_test[:20], 5, return_distance=False, condition=2)
+    assert (ret._index_predicted[ind, 0] == 2).all()
+
+
+def test_exclude_leaves_rows_out(fitted, digits):
+    ret = fitted[LabelFilterRetriever]
+    X = digits[1][:10]
+    own = np.arange(10)
+    ind = ret.kneighbors(X, 5, return_distance=False, exclude=own)
+    assert not (ind == own[:, None]).any()
+    plain = ret.kneighbors(X, 5, return_distance=False)
+    np.testing.assert_array_equal(plain[:, 0], own)  # the item itself, otherwise
+    with pytest.raises(ValueError, match="exclude must be integers of shape"):
+        ret.kneighbors(X, 5, exclude=own[:3])
+    with pytest.raises(ValueError, match="exclude cannot be used with X=None"):
+        ret.kneighbors(None, 5, exclude=own)
+
+
+def test_retrieval_scores_can_leave_the_query_item_out(fitted, digits):
+    from skbackward.metrics import retrieval_scores
+
+    ret = fitted[NearestNeighborRetriever]  # indexed: the test split
+    _, X_test, _, y_test = digits
+    # with the query item kept, plain kNN returns it first: its own class
+    kept = retrieval_scores(ret, X_test, y_test, k=1, n_queries=None)
+    left_out = retrieval_scores(ret, X_test, y_test, k=1, n_queries=None,
+                                X_is_index=True)
+    assert kept["precision"] != left_out["precision"]
+    ind = ret.kneighbors(X_test, 1, return_distance=False,
+                         exclude=np.arange(len(X_test)))
+    assert (ind[:, 0] != np.arange(len(X_test))).all()
