@@ -4,7 +4,11 @@ import os
 # this set; without it the check is skipped, and we want every check to run.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
 
 # The tests train tiny networks on tiny data: there, a second OpenMP thread
 # costs more in synchronisation than it gains, and on a loaded 2-core machine
@@ -17,8 +21,6 @@ def two_attribute_data(n=240, seed=0):
 
     Returns ``X, shape, colour``: int shapes 0..2 and colour names.
     """
-    import numpy as np
-
     rng = np.random.RandomState(seed)
     shape = rng.randint(3, size=n)
     colour = rng.randint(4, size=n)
@@ -26,3 +28,10 @@ def two_attribute_data(n=240, seed=0):
     X = X + rng.normal(scale=0.3, size=X.shape)
     names = np.array(["red", "green", "blue", "black"])
     return X, shape, names[colour]
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """``X_train, X_test, y_train, y_test``: a stratified 70/30 split of digits."""
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)

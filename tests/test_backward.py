@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -21,12 +20,6 @@ from skbackward.metrics import make_map_scorer, retrieval_scores
 from .conftest import two_attribute_data
 
 FAST = dict(epochs=8, embedding_dim=32, max_iter=40, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 
 
 @pytest.fixture(scope="module")

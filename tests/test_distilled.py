@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.model_selection import GridSearchCV
 
 from skbackward import BackwardSearchRetriever, DistilledRetriever
 from skbackward._student import draw_conditions
@@ -18,12 +17,6 @@ from .conftest import two_attribute_data
 
 TEACHER = dict(epochs=8, embedding_dim=32, max_iter=40, alpha=0.1, random_state=0)
 STUDENT = dict(epochs=15, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ search restricted to the predicted candidates (filter_predicted)."""
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from skbackward import (
     BackwardSearchRetriever,
@@ -19,12 +17,6 @@ from .conftest import two_attribute_data
 
 TRAIN = dict(epochs=6, embedding_dim=32, random_state=0)
 PEERS = [NearestNeighborRetriever, LabelFilterRetriever, CentroidShiftRetriever]
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 
 
 @pytest.fixture(scope="module")
