@@ -49,12 +49,17 @@ class BackwardSearchRetriever(TrainedRetriever):
     patience : int, default=10
         A query whose search loss has not improved for more than ``patience``
         steps stops; the search ends when every query has stopped.
-    filter_predicted : bool, default=False
+    filter_predicted : bool, default=True
         Not in the paper. When True, :meth:`kneighbors` ranks the indexed
         items the heads predict to carry the condition first (as
         :class:`LabelFilterRetriever` does), ordered by similarity to the
-        searched ``z*`` rather than to the query; the other items follow.
-        The search itself is unchanged.
+        searched ``z*`` rather than to the query; the other items follow when
+        fewer than ``n_neighbors`` are predicted to match. The search itself
+        (and :meth:`transform`) is unchanged. ``False`` is the published
+        algorithm: rank every item by similarity to ``z*``. On the PACS
+        benchmark (docs/benchmarks.md) True beats both the published ranking
+        and the label filter on precision@10 and on keeping the query's other
+        attribute.
     n_neighbors : int, default=10
         Default number of neighbours of :meth:`kneighbors`.
     device : str, default="cpu"
@@ -121,7 +126,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         search_lr=0.2,
         max_iter=100,
         patience=10,
-        filter_predicted=False,
+        filter_predicted=True,
         n_neighbors=10,
         device="cpu",
         random_state=None,

@@ -7,7 +7,7 @@ Subclasses implement ``_fit_network`` (training) and ``_condition_embeddings``
 (the strategy); everything else is here.
 """
 
-from abc import abstractmethod
+from abc import ABCMeta, abstractmethod
 import numbers
 
 import numpy as np
@@ -30,7 +30,9 @@ from ._model import (
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-class BaseRetriever(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseRetriever(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Base class for conditional retrievers over precomputed features.
 
     Warning: This class should not be used directly. Use derived classes instead.

@@ -104,11 +104,17 @@ def as_tensor(X, device, dtype=None):
 
 
 def frozen(module, dtype, device):
-    """An eval-mode copy of ``module`` in ``dtype`` on ``device``, no grads."""
+    """``module`` in eval mode, in ``dtype`` on ``device``, without grads.
+
+    Fitted modules are stored that way already (float32, CPU, no grads): they
+    are returned as they are, so a query costs no copy; other dtypes or
+    devices get a converted copy.
+    """
+    p = next(module.parameters())
+    if p.dtype == dtype and p.device == torch.device(device) and not p.requires_grad:
+        return module.eval()
     module = copy.deepcopy(module).to(device=device, dtype=dtype).eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    return module
+    return module.requires_grad_(False)
 
 
 def heads_loss(network, x, codes):
@@ -170,7 +176,9 @@ def train_network(
                     f"{log_prefix}epoch {epoch + 1}/{epochs} loss={losses[-1]:.4f} "
                     f"({time.perf_counter() - tic:.2f}s)"
                 )
-    network.cpu().eval()
+    # stored frozen: queries use the module as it is, and gradients through
+    # it (search, amortized student) never accumulate in its weights
+    network.cpu().eval().requires_grad_(False)
     return losses
 
 

@@ -15,7 +15,8 @@ from skbackward.metrics import make_map_scorer, retrieval_scores
 
 from .conftest import two_attribute_data
 
-TEACHER = dict(epochs=8, embedding_dim=32, max_iter=40, alpha=0.1, random_state=0)
+TEACHER = dict(epochs=8, embedding_dim=32, max_iter=40, alpha=0.1,
+               filter_predicted=False, random_state=0)
 STUDENT = dict(epochs=15, random_state=0)
 
 

@@ -103,6 +103,10 @@ def test_peers_reach_the_condition(fitted, digits, cls):
     assert (digits[3][ind] == 0).mean() > 0.8
 
 
+def test_filter_predicted_is_the_default():
+    assert BackwardSearchRetriever().filter_predicted is True
+
+
 def test_filter_predicted_ranks_candidates_by_the_searched_embedding(fitted, digits):
     ret = fitted[BackwardSearchRetriever]
     X = digits[1][:25]
@@ -120,7 +124,7 @@ def test_filter_predicted_ranks_candidates_by_the_searched_embedding(fitted, dig
         ret.set_params(filter_predicted=False)
         np.testing.assert_array_equal(ret.transform(X, condition=9), Zs)
     finally:
-        ret.set_params(filter_predicted=False, alpha=0.5)
+        ret.set_params(filter_predicted=True, alpha=0.5)
 
 
 def test_student_inherits_filter_predicted(digits):
