@@ -239,10 +239,7 @@ def quality_table(results, settings):
                     text = f"**{text}**"
                 cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
-    return ("End to end (`transform(X, condition=...)`: validation, embedding, "
-            "conditioning):\n\n" + "\n".join(lines)
-            + "\n\nThe conditioning step alone (z0 -> z*, what the student replaces; "
-            "same z0 for all):\n\n" + "\n".join(step_lines))
+    return "\n".join(lines)
 
 
 # ---- speed ----------------------------------------------------------------------------
