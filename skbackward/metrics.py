@@ -293,35 +293,46 @@ def make_retrieval_scorer(
 
     Parameters
     ----------
-    metric : {"average_precision", "precision", "preservation", "harmonic"}, \
-            default="average_precision"
-        Figure to return (see :func:`retrieval_scores`). "harmonic" balances
-        reaching the condition against keeping the unconditioned attributes.
+    metric : str or list of str, default="average_precision"
+        Figure(s) to return, among "average_precision", "precision",
+        "preservation" and "harmonic" (see :func:`retrieval_scores`).
+        "harmonic" balances reaching the condition against keeping the
+        unconditioned attributes. A list gives a multi-metric scorer that
+        returns a dict from one search, for ``GridSearchCV(scoring=scorer,
+        refit="harmonic")``.
     k, condition_on, exclude_own_class, n_queries, random_state
         As in :func:`retrieval_scores`.
 
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y) -> float``, greater is better.
+        ``scorer(estimator, X, y) -> float`` (or a dict of floats for a list
+        of metrics), greater is better.
     """
-    if metric not in _METRICS:
-        raise ValueError(f"metric must be one of {_METRICS}; got {metric!r}.")
+    metrics = list(metric) if isinstance(metric, (list, tuple)) else [metric]
+    unknown = [m for m in metrics if m not in _METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"metric must be one of {_METRICS} or a list of them; "
+                         f"got {metric!r}.")
 
     def scorer(estimator, X, y):
-        score = retrieval_scores(
+        scores = retrieval_scores(
             estimator, X, y, k=k, condition_on=condition_on,
             exclude_own_class=exclude_own_class, n_queries=n_queries,
             random_state=random_state,
-        )[metric]
-        if np.isnan(score):
+        )
+        missing = [m for m in metrics if np.isnan(scores[m])]
+        if missing:
+            which = f"{missing[0]!r}" if len(missing) == 1 else f"{missing}"
             raise ValueError(
-                f"metric={metric!r} needs an attribute left unconditioned: "
+                f"metric={which} needs an attribute left unconditioned: "
                 "fit on several attributes and set condition_on to a subset."
             )
-        return score
+        if isinstance(metric, (list, tuple)):
+            return {m: scores[m] for m in metrics}
+        return scores[metric]
 
-    scorer.__name__ = f"{metric}_at_{k}"
+    scorer.__name__ = f"{'_'.join(metrics)}_at_{k}"
     return scorer
 
 

@@ -457,3 +457,12 @@ def test_scorer_on_pipeline_with_unlabelled_index(digits):
     pipe[-1].index(pipe[0].transform(X_q))
     with pytest.raises(ValueError, match="index has no labels"):
         make_precision_scorer(k=5)(pipe, X_q, y_q)
+
+
+def test_multi_metric_scorer_returns_a_dict_from_one_search(digits_retriever, digits):
+    _, _, X_q, y_q = digits
+    single = {m: make_retrieval_scorer(m, k=5)(digits_retriever, X_q, y_q)
+              for m in ("precision", "average_precision")}
+    both = make_retrieval_scorer(["precision", "average_precision"], k=5)
+    assert both(digits_retriever, X_q, y_q) == single
+    assert both.__name__ == "precision_average_precision_at_5"
