@@ -28,7 +28,7 @@ def main():
     args = parser.parse_args()
 
     name, names, X_tr, X_te, y_tr, y_te = load(args.data)
-    epochs = 5 if args.quick else 30
+    epochs = 5 if args.quick else 10
     print(f"data={name} train={X_tr.shape} epochs={epochs} alpha={args.alpha} "
           f"torch threads={torch.get_num_threads()}")
     ret = BackwardSearchRetriever(epochs=epochs, alpha=args.alpha, random_state=0)
@@ -39,8 +39,7 @@ def main():
     for n in batches:
         idx = rng.choice(X_te.shape[0], n, replace=False)
         Z0 = ret.transform(X_te[idx])
-        cond = {a: rng.choice(ret._classes[a], n) for a in range(1)}
-        cond = {ret.attributes_[0]: cond[0]}
+        cond = {ret.attributes_[0]: rng.choice(ret._classes[0], n)}
         targets, weights = parse_condition(cond, ret.attributes_, ret._classes, n)
         params = dict(alpha=ret.alpha, lr=ret.search_lr, max_iter=ret.max_iter,
                       patience=ret.patience)
@@ -57,8 +56,8 @@ def main():
     print()
     print("| queries | batched (q/s) | per-query loop (q/s) | speed-up | max abs diff of z* |")
     print("|---:|---:|---:|---:|---:|")
-    for n, b, l, s, d in rows:
-        print(f"| {n} | {b:,.0f} | {l:,.1f} | {s:.1f}x | {d:.1e} |")
+    for n, batched, loop, speedup, diff in rows:
+        print(f"| {n} | {batched:,.0f} | {loop:,.1f} | {speedup:.1f}x | {diff:.1e} |")
 
 
 if __name__ == "__main__":

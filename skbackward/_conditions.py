@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ._labels import _plain, lookup
+from ._labels import lookup, plain_scalar
 
 
 def _per_query(value, n_queries, what):
@@ -40,8 +40,8 @@ def _resolve_attribute(condition, attributes, classes):
     if len(matches) != 1:
         why = "is ambiguous" if matches else "matches no attribute"
         raise ValueError(
-            f"condition {_plain(condition)!r} {why}: the model was fitted on attributes "
-            f"{attributes}; pass a dict such as {{{attributes[0]!r}: label}}."
+            f"condition {plain_scalar(condition)!r} {why}: the model was fitted "
+            f"on attributes {attributes}; pass a dict such as {{{attributes[0]!r}: label}}."
         )
     return matches[0]
 

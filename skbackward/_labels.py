@@ -65,10 +65,10 @@ def lookup(classes, values, *, missing_ok=False):
     if present.any():
         uniq_values, inverse = _unique(values[present])
         uniq_codes = np.array(
-            [table.get(_plain(v), -1) for v in uniq_values], dtype=np.int64
+            [table.get(plain_scalar(v), -1) for v in uniq_values], dtype=np.int64
         )
         codes[present] = uniq_codes[inverse]
-        unknown = [_plain(v) for v, c in zip(uniq_values, uniq_codes) if c < 0]
+        unknown = [plain_scalar(v) for v, c in zip(uniq_values, uniq_codes) if c < 0]
     return codes, unknown
 
 
@@ -83,6 +83,6 @@ def _unique(values):
     return uniq, inverse
 
 
-def _plain(value):
+def plain_scalar(value):
     """numpy scalars as Python scalars so they hash like the stored classes."""
     return value.item() if isinstance(value, np.generic) else value
