@@ -175,6 +175,8 @@ class BaseRetriever(
         condition_weight : float or dict, default=None
             Relative weight of each attribute's condition in the search loss,
             ``{attribute: weight}`` (a number or one per query). Default 1.
+            Only the ratios between attributes matter, and only strategies
+            with a search loss (Backward Search) use it.
 
         Returns
         -------

@@ -26,9 +26,11 @@ class DistilledRetriever(BaseRetriever):
     teacher is prefit, then trains a small student MLP that maps a query
     embedding and the one-hot conditions straight to the searched embedding.
     A conditional query then costs one forward pass instead of up to
-    ``max_iter`` gradient steps (Lee & Kim, PLoS ONE 2024, §2.4 of DESIGN.md).
+    ``max_iter`` gradient steps (Lee & Kim, PLoS ONE 2024).
     Retrieval, the index and the embedding are the teacher's, and so is the
-    ranking option ``teacher.filter_predicted``.
+    ranking option ``teacher.filter_predicted``. The student is tied to the
+    teacher's ``alpha`` at fit time, and answers without a search loss, so
+    ``condition_weight`` does not change its output.
 
     Read more in the :ref:`User Guide <user_guide>`.
 
@@ -39,7 +41,9 @@ class DistilledRetriever(BaseRetriever):
         Its parameters tune as ``teacher__alpha`` etc.
     prefit : bool, default=False
         Whether ``teacher`` is already fitted: then it is used as is (a copy)
-        and only the student is trained.
+        and only the student is trained. As with ``SelectFromModel``, a clone
+        (as in ``GridSearchCV``) holds an unfitted teacher: leave ``prefit``
+        False there.
     objective : {"distill", "amortized"}, default="distill"
         "distill" (the paper): the student regresses, by MSE, the teacher's
         searched ``z*`` for random conditions. The targets are computed once,
@@ -227,10 +231,21 @@ class DistilledRetriever(BaseRetriever):
         )
         return Z0, targets, Z_star
 
+    def set_params(self, **params):
+        # nested teacher__* parameters need a teacher to set them on: the
+        # default one, made explicit (GridSearchCV(DistilledRetriever(),
+        # {"teacher__alpha": ...}) then tunes the default teacher)
+        if self.teacher is None and any(k.startswith("teacher__") for k in params):
+            self.teacher = BackwardSearchRetriever()
+        return super().set_params(**params)
+
     @property
     def _prefers_predicted(self):
-        # the teacher's ranking option carries over to its student
-        return self.teacher_.filter_predicted
+        # the teacher's ranking option carries over to its student; read from
+        # the parameter, so set_params(teacher__filter_predicted=...) acts at
+        # query time as it does on the teacher itself
+        teacher = self.teacher if self.teacher is not None else self.teacher_
+        return teacher.filter_predicted
 
     def _condition_embeddings(self, Z, targets, weights):
         dev = resolve_device(self.device)

@@ -4,7 +4,7 @@ For every query, starting from its embedding ``z0``, Adam minimises
 
     L(z) = sum_a w_a CE(head_a(z), c_a) / sum_a w_a  +  alpha * mean_d |z - z0|
 
-over ``z`` itself, with all network weights frozen (DESIGN.md §2.2). Each query
+over ``z`` itself, with all network weights frozen (docs/user_guide.md §2). Each query
 keeps the ``z`` with the lowest ``L`` seen; a query whose ``L`` has not improved
 for more than ``patience`` steps is frozen.
 

@@ -1,7 +1,7 @@
 """The distilled student of Backward Search: network, random conditions, losses.
 
 The student maps ``[z0, onehot(c_1), ..., onehot(c_K)]`` to the searched
-embedding in one forward pass (DESIGN.md §2.4). An attribute left
+embedding in one forward pass (docs/user_guide.md, DistilledRetriever). An attribute left
 unconstrained has an all-zero one-hot block.
 """
 

@@ -3,7 +3,7 @@
 Lee & Kim evaluate conditional retrieval on (query item, condition class)
 pairs: query items sampled class-balanced, the condition drawn uniformly from
 the classes that have at least ``k`` database items, 1000 distinct pairs, the
-database being the test split (DESIGN.md §4). :func:`sample_queries` draws
+database being the test split (docs/user_guide.md, query protocol). :func:`sample_queries` draws
 such pairs from labels; the scorers in :mod:`skbackward.metrics` use the
 same sampler on each cross-validation fold.
 """

@@ -329,6 +329,7 @@ def test_too_many_neighbors(fitted, digits):
         ({"max_iter": 2.5}, "max_iter must be an instance of"),
         ({"n_neighbors": 0}, "n_neighbors == 0, must be >= 1"),
         ({"device": "nonsense"}, "is not a torch device"),
+        ({"filter_predicted": "yes"}, "filter_predicted must be an instance of"),
     ],
 )
 def test_bad_parameters(params, match, digits):

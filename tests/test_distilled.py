@@ -157,3 +157,29 @@ def test_draw_conditions_covers_non_empty_subsets():
     patterns = {tuple(r) for r in constrained.int().tolist()}
     assert patterns == {(1, 0), (0, 1), (1, 1)}
     assert t[:, 0].max() == 2 and t[:, 1].max() == 4
+
+
+def test_default_teacher_tunes_through_nested_parameters(digits):
+    ret = DistilledRetriever(epochs=2, random_state=0)
+    ret.set_params(teacher__alpha=0.07, teacher__epochs=2)
+    assert isinstance(ret.teacher, BackwardSearchRetriever)
+    assert ret.get_params()["teacher__alpha"] == 0.07
+    X_train, _, y_train, _ = digits
+    grid = GridSearchCV(DistilledRetriever(epochs=2, random_state=0),
+                        {"teacher__alpha": [0.1, 1.0], "teacher__epochs": [2]},
+                        scoring=make_map_scorer(k=5), cv=2)
+    grid.fit(X_train[:400], y_train[:400])
+    assert grid.best_params_["teacher__alpha"] in (0.1, 1.0)
+
+
+def test_filter_predicted_follows_the_teacher_parameter(student, digits):
+    X = digits[1][:10]
+    ind_param = student.kneighbors(X, 5, return_distance=False, condition=3)
+    student.set_params(teacher__filter_predicted=True)
+    try:
+        ind = student.kneighbors(X, 5, return_distance=False, condition=3)
+        assert (student._index_predicted[ind, 0] == 3).all()
+    finally:
+        student.set_params(teacher__filter_predicted=False)
+    np.testing.assert_array_equal(
+        student.kneighbors(X, 5, return_distance=False, condition=3), ind_param)

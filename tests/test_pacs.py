@@ -1,6 +1,6 @@
 """On real two-attribute features (PACS), when the data is present.
 
-DESIGN.md §5: research-use data read from ../shared/data; skipped elsewhere.
+Research-use data read from ../shared/data; skipped elsewhere.
 """
 
 from pathlib import Path

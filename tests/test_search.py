@@ -1,4 +1,4 @@
-"""The batched Backward Search against its definition (DESIGN.md §2.2)."""
+"""The batched Backward Search against its definition (docs/user_guide.md §2)."""
 
 import numpy as np
 import pytest
