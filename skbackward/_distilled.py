@@ -11,7 +11,14 @@ from sklearn.utils.validation import check_is_fitted, check_scalar
 
 from ._backward import BackwardSearchRetriever
 from ._base import BaseRetriever
-from ._model import as_tensor, frozen, resolve_device, seeded, train_network
+from ._model import (
+    as_tensor,
+    frozen,
+    resolve_device,
+    seeded,
+    torch_dtype,
+    train_network,
+)
 from ._search import search_embeddings
 from ._student import StudentNetwork, amortized_loss, distill_loss, draw_conditions
 
@@ -185,6 +192,12 @@ class DistilledRetriever(BaseRetriever):
                 f"X has {X.shape[1]} features, but the prefit teacher was fitted "
                 f"on {self.teacher_.n_features_in_}."
             )
+        if len(self.teacher_.attributes_) != codes.shape[1]:
+            raise ValueError(
+                f"y has {codes.shape[1]} attribute(s), but the prefit teacher was "
+                f"fitted on {len(self.teacher_.attributes_)}: "
+                f"{self.teacher_.attributes_}."
+            )
         # the student speaks the teacher's labels (a prefit teacher may know more)
         self.attributes_ = self.teacher_.attributes_
         self.classes_ = self.teacher_.classes_
@@ -249,8 +262,7 @@ class DistilledRetriever(BaseRetriever):
 
     def _condition_embeddings(self, Z, targets, weights):
         dev = resolve_device(self.device)
-        dtype = torch.float64 if Z.dtype == np.float64 else torch.float32
-        student = frozen(self.student_, dtype, dev)
+        student = frozen(self.student_, torch_dtype(Z.dtype), dev)
         with torch.no_grad():
             out = student(as_tensor(Z, dev), as_tensor(targets, dev, torch.int64))
         return out.cpu().numpy()

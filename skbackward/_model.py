@@ -190,7 +190,7 @@ def predict_embedding(module, X, device, chunk_size=8192):
     other rows in the batch for float64 input (float32 matmuls may not be).
     """
     dev = resolve_device(device)
-    module = frozen(module, _torch_dtype(X.dtype), dev)
+    module = frozen(module, torch_dtype(X.dtype), dev)
     out = [
         module(as_tensor(X[s : s + chunk_size], dev)).cpu().numpy()
         for s in range(0, X.shape[0], chunk_size)
@@ -202,11 +202,12 @@ def predict_embedding(module, X, device, chunk_size=8192):
 def predict_labels(network, Z, device):
     """Each classifier head's predicted class for embeddings ``Z``: (n, A)."""
     dev = resolve_device(device)
-    dtype = _torch_dtype(Z.dtype)
+    dtype = torch_dtype(Z.dtype)
     z = as_tensor(Z, dev)
     out = [frozen(h, dtype, dev)(z).argmax(1).cpu().numpy() for h in network.heads]
     return np.stack(out, axis=1) if out else np.empty((Z.shape[0], 0), np.int64)
 
 
-def _torch_dtype(np_dtype):
+def torch_dtype(np_dtype):
+    """The torch float dtype matching a numpy float dtype (float32 otherwise)."""
     return torch.float64 if np_dtype == np.float64 else torch.float32

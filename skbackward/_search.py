@@ -18,7 +18,7 @@ the published code, kept to check and benchmark the batched one against.
 import torch
 from torch.nn import functional as F
 
-from ._model import as_tensor, frozen, resolve_device, _torch_dtype
+from ._model import as_tensor, frozen, resolve_device, torch_dtype
 
 
 def query_losses(heads, z, z0, targets, weights, alpha):
@@ -138,7 +138,7 @@ def search_embeddings(network, z0, targets, weights, *, device, reference=False,
     the per-query loop instead of the batched search.
     """
     dev = resolve_device(device)
-    dtype = _torch_dtype(z0.dtype)
+    dtype = torch_dtype(z0.dtype)
     heads = [frozen(h, dtype, dev) for h in network.heads]
     search = backward_search_reference if reference else backward_search
     z, _ = search(

@@ -183,3 +183,9 @@ def test_filter_predicted_follows_the_teacher_parameter(student, digits):
         student.set_params(teacher__filter_predicted=False)
     np.testing.assert_array_equal(
         student.kneighbors(X, 5, return_distance=False, condition=3), ind_param)
+
+
+def test_prefit_teacher_with_other_attributes(teacher, digits):
+    y2 = np.column_stack([digits[2], digits[2] % 2])
+    with pytest.raises(ValueError, match="y has 2 attribute.*fitted on 1"):
+        DistilledRetriever(teacher, prefit=True).fit(digits[0], y2)
