@@ -1,6 +1,6 @@
 """Conditional-retrieval quality and speed of Backward Search, its students and peers.
 
-The paper's protocol (DESIGN.md §4): one teacher fitted on the training split,
+The paper's protocol (docs/benchmarks.md): one teacher fitted on the training split,
 the TEST split indexed as the database (with its labels), class-balanced
 (query, condition) pairs drawn from the test split with a condition other than
 the query's own class and with at least k database items. Every method answers

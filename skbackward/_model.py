@@ -13,7 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-# Layer sizes and dropout rates of the published model (Lee & Kim, PLoS ONE 2024; docs/user_guide.md §2).
+# Layer sizes and dropout rates of the published model (Lee & Kim, PLoS ONE
+# 2024; docs/user_guide.md §2).
 HEAD_HIDDEN = (256, 128)
 EMBEDDING_DROPOUT = 0.1
 HEAD_DROPOUT = 0.4
