@@ -42,7 +42,7 @@ K = 10
 STUDENT_ALPHA = 0.3  # the teacher's alpha while the students are trained
 PEERS = ("LabelFilterRetriever", "CentroidShiftRetriever", "NearestNeighborRetriever")
 # parameters of the search only; everything else is the shared network's
-SEARCH_ONLY = ("alpha", "search_lr", "max_iter", "patience", "filter_predicted")
+SEARCH_ONLY = ("alpha", "search_lr", "max_iter", "patience", "select", "filter_predicted")
 
 _T0 = time.perf_counter()
 
@@ -393,7 +393,9 @@ def plot(results, settings, alphas, path, title):
     markers = "osD^v<>Pp*hX"
     for ax, s in zip(axes[0], shown):
         curves = (("backward α=", "Backward Search, published (α sweep)", "C0"),
-                  ("backward+filter α=", "Backward Search + filter (α sweep)", "C1"))
+                  ("backward+filter α=", "Backward Search + filter (α sweep)", "C1"),
+                  ("backward last α=", "Backward Search, last iterate (α sweep)", "C2"),
+                  ("backward last+filter α=", "last iterate + filter (α sweep)", "C3"))
         for prefix, label, colour in curves:
             bs = [results[f"{prefix}{a:g}"][s.name] for a in alphas]
             ax.plot([r["kept"] for r in bs], [r["precision"] for r in bs], "-o",
@@ -401,12 +403,12 @@ def plot(results, settings, alphas, path, title):
             for a, r in zip(alphas, bs):
                 ax.annotate(f"α={a:g}", (r["kept"], r["precision"]), fontsize=7,
                             xytext=(4, 4), textcoords="offset points", color=colour)
-        others = [m for m in results if not m.startswith(("backward α=",
-                                                          "backward+filter α="))]
+        others = [m for m in results
+                  if not m.startswith(tuple(prefix for prefix, _, _ in curves))]
         for j, m in enumerate(others):
             r = results[m][s.name]
             ax.plot(r["kept"], r["precision"], markers[j % len(markers)],
-                    color=f"C{j + 2}", label=m, markersize=8)
+                    color=f"C{j + 4}", label=m, markersize=8)
         ax.set_xlabel(f"{', '.join(s.kept)} kept@{K} (context preservation)")
         ax.set_ylabel(f"precision@{K} (condition reached)")
         ax.set_title(f"condition on {s.name}")
@@ -503,6 +505,15 @@ def main():
         for a in alphas:
             methods.append((f"backward+filter α={a:g}",
                             backward_at(teacher, a, filter_predicted=True)))
+        # the last iterate instead of the lowest-loss one (select="last")
+        for a in alphas:
+            methods.append((f"backward last α={a:g}",
+                            backward_at(teacher, a, filter_predicted=False,
+                                        select="last")))
+        for a in alphas:
+            methods.append((f"backward last+filter α={a:g}",
+                            backward_at(teacher, a, filter_predicted=True,
+                                        select="last")))
         for o, s in students.items():
             for filt in (False, True):
                 methods.append((f"student {o}{'+filter' if filt else ''} "

@@ -51,6 +51,14 @@ class BackwardSearchRetriever(TrainedRetriever):
     patience : int, default=10
         A query whose search loss has not improved for more than ``patience``
         steps stops; the search ends when every query has stopped.
+    select : {"best", "last"}, default="best"
+        Which iterate of the search is ``z*``. "best": each query's lowest
+        loss seen, with ``patience`` and an early exit (the published rule).
+        "last": the iterate after ``max_iter`` steps, every query running all
+        steps (slower; not in the paper). On overconfident heads the lowest
+        loss lies just across the decision boundary, where the heads are
+        fooled but few items of the class are; the last iterate goes deeper
+        into the class (see docs/benchmarks.md).
     filter_predicted : bool, default=True
         Not in the paper. When True, :meth:`kneighbors` ranks the indexed
         items the heads predict to carry the condition first (as
@@ -129,6 +137,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         search_lr=0.2,
         max_iter=100,
         patience=10,
+        select="best",
         filter_predicted=True,
         n_neighbors=10,
         device="cpu",
@@ -144,6 +153,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.search_lr = search_lr
         self.max_iter = max_iter
         self.patience = patience
+        self.select = select
         self.filter_predicted = filter_predicted
         self.n_neighbors = n_neighbors
         self.device = device
@@ -158,6 +168,8 @@ class BackwardSearchRetriever(TrainedRetriever):
                      include_boundaries="neither")
         check_scalar(self.alpha, "alpha", numbers.Real, min_val=0)
         check_scalar(self.filter_predicted, "filter_predicted", (bool, np.bool_))
+        if self.select not in ("best", "last"):
+            raise ValueError(f'select must be "best" or "last"; got {self.select!r}.')
 
     @property
     def _prefers_predicted(self):
@@ -168,5 +180,5 @@ class BackwardSearchRetriever(TrainedRetriever):
         return search_embeddings(
             self.model_, Z, targets, weights, device=self.device,
             alpha=self.alpha, lr=self.search_lr, max_iter=self.max_iter,
-            patience=self.patience,
+            patience=self.patience, select=self.select,
         )

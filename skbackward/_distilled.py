@@ -241,6 +241,7 @@ class DistilledRetriever(BaseRetriever):
             teacher.model_, Z0, targets, (targets >= 0).astype(np.float32),
             device=teacher.device, alpha=teacher.alpha, lr=teacher.search_lr,
             max_iter=teacher.max_iter, patience=teacher.patience,
+            select=teacher.select,
         )
         return Z0, targets, Z_star
 

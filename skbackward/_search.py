@@ -103,6 +103,26 @@ def backward_search(heads, z0, targets, weights, *, alpha, lr, max_iter, patienc
     return best_z, n_iter
 
 
+def last_iterate_search(heads, z0, targets, weights, *, alpha, lr, max_iter, **_):
+    """Backward Search that returns the iterate after ``max_iter`` Adam steps.
+
+    Not the published rule, which keeps each query's lowest-loss ``z``: on
+    overconfident heads that point lies just across the decision boundary,
+    where the heads are fooled but few database items of the class are. The
+    last iterate has followed Adam's momentum deeper into the class region.
+    Every query runs all steps (no patience, no early exit). Same arguments
+    and result as :func:`backward_search`.
+    """
+    z = z0.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=lr)
+    for _ in range(max_iter):
+        loss = query_losses(heads, z, z0, targets, weights, alpha)
+        optimizer.zero_grad()
+        loss.sum().backward()
+        optimizer.step()
+    return z.detach(), max_iter
+
+
 def backward_search_reference(heads, z0, targets, weights, *, alpha, lr, max_iter, patience):
     """Per-query loop over :func:`backward_search`'s algorithm, as published.
 
@@ -131,16 +151,22 @@ def backward_search_reference(heads, z0, targets, weights, *, alpha, lr, max_ite
     return out, max_iter
 
 
-def search_embeddings(network, z0, targets, weights, *, device, reference=False, **params):
+_SEARCHES = {"best": backward_search, "last": last_iterate_search}
+
+
+def search_embeddings(
+    network, z0, targets, weights, *, device, select="best", reference=False, **params
+):
     """Backward Search on numpy arrays; returns z* in ``z0``'s dtype.
 
-    ``params`` are ``alpha, lr, max_iter, patience``. ``reference=True`` runs
-    the per-query loop instead of the batched search.
+    ``params`` are ``alpha, lr, max_iter, patience``. ``select`` picks the
+    lowest-loss iterate ("best", published) or the last one ("last").
+    ``reference=True`` runs the published per-query loop instead.
     """
     dev = resolve_device(device)
     dtype = torch_dtype(z0.dtype)
     heads = [frozen(h, dtype, dev) for h in network.heads]
-    search = backward_search_reference if reference else backward_search
+    search = backward_search_reference if reference else _SEARCHES[select]
     z, _ = search(
         heads,
         as_tensor(z0, dev),

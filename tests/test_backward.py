@@ -341,3 +341,19 @@ def test_bad_parameters(params, match, digits):
 def test_cuda_unavailable_is_a_clear_error(digits):
     with pytest.raises(ValueError, match="CUDA is not available"):
         BackwardSearchRetriever(device="cuda").fit(*digits[0::2])
+
+
+def test_select_last_reaches_the_condition_further(fitted, digits):
+    X = digits[1][:60]
+    fitted.set_params(alpha=0.3, select="last")
+    try:
+        Z_last = fitted.transform(X, condition=8)
+        fitted.set_params(select="best")
+        Z_best = fitted.transform(X, condition=8)
+        Z0 = fitted.transform(X)
+        assert np.abs(Z_last - Z0).mean() > np.abs(Z_best - Z0).mean()
+        fitted.set_params(select="nope")
+        with pytest.raises(ValueError, match='select must be "best" or "last"'):
+            fitted.transform(X, condition=8)
+    finally:
+        fitted.set_params(alpha=0.5, select="best")

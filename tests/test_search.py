@@ -114,3 +114,32 @@ def test_search_is_deterministic(heads):
     a, _ = _search(heads, z0, targets, weights, 0.2)
     b, _ = _search(heads, z0, targets, weights, 0.2)
     assert torch.equal(a, b)
+
+
+def test_last_iterate_runs_every_step_and_matches_a_plain_adam_loop(heads):
+    from skbackward._search import last_iterate_search
+
+    z0, targets, weights = _problem(8, seed=3)
+    z, n_iter = last_iterate_search(heads, z0, targets, weights, alpha=0.3, lr=0.2,
+                                    max_iter=25)
+    assert n_iter == 25
+    for i in range(8):  # each row as a single query in its own Adam loop
+        zi = z0[i : i + 1].clone().requires_grad_(True)
+        opt = torch.optim.Adam([zi], lr=0.2)
+        for _ in range(25):
+            loss = torch.nn.functional.cross_entropy(heads[0](zi), targets[i : i + 1, 0])
+            loss = loss + 0.3 * (zi - z0[i : i + 1]).abs().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        np.testing.assert_allclose(z[i].numpy(), zi.detach()[0].numpy(), atol=1e-10)
+
+
+def test_last_iterate_goes_further_than_the_best(heads):
+    z0, targets, weights = _problem(50, seed=4)
+    best, _ = _search(heads, z0, targets, weights, 0.3)
+    from skbackward._search import last_iterate_search
+
+    last, _ = last_iterate_search(heads, z0, targets, weights, alpha=0.3, lr=0.2,
+                                  max_iter=100)
+    assert (last - z0).abs().mean() > (best - z0).abs().mean()
