@@ -155,13 +155,13 @@ def backward_at(retriever, alpha, **params):
 def student_with(student, filter_predicted):
     """A student queried with its teacher's ``filter_predicted`` set as given."""
     def method(X, n_neighbors, condition):
-        before = student.teacher_.filter_predicted
-        student.teacher_.filter_predicted = filter_predicted
+        before = student.get_params()["teacher__filter_predicted"]
+        student.set_params(teacher__filter_predicted=filter_predicted)
         try:
             return student.kneighbors(X, n_neighbors, return_distance=False,
                                       condition=condition)
         finally:
-            student.teacher_.filter_predicted = before
+            student.set_params(teacher__filter_predicted=before)
     return method
 
 
