@@ -232,14 +232,13 @@ class BaseRetriever(
             X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
             Z0 = self._embed(X)
             exclude = self._check_exclude(exclude, Z0.shape[0])
-        Z, targets = self._queries(Z0, condition, condition_weight)
-        available = n_db - (X is None)
-        if k > available:
+        if k > n_db - (X is None):  # checked before paying for a search
             raise ValueError(
                 f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, "
-                f"n_samples_fit = {n_db}, n_samples = {Z.shape[0]}"
+                f"n_samples_fit = {n_db}, n_samples = {Z0.shape[0]}"
                 + (" (X=None excludes each item itself)" if X is None else "")
             )
+        Z, targets = self._queries(Z0, condition, condition_weight)
         prefer = None
         if targets is not None and self._prefers_predicted:
             prefer = (targets, self._index_predicted)

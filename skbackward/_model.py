@@ -206,7 +206,7 @@ def predict_labels(network, Z, device):
     dtype = torch_dtype(Z.dtype)
     z = as_tensor(Z, dev)
     out = [frozen(h, dtype, dev)(z).argmax(1).cpu().numpy() for h in network.heads]
-    return np.stack(out, axis=1) if out else np.empty((Z.shape[0], 0), np.int64)
+    return np.stack(out, axis=1)
 
 
 def torch_dtype(np_dtype):

@@ -9,7 +9,7 @@ answered.
 import numpy as np
 
 from ._base import TrainedRetriever
-from ._model import predict_embedding, predict_labels
+from ._model import predict_labels
 
 _TRAINING_PARAMS_DOC = """
     Parameters
@@ -58,7 +58,8 @@ _TRAINING_PARAMS_DOC = """
 
 
 class _PeerRetriever(TrainedRetriever):
-    """Shared constructor of the peers (training parameters only)."""
+    """Shared constructor of the peers (training parameters only); by default
+    a peer does not move the query."""
 
     def __init__(
         self,
@@ -83,6 +84,9 @@ class _PeerRetriever(TrainedRetriever):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _condition_embeddings(self, Z, targets, weights):
+        return Z.copy()
+
 
 class NearestNeighborRetriever(_PeerRetriever):
     """Plain nearest neighbours in the learned embedding; ignores conditions.
@@ -105,9 +109,6 @@ class NearestNeighborRetriever(_PeerRetriever):
     >>> ret.kneighbors(X[:2], n_neighbors=3, return_distance=False).shape
     (2, 3)
     """
-
-    def _condition_embeddings(self, Z, targets, weights):
-        return Z.copy()
 
 
 class LabelFilterRetriever(_PeerRetriever):
@@ -139,9 +140,6 @@ class LabelFilterRetriever(_PeerRetriever):
 
     _prefers_predicted = True
 
-    def _condition_embeddings(self, Z, targets, weights):
-        return Z.copy()
-
 
 class CentroidShiftRetriever(_PeerRetriever):
     """Shift the query by the difference of class centroids, then search.
@@ -169,14 +167,27 @@ class CentroidShiftRetriever(_PeerRetriever):
     (2, 3)
     """
 
-    def _fit_network(self, X, y, codes, seed):
-        network = super()._fit_network(X, y, codes, seed)
-        Z = predict_embedding(network.embed, X, self.device)
+    def fit(self, X, y):
+        """Fit the embedding and heads, index ``X`` and compute the centroids.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            As in :meth:`BackwardSearchRetriever.fit`.
+
+        Returns
+        -------
+        self : object
+        """
+        super().fit(X, y)
+        # fit indexes the training items: their embeddings are already there
+        Z, codes = self._index_embedding, self._encode(self.index_labels_)
         self.centroids_ = [
             np.stack([Z[codes[:, a] == c].mean(0) for c in range(len(cls))])
             for a, cls in enumerate(self._classes)
         ]
-        return network
+        return self
 
     def _condition_embeddings(self, Z, targets, weights):
         predicted = predict_labels(self.model_, Z, self.device)
