@@ -155,13 +155,14 @@ def backward_at(retriever, alpha, **params):
 def student_with(student, filter_predicted):
     """A student queried with its teacher's ``filter_predicted`` set as given."""
     def method(X, n_neighbors, condition):
-        before = student.get_params()["teacher__filter_predicted"]
-        student.set_params(teacher__filter_predicted=filter_predicted)
+        # the fitted teacher_ decides the student's ranking
+        before = student.teacher_.filter_predicted
+        student.teacher_.set_params(filter_predicted=filter_predicted)
         try:
             return student.kneighbors(X, n_neighbors, return_distance=False,
                                       condition=condition)
         finally:
-            student.set_params(teacher__filter_predicted=before)
+            student.teacher_.set_params(filter_predicted=before)
     return method
 
 

@@ -1,13 +1,14 @@
 """BackwardSearchRetriever: conditional retrieval by Backward Search."""
 
-import numbers
-
 import numpy as np
-
-from sklearn.utils.validation import check_scalar
+from sklearn.utils._param_validation import StrOptions
 
 from ._base import TrainedRetriever
 from ._search import search_embeddings
+from ._validation import count, finite
+
+# The values of ``select``: which iterate of the search is z*.
+SELECT_RULES = ("best", "last")
 
 
 class BackwardSearchRetriever(TrainedRetriever):
@@ -160,25 +161,33 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self):
-        super()._check_params()
-        check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
-        check_scalar(self.patience, "patience", numbers.Integral, min_val=0)
-        check_scalar(self.search_lr, "search_lr", numbers.Real, min_val=0,
-                     include_boundaries="neither")
-        check_scalar(self.alpha, "alpha", numbers.Real, min_val=0)
-        check_scalar(self.filter_predicted, "filter_predicted", (bool, np.bool_))
-        if self.select not in ("best", "last"):
-            raise ValueError(f'select must be "best" or "last"; got {self.select!r}.')
+    # the search parameters are read at query time, and checked there
+    _search_params = ("alpha", "search_lr", "max_iter", "patience", "select",
+                      "filter_predicted")
+    _parameter_constraints: dict = {
+        **TrainedRetriever._parameter_constraints,
+        "alpha": [finite(0.0)],
+        "search_lr": [finite(0.0, positive=True)],
+        "max_iter": [count(1)],
+        "patience": [count(0)],
+        "select": [StrOptions(set(SELECT_RULES))],
+        "filter_predicted": ["boolean"],
+    }
+    _query_params = TrainedRetriever._query_params + _search_params
 
     @property
     def _prefers_predicted(self):
         return self.filter_predicted
 
     def _condition_embeddings(self, Z, targets, weights):
-        self._check_params()
-        return search_embeddings(
+        Z = search_embeddings(
             self.model_, Z, targets, weights, device=self.device,
             alpha=self.alpha, lr=self.search_lr, max_iter=self.max_iter,
             patience=self.patience, select=self.select,
         )
+        if not np.isfinite(Z).all():
+            raise ValueError(
+                f"the search diverged (non-finite z*) with search_lr="
+                f"{self.search_lr} and alpha={self.alpha}; lower search_lr."
+            )
+        return Z

@@ -3,31 +3,46 @@
 A retriever embeds features with a trained network, optionally moves the query
 embeddings towards a condition (the strategy: Backward Search, a distilled
 student, ...), and ranks an index of embeddings by cosine similarity.
-Subclasses implement ``_fit_network`` (training) and ``_condition_embeddings``
-(the strategy); everything else is here.
+Subclasses implement ``fit`` (training, with the helpers here) and
+``_condition_embeddings`` (the strategy); everything else is here.
 """
 
 from abc import ABCMeta, abstractmethod
-import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._conditions import parse_condition
 from ._index import cosine_kneighbors, normalize_rows
-from ._labels import as_columns, attribute_names, encode_columns, lookup
+from ._labels import (
+    align_columns,
+    as_columns,
+    attribute_names,
+    check_column_names,
+    check_labels,
+    encode_columns,
+    encode_labels,
+)
 from ._model import (
     build_network,
+    check_finite_network,
     heads_loss,
     predict_embedding,
     predict_labels,
     resolve_device,
     train_network,
 )
+from ._validation import DeviceOptions, check_arguments, check_params, count, finite
 
 FLOAT_DTYPES = (np.float64, np.float32)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class BaseRetriever(
@@ -38,53 +53,64 @@ class BaseRetriever(
     Warning: This class should not be used directly. Use derived classes instead.
     """
 
-    # ---- to implement -------------------------------------------------------
+    _parameter_constraints: dict = {
+        "n_neighbors": [count(1)],
+        "device": [DeviceOptions()],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
 
-    @abstractmethod
-    def _fit_network(self, X, y, codes, seed):
-        """Train (or adopt) the network; return it (embed + heads, on CPU)."""
+    # The parameters the query methods (transform, kneighbors, index) read:
+    # checked there, as set_params may change them after fit.
+    _query_params = ("n_neighbors", "device")
+
+    # ---- to implement -------------------------------------------------------
 
     @abstractmethod
     def _condition_embeddings(self, Z, targets, weights):
         """Move query embeddings ``Z`` towards the parsed condition."""
 
-    # ---- fitting ------------------------------------------------------------
+    # ---- fitting helpers ------------------------------------------------------
 
-    def fit(self, X, y):
-        """Fit the embedding and classifier heads, then index ``X``.
+    def _validate_fit_data(self, X, y):
+        """Validated ``X`` (features seen in fit are recorded) and labels ``y``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Precomputed features (embeddings from any backbone).
-        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
-            Labels: 1-D for one attribute, or 2-D / a DataFrame with one column
-            per attribute (the DataFrame's column names become the attribute
-            names, otherwise attributes are named 0, 1, ...). Strings or ints.
-
-        Returns
-        -------
-        self : object
-            The fitted retriever.
+        Returns ``X, Y, columns``: ``Y`` the 1-D or 2-D label array and
+        ``columns`` a DataFrame's column names (None otherwise).
         """
-        self._check_params()
-        columns = getattr(y, "columns", None)  # a DataFrame names the attributes
-        X, y = validate_data(
-            self, X, y, multi_output=True, dtype=FLOAT_DTYPES, ensure_min_samples=2
-        )
-        names = attribute_names(y, columns)
-        self.attributes_ = names
-        classes, codes = encode_columns(as_columns(y), names, type(self).__name__)
-        self.classes_ = classes[0] if y.ndim == 1 else classes
-        self._classes = classes  # always a list, one array per attribute
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        self.model_ = self._fit_network(X, y, codes, seed)
-        self._set_index(X, y)
-        return self
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
+        resolve_device(self.device)  # CUDA asked for but absent: say so first
+        columns = getattr(y, "columns", None)
+        if columns is not None:
+            columns = check_column_names(columns)
+        X = self._validate_X(X, reset=True, ensure_min_samples=2)
+        return X, check_labels(y, n_samples=X.shape[0]), columns
 
-    def _check_params(self):
-        check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, min_val=1)
-        resolve_device(self.device)
+    def _validate_X(self, X, **kwargs):
+        """``validate_data`` for ``X``; an error that does not name X says so.
+
+        ``order="C"`` copies arrays with negative strides (``X[::-1]``),
+        which torch cannot read.
+        """
+        kwargs.setdefault("reset", False)
+        try:
+            return validate_data(self, X, dtype=FLOAT_DTYPES, order="C", **kwargs)
+        except ValueError as exc:
+            if "X" in str(exc).split(" ") or "Input X" in str(exc):
+                raise
+            raise ValueError(f"Invalid X: {exc}") from None
+
+    def _set_labels(self, attributes, classes, ndim):
+        self.attributes_ = list(attributes)
+        self.classes_ = classes[0] if ndim == 1 else classes
+        self._classes = list(classes)  # always a list, one array per attribute
+
+    def _validate_query_params(self, names=None):
+        check_params(self, self._query_params if names is None else names)
 
     @property
     def _n_features_out(self):
@@ -101,23 +127,27 @@ class BaseRetriever(
             Features of the database items, in the space the model was fitted on.
         y : array-like of shape (n_items,) or (n_items, n_attributes), default=None
             Labels of the items, kept as ``index_labels_`` for scoring; the
-            database may be unlabelled.
+            database may be unlabelled. Labels must be among those seen in
+            ``fit`` (a ValueError names the others). A DataFrame's columns are
+            matched to the attributes by name; an array's by position.
 
         Returns
         -------
         self : object
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        self._validate_query_params()
+        X = self._validate_X(X)
         if y is not None:
-            y = np.asarray(y)
+            y = check_labels(align_columns(y, self.attributes_))
             n_attr = 1 if y.ndim == 1 else y.shape[1]
-            if y.ndim > 2 or y.shape[0] != X.shape[0] or n_attr != len(self.attributes_):
+            if y.shape[0] != X.shape[0] or n_attr != len(self.attributes_):
                 raise ValueError(
                     f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, "
                     f"{len(self.attributes_)}) (attributes {self.attributes_}); "
                     f"got {y.shape}."
                 )
+            encode_labels(y, self._classes, self.attributes_)  # known labels only
         self._set_index(X, y)
         return self
 
@@ -130,17 +160,33 @@ class BaseRetriever(
         self.index_labels_ = y
         self.n_index_samples_ = Z.shape[0]
 
-    def _encode(self, y):
-        """Labels -> (n, n_attributes) class indices (-1 for labels not in fit)."""
-        Y = as_columns(np.asarray(y))
-        return np.stack(
-            [lookup(cls, Y[:, a])[0] for a, cls in enumerate(self._classes)], axis=1
-        )
+    def _encode(self, y, input_name="y"):
+        """Labels -> (n, n_attributes) class indices (-1 for labels not in fit).
+
+        Labels of another kind than the fitted ones raise a ValueError.
+        """
+        y = check_labels(align_columns(y, self.attributes_, input_name=input_name),
+                         input_name=input_name)
+        n_attr = 1 if y.ndim == 1 else y.shape[1]
+        if n_attr != len(self.attributes_):
+            raise ValueError(
+                f"{input_name} has {n_attr} attribute(s); the retriever was fitted "
+                f"on {len(self.attributes_)}: {self.attributes_}."
+            )
+        return encode_labels(y, self._classes, self.attributes_,
+                             input_name=input_name, allow_unknown=True)
 
     # ---- queries --------------------------------------------------------------
 
     def _embed(self, X):
-        return predict_embedding(self.model_.embed, X, self.device)
+        Z = predict_embedding(self.model_.embed, X, self.device)
+        if not np.isfinite(Z).all():
+            raise ValueError(
+                f"X has values too large for the model (max |X| = "
+                f"{np.abs(X).max():.3g}): its embedding overflowed in {X.dtype}. "
+                "Scale X as in fit."
+            )
+        return Z
 
     def _queries(self, Z, condition, condition_weight):
         """Query embeddings ``Z`` moved towards the condition, and the parsed
@@ -184,7 +230,8 @@ class BaseRetriever(
             In the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        self._validate_query_params()
+        X = self._validate_X(X)
         return self._queries(self._embed(X), condition, condition_weight)[0]
 
     def kneighbors(
@@ -220,8 +267,13 @@ class BaseRetriever(
             Row indices of the neighbours in the indexed items.
         """
         check_is_fitted(self)
+        self._validate_query_params()
+        check_arguments(
+            {"n_neighbors": [count(1), None], "return_distance": ["boolean"]},
+            f"{type(self).__name__}.kneighbors",
+            n_neighbors=n_neighbors, return_distance=return_distance,
+        )
         k = self.n_neighbors if n_neighbors is None else n_neighbors
-        check_scalar(k, "n_neighbors", numbers.Integral, min_val=1)
         n_db = self.n_index_samples_
         if X is None:
             if exclude is not None:
@@ -229,7 +281,7 @@ class BaseRetriever(
                                  "already excludes each item itself.")
             Z0, exclude = self._index_embedding, np.arange(n_db)
         else:
-            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+            X = self._validate_X(X)
             Z0 = self._embed(X)
             exclude = self._check_exclude(exclude, Z0.shape[0])
         if k > n_db - (X is None):  # checked before paying for a search
@@ -250,7 +302,10 @@ class BaseRetriever(
     def _check_exclude(self, exclude, n_queries):
         if exclude is None:
             return None
-        exclude = np.asarray(exclude)
+        try:
+            exclude = np.asarray(exclude)
+        except ValueError:  # ragged
+            exclude = np.empty(0, dtype=object)
         if exclude.shape != (n_queries,) or exclude.dtype.kind not in "iu":
             raise ValueError(
                 f"exclude must be integers of shape ({n_queries},), one indexed "
@@ -279,23 +334,55 @@ class TrainedRetriever(BaseRetriever):
     Warning: This class should not be used directly. Use derived classes instead.
     """
 
-    def _check_params(self):
-        super()._check_params()
-        for name in ("embedding_dim", "epochs", "batch_size"):
-            check_scalar(getattr(self, name), name, numbers.Integral, min_val=1)
-        check_scalar(self.learning_rate, "learning_rate", numbers.Real, min_val=0,
-                     include_boundaries="neither")
-        check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
+    _parameter_constraints: dict = {
+        **BaseRetriever._parameter_constraints,
+        "embedding_dim": [count(1)],
+        "epochs": [count(1)],
+        "batch_size": [count(2)],  # BatchNorm cannot train on one sample
+        "learning_rate": [finite(0.0, positive=True)],
+        "weight_decay": [finite(0.0)],
+    }
 
-    def _fit_network(self, X, y, codes, seed):
-        network = build_network(
-            X.shape[1], [len(c) for c in self._classes], self.embedding_dim, seed
-        )
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the embedding and classifier heads, then index ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Precomputed features (embeddings from any backbone).
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Labels: 1-D for one attribute, or 2-D / a DataFrame with one column
+            per attribute (the DataFrame's column names become the attribute
+            names, otherwise attributes are named 0, 1, ...). The labels of an
+            attribute are all strings or all numbers, none missing.
+
+        Returns
+        -------
+        self : object
+            The fitted retriever.
+        """
+        X, y, columns = self._validate_fit_data(X, y)
+        if X.dtype == np.float64 and np.abs(X).max() > FLOAT32_MAX:
+            raise ValueError(
+                f"X has values beyond float32's range (max |X| = "
+                f"{np.abs(X).max():.3g}); the network trains in float32. Scale X "
+                "(e.g. with StandardScaler)."
+            )
+        names = attribute_names(y, columns)
+        classes, codes = encode_columns(as_columns(y), names, type(self).__name__)
+        self._set_labels(names, classes, y.ndim)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        network = build_network(X.shape[1], [len(c) for c in classes],
+                                self.embedding_dim, seed)
         self.loss_curve_ = train_network(
             network, heads_loss, (X, codes),
             epochs=self.epochs, batch_size=self.batch_size,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
             seed=seed, device=self.device, verbose=self.verbose,
         )
+        check_finite_network(network, X)
+        self.model_ = network
         self.n_iter_ = self.epochs
-        return network
+        self._set_index(X, y)
+        return self

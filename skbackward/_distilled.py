@@ -1,18 +1,20 @@
 """DistilledRetriever: a student network answers conditional queries in one pass."""
 
 import copy
-import numbers
 
 import numpy as np
 import torch
-from sklearn.base import clone
+from sklearn.base import _fit_context, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, check_scalar
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ._backward import BackwardSearchRetriever
 from ._base import BaseRetriever
+from ._labels import align_columns, check_labels, encode_labels
 from ._model import (
     as_tensor,
+    check_finite_network,
     frozen,
     resolve_device,
     seeded,
@@ -21,6 +23,7 @@ from ._model import (
 )
 from ._search import search_embeddings
 from ._student import StudentNetwork, amortized_loss, distill_loss, draw_conditions
+from ._validation import count, finite
 
 _OBJECTIVES = ("distill", "amortized")
 
@@ -35,7 +38,8 @@ class DistilledRetriever(BaseRetriever):
     A conditional query then costs one forward pass instead of up to
     ``max_iter`` gradient steps (Lee & Kim, PLoS ONE 2024).
     Retrieval, the index and the embedding are the teacher's, and so is the
-    ranking option ``teacher.filter_predicted``. The student is tied to the
+    ranking option: the fitted ``teacher_.filter_predicted`` (switch it with
+    ``teacher_.set_params(filter_predicted=...)``). The student is tied to the
     teacher's ``alpha`` at fit time, and answers without a search loss, so
     ``condition_weight`` does not change its output.
 
@@ -156,60 +160,84 @@ class DistilledRetriever(BaseRetriever):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self):
-        super()._check_params()
-        if self.objective not in _OBJECTIVES:
+    _parameter_constraints: dict = {
+        **BaseRetriever._parameter_constraints,
+        "teacher": [None, BackwardSearchRetriever],
+        "prefit": ["boolean"],
+        "objective": [StrOptions(set(_OBJECTIVES))],
+        "targets_per_sample": [count(1)],
+        "l1_weight": [finite(0.0)],
+        "hidden_dim": [count(1)],
+        "epochs": [count(1)],
+        "batch_size": [count(2)],  # BatchNorm cannot train on one sample
+        "learning_rate": [finite(0.0, positive=True)],
+        "weight_decay": [finite(0.0)],
+    }
+
+    # nested: the teacher's own fit validates its parameters
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit (or adopt) the teacher, then train the student.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Precomputed features.
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Labels, as in :meth:`BackwardSearchRetriever.fit`. With a prefit
+            teacher they must be among the teacher's labels, and a
+            DataFrame's columns are matched to the teacher's attributes by
+            name.
+
+        Returns
+        -------
+        self : object
+            The fitted retriever.
+        """
+        X_checked, _, _ = self._validate_fit_data(X, y)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        # the raw X and y: a DataFrame's names reach the teacher
+        teacher = self._fit_teacher(X, y, check_random_state(seed))
+        if teacher.n_features_in_ != X_checked.shape[1]:
             raise ValueError(
-                f"objective must be one of {_OBJECTIVES}; got {self.objective!r}."
+                f"X has {X_checked.shape[1]} features, but the prefit teacher was "
+                f"fitted on {teacher.n_features_in_}."
             )
-        for name in ("targets_per_sample", "hidden_dim", "epochs", "batch_size"):
-            check_scalar(getattr(self, name), name, numbers.Integral, min_val=1)
-        check_scalar(self.learning_rate, "learning_rate", numbers.Real, min_val=0,
-                     include_boundaries="neither")
-        for name in ("weight_decay", "l1_weight"):
-            check_scalar(getattr(self, name), name, numbers.Real, min_val=0)
+        Y = check_labels(align_columns(y, teacher.attributes_))
+        if (1 if Y.ndim == 1 else Y.shape[1]) != len(teacher.attributes_):
+            raise ValueError(
+                f"y has {1 if Y.ndim == 1 else Y.shape[1]} attribute(s), but the "
+                f"prefit teacher was fitted on {len(teacher.attributes_)}: "
+                f"{teacher.attributes_}."
+            )
+        # a prefit teacher may know more labels than y has, never fewer
+        encode_labels(Y, teacher._classes, teacher.attributes_)
+        self.teacher_ = teacher
+        # the student speaks the teacher's labels
+        self.attributes_ = list(teacher.attributes_)
+        self.classes_, self._classes = teacher.classes_, list(teacher._classes)
+        self.model_ = teacher.model_
+        self.student_, self.loss_curve_ = self._train_student(X_checked, seed)
+        self.n_iter_ = self.epochs
+        self._set_index(X_checked, Y)
+        return self
 
     def _fit_teacher(self, X, y, rng):
         teacher = BackwardSearchRetriever() if self.teacher is None else self.teacher
-        if not isinstance(teacher, BackwardSearchRetriever):
-            raise ValueError(
-                "teacher must be a BackwardSearchRetriever; got "
-                f"{type(teacher).__name__}."
-            )
         if self.prefit:
             check_is_fitted(teacher)
+            # the student reads its search parameters: they must be valid
+            teacher._validate_params()
             return copy.deepcopy(teacher)
         teacher = clone(teacher)
         if teacher.random_state is None:
             teacher.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         return teacher.fit(X, y)
 
-    def _fit_network(self, X, y, codes, seed):
-        rng = check_random_state(seed)
-        self.teacher_ = self._fit_teacher(X, y, rng)
-        if self.teacher_.n_features_in_ != X.shape[1]:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but the prefit teacher was fitted "
-                f"on {self.teacher_.n_features_in_}."
-            )
-        if len(self.teacher_.attributes_) != codes.shape[1]:
-            raise ValueError(
-                f"y has {codes.shape[1]} attribute(s), but the prefit teacher was "
-                f"fitted on {len(self.teacher_.attributes_)}: "
-                f"{self.teacher_.attributes_}."
-            )
-        # the student speaks the teacher's labels (a prefit teacher may know more)
-        self.attributes_ = self.teacher_.attributes_
-        self.classes_ = self.teacher_.classes_
-        self._classes = self.teacher_._classes
-        self.student_, self.loss_curve_ = self._train_student(X, seed)
-        self.n_iter_ = self.epochs
-        return self.teacher_.model_
-
     def _train_student(self, X, seed):
         teacher = self.teacher_
         n_classes = [len(c) for c in self._classes]
-        Z0 = teacher.transform(X.astype(np.float32, copy=False))
+        Z0 = teacher._embed(X.astype(np.float32, copy=False))
         with seeded(seed, torch.device("cpu")):
             student = StudentNetwork(Z0.shape[1], n_classes, self.hidden_dim)
         dev = resolve_device(self.device)
@@ -224,8 +252,10 @@ class DistilledRetriever(BaseRetriever):
             student, loss, arrays, epochs=self.epochs, batch_size=self.batch_size,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
             seed=seed, device=self.device, verbose=self.verbose,
-            log_prefix="student ",
+            log_prefix="student ", diverged_hint="lower learning_rate, "
+            "weight_decay or l1_weight, or the teacher's alpha",
         )
+        check_finite_network(student)
         return student, curve
 
     def _distill_targets(self, Z0, n_classes, seed):
@@ -246,20 +276,49 @@ class DistilledRetriever(BaseRetriever):
         return Z0, targets, Z_star
 
     def set_params(self, **params):
-        # nested teacher__* parameters need a teacher to set them on: the
-        # default one, made explicit (GridSearchCV(DistilledRetriever(),
-        # {"teacher__alpha": ...}) then tunes the default teacher)
-        if self.teacher is None and any(k.startswith("teacher__") for k in params):
-            self.teacher = BackwardSearchRetriever()
+        """Set the parameters of this estimator and of its teacher.
+
+        Nested ``teacher__<name>`` parameters with ``teacher=None`` set them
+        on the default teacher, made explicit: ``GridSearchCV(
+        DistilledRetriever(), {"teacher__alpha": ...})`` tunes the default
+        teacher. Every name is checked before anything changes, so a call
+        that raises leaves the estimator as it was.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, and the teacher's as ``teacher__<name>``.
+
+        Returns
+        -------
+        self : DistilledRetriever
+        """
+        own = self.get_params(deep=False)
+        nested = {k.split("__", 1)[1] for k in params if k.startswith("teacher__")}
+        teacher = params.get("teacher", self.teacher)
+        if nested and teacher is None:
+            teacher = BackwardSearchRetriever()
+        known = set(teacher.get_params(deep=True)) if hasattr(
+            teacher, "get_params") else set()
+        invalid = [k for k in params if k.split("__", 1)[0] not in own
+                   or ("__" in k and k.split("__", 1)[0] != "teacher")]
+        invalid += [f"teacher__{k}" for k in sorted(nested - known)]
+        if invalid:
+            raise ValueError(
+                f"Invalid parameter(s) {invalid} for estimator {self}. Valid "
+                f"parameters are: {sorted(own)}, and the teacher's as "
+                "teacher__<name>."
+            )
+        if nested and params.get("teacher", self.teacher) is None:
+            params = {"teacher": teacher, **params}
         return super().set_params(**params)
 
     @property
     def _prefers_predicted(self):
-        # the teacher's ranking option carries over to its student; read from
-        # the parameter, so set_params(teacher__filter_predicted=...) acts at
-        # query time as it does on the teacher itself
-        teacher = self.teacher if self.teacher is not None else self.teacher_
-        return teacher.filter_predicted
+        # the fitted teacher's ranking option carries over to its student:
+        # student.teacher_.set_params(filter_predicted=...) switches it
+        self.teacher_._validate_query_params(("filter_predicted",))
+        return self.teacher_.filter_predicted
 
     def _condition_embeddings(self, Z, targets, weights):
         dev = resolve_device(self.device)

@@ -6,6 +6,7 @@ arguments in and get numpy arrays (or CPU modules) back.
 
 import contextlib
 import copy
+import math
 import time
 
 import numpy as np
@@ -87,6 +88,11 @@ def resolve_device(device):
         raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but CUDA is not available.")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r} was asked for, but there are "
+            f"{torch.cuda.device_count()} CUDA device(s)."
+        )
     return dev
 
 
@@ -100,8 +106,9 @@ def seeded(seed, device):
 
 
 def as_tensor(X, device, dtype=None):
-    """A torch copy of a numpy array (copying also handles read-only memmaps)."""
-    return torch.tensor(np.asarray(X), device=device, dtype=dtype)
+    """A torch copy of a numpy array (copying also handles read-only memmaps;
+    torch cannot read negative strides, hence the contiguous view)."""
+    return torch.tensor(np.ascontiguousarray(X), device=device, dtype=dtype)
 
 
 def frozen(module, dtype, device):
@@ -129,6 +136,7 @@ def heads_loss(network, x, codes):
 def train_network(
     network, loss_fn, arrays, *, epochs, batch_size, learning_rate, weight_decay,
     seed, device, verbose=0, log_prefix="",
+    diverged_hint="lower learning_rate or weight_decay, or scale X",
 ):
     """Train ``network`` by minibatch Adam on ``loss_fn(network, *batch)``.
 
@@ -137,7 +145,8 @@ def train_network(
     of the learning rate (halved every third of the epochs); torch's global RNG
     is seeded for the duration, so dropout and anything ``loss_fn`` draws are
     reproducible. Returns the mean loss of each epoch. The network is returned
-    to the CPU in eval mode so the estimator pickles anywhere.
+    to the CPU in eval mode so the estimator pickles anywhere. A non-finite
+    loss raises a ValueError that ends with ``diverged_hint``.
     """
     dev = resolve_device(device)
     tensors = [
@@ -165,10 +174,16 @@ def train_network(
                 if idx.shape[0] < 2:  # BatchNorm cannot train on one sample
                     continue
                 loss = loss_fn(network, *(t[idx] for t in tensors))
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise ValueError(
+                        f"{log_prefix}training diverged: the loss became {value} "
+                        f"in epoch {epoch + 1}; {diverged_hint}."
+                    )
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                total += loss.item() * idx.shape[0]
+                total += value * idx.shape[0]
                 seen += idx.shape[0]
             scheduler.step()
             losses.append(total / seen)
@@ -181,6 +196,26 @@ def train_network(
     # it (search, amortized student) never accumulate in its weights
     network.cpu().eval().requires_grad_(False)
     return losses
+
+
+def check_finite_network(network, X=None):
+    """Raise a ValueError when training left non-finite weights or statistics.
+
+    In float32, features of very large scale overflow the BatchNorm running
+    variance (the model then maps every input to the same embedding), and a
+    too large learning rate or weight decay overflows the weights.
+    """
+    bad = [
+        name for name, t in network.state_dict().items()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
+    if bad:
+        scale = "" if X is None else f" (max |X| = {np.abs(X).max():.3g})"
+        raise ValueError(
+            f"training overflowed float32: non-finite {', '.join(bad[:3])}. "
+            f"Scale X{scale}, e.g. with StandardScaler, or lower learning_rate "
+            "or weight_decay."
+        )
 
 
 @torch.no_grad()

@@ -10,8 +10,25 @@ context (the paper's mTS@k is the latter).
 import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
+from sklearn.utils.validation import _num_samples
 
+from ._labels import label_kind
+from ._validation import count
 from .model_selection import _columns, sample_query_pairs
+
+_K = [count(1), None]
+
+
+def _as_array(value, name):
+    """``np.asarray(value)``; ragged nested lists raise a ValueError naming it."""
+    try:
+        return np.asarray(value)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a rectangular array (every query with as many "
+            "entries); got ragged nested sequences."
+        ) from None
 
 
 def _relevance(y_true, y_retrieved, k):
@@ -19,9 +36,10 @@ def _relevance(y_true, y_retrieved, k):
 
     ``y_true`` is (n,) or (n, A); ``y_retrieved`` is (n, m) or (n, m, A) with
     m >= k. With several attributes an item is relevant when all match.
+    Labels of another kind (strings against numbers) never match: refused.
     """
-    y_true = np.asarray(y_true)
-    y_retrieved = np.asarray(y_retrieved)
+    y_true = _as_array(y_true, "y_true")
+    y_retrieved = _as_array(y_retrieved, "y_retrieved")
     if y_true.ndim == 1:
         y_true, y_retrieved = y_true[:, None], y_retrieved[..., None]
     if (
@@ -42,9 +60,21 @@ def _relevance(y_true, y_retrieved, k):
         raise ValueError(
             f"k must be in [1, n_retrieved={y_retrieved.shape[1]}]; got {k}."
         )
+    for a in range(y_true.shape[1]):
+        wanted = label_kind(y_true[:, a], f"y_true (attribute {a})")
+        found = label_kind(y_retrieved[:, :k, a].ravel(), f"y_retrieved (attribute {a})")
+        if wanted != found:
+            raise ValueError(
+                f"y_true holds {wanted}s and y_retrieved {found}s (attribute {a}): "
+                "labels of another kind never match; encode both alike."
+            )
     return (y_retrieved[:, :k] == y_true[:, None, :]).all(axis=2)
 
 
+@validate_params(
+    {"y_true": ["array-like"], "y_retrieved": ["array-like"], "k": _K},
+    prefer_skip_nested_validation=True,
+)
 def precision_at_k(y_true, y_retrieved, k=10):
     """Mean precision at k: share of the top k carrying the wanted label.
 
@@ -73,6 +103,11 @@ def precision_at_k(y_true, y_retrieved, k=10):
     return float(_relevance(y_true, y_retrieved, k).mean())
 
 
+@validate_params(
+    {"query_attributes": ["array-like"], "retrieved_attributes": ["array-like"],
+     "k": _K},
+    prefer_skip_nested_validation=True,
+)
 def attribute_preservation_at_k(query_attributes, retrieved_attributes, k=10):
     """Share of the top k that keep the query's unconditioned attribute(s).
 
@@ -94,6 +129,11 @@ def attribute_preservation_at_k(query_attributes, retrieved_attributes, k=10):
     return float(_relevance(query_attributes, retrieved_attributes, k).mean())
 
 
+@validate_params(
+    {"y_true": ["array-like"], "y_retrieved": ["array-like"], "k": _K,
+     "n_relevant": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
     """Mean of the standard IR average precision at k (AP@k).
 
@@ -125,11 +165,19 @@ def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
     if n_relevant is None:
         denom = rel.sum(axis=1)
     else:
-        n_relevant = np.asarray(n_relevant)
+        n_relevant = _as_array(n_relevant, "n_relevant")
         if n_relevant.shape != (rel.shape[0],):
             raise ValueError(
                 f"n_relevant must have shape ({rel.shape[0]},), one count per "
                 f"query; got {n_relevant.shape}."
+            )
+        if n_relevant.dtype.kind not in "iuf" or not (
+            np.isfinite(n_relevant).all() and (n_relevant == np.round(n_relevant)).all()
+            and (n_relevant >= 0).all()
+        ):
+            raise ValueError(
+                "n_relevant must hold counts (finite integers >= 0); got "
+                f"{n_relevant[:5].tolist()}..."
             )
         if (n_relevant < rel.sum(axis=1)).any():
             raise ValueError(
@@ -141,6 +189,10 @@ def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
                                    where=denom > 0)))
 
 
+@validate_params(
+    {"query_tags": ["array-like"], "retrieved_tags": ["array-like"], "k": _K},
+    prefer_skip_nested_validation=True,
+)
 def tag_similarity_at_k(query_tags, retrieved_tags, k=10):
     """Mean Jaccard similarity of tag sets between query and top k (mTS@k).
 
@@ -157,8 +209,8 @@ def tag_similarity_at_k(query_tags, retrieved_tags, k=10):
     score : float
         Pairs where both tag sets are empty count as 0.
     """
-    q = np.asarray(query_tags).astype(bool)
-    r = np.asarray(retrieved_tags).astype(bool)
+    q = _indicators(query_tags, "query_tags")
+    r = _indicators(retrieved_tags, "retrieved_tags")
     if q.ndim != 2 or r.ndim != 3 or r.shape[0] != q.shape[0] or r.shape[2] != q.shape[1]:
         raise ValueError(
             "query_tags must be (n_queries, n_tags) and retrieved_tags "
@@ -175,6 +227,18 @@ def tag_similarity_at_k(query_tags, retrieved_tags, k=10):
                                    where=union > 0)))
 
 
+def _indicators(tags, name):
+    """A binary indicator array (bools, or numbers 0/1) as bools."""
+    tags = _as_array(tags, name)
+    if tags.dtype.kind not in "biuf" or not np.isin(tags, (0, 1)).all():
+        raise ValueError(
+            f"{name} must be a binary indicator array (0/1 or bools); got "
+            f"dtype {tags.dtype}" + ("" if tags.dtype.kind not in "biuf" else
+                                      " with other values") + "."
+        )
+    return tags.astype(bool)
+
+
 # ---- scorers --------------------------------------------------------------
 
 _METRICS = ("precision", "average_precision", "preservation", "harmonic")
@@ -187,6 +251,13 @@ def _last_step(estimator, X):
     return estimator, X
 
 
+@validate_params(
+    {"estimator": [HasMethods(["kneighbors"]), Pipeline], "X": ["array-like"],
+     "y": ["array-like"], "k": [count(1)], "condition_on": "no_validation",
+     "exclude_own_class": ["boolean"], "n_queries": [count(1), None],
+     "random_state": ["random_state"], "X_is_index": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def retrieval_scores(
     estimator, X, y, *, k=10, condition_on=None, exclude_own_class=False,
     n_queries=None, random_state=0, X_is_index=False,
@@ -228,6 +299,11 @@ def retrieval_scores(
         ``preservation`` (NaN when no attribute is left unconditioned) and
         ``harmonic`` (harmonic mean of precision and preservation).
     """
+    if _num_samples(y) != _num_samples(X):
+        raise ValueError(
+            f"y has {_num_samples(y)} labels but X has {_num_samples(X)} "
+            "queries; one label (row) per query."
+        )
     retriever, X = _last_step(estimator, X)
     if getattr(retriever, "index_labels_", None) is None:
         raise ValueError(
@@ -238,7 +314,7 @@ def retrieval_scores(
     cols = _columns(condition_on, attributes)
     kept = [a for a in range(len(attributes)) if a not in cols]
     db = retriever._encode(retriever.index_labels_)
-    queries = retriever._encode(y)
+    queries = retriever._encode(y)  # labels not seen in fit: -1, match no item
     qi, cond = sample_query_pairs(
         queries[:, cols], db[:, cols], n_queries=n_queries, k=k,
         exclude_own_class=exclude_own_class, random_state=random_state,
@@ -282,6 +358,12 @@ def _rows_count(table, rows):
     return per_class[inverse[uniq.shape[0]:]]
 
 
+@validate_params(
+    {"metric": [StrOptions(set(_METRICS)), list, tuple], "k": [count(1)],
+     "condition_on": "no_validation", "exclude_own_class": ["boolean"],
+     "n_queries": [count(1), None], "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True,
+)
 def make_retrieval_scorer(
     metric="average_precision", *, k=10, condition_on=None, exclude_own_class=False,
     n_queries=None, random_state=0,
@@ -336,6 +418,7 @@ def make_retrieval_scorer(
     return scorer
 
 
+@validate_params({"k": [count(1)]}, prefer_skip_nested_validation=True)
 def make_map_scorer(k=10, **kwargs):
     """Scorer of the standard mean AP@k of conditional queries.
 
@@ -363,6 +446,7 @@ def make_map_scorer(k=10, **kwargs):
     return make_retrieval_scorer("average_precision", k=k, **kwargs)
 
 
+@validate_params({"k": [count(1)]}, prefer_skip_nested_validation=True)
 def make_precision_scorer(k=10, **kwargs):
     """Scorer of precision@k of conditional queries (the paper's "mAP@k").
 

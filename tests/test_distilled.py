@@ -1,5 +1,6 @@
 """DistilledRetriever: the meta-estimator, both objectives, the student."""
 
+import copy
 import pickle
 
 import numpy as np
@@ -138,10 +139,12 @@ def test_grid_search_over_the_teachers_alpha(digits):
 @pytest.mark.parametrize(
     "params, error, match",
     [
-        ({"objective": "nope"}, ValueError, "objective must be one of"),
-        ({"teacher": "nope"}, ValueError, "teacher must be a BackwardSearchRetriever"),
-        ({"targets_per_sample": 0}, ValueError, "targets_per_sample == 0"),
-        ({"l1_weight": -1.0}, ValueError, "l1_weight == -1.0"),
+        ({"objective": "nope"}, ValueError, r"'objective' parameter .* among"),
+        ({"teacher": "nope"}, TypeError,
+         r"'teacher' parameter .* None or an instance of .*BackwardSearchRetriever"),
+        ({"targets_per_sample": 0}, ValueError,
+         r"'targets_per_sample' parameter .* \[1, inf\). Got 0"),
+        ({"l1_weight": -1.0}, ValueError, r"'l1_weight' parameter .* Got -1.0"),
     ],
 )
 def test_bad_parameters(params, error, match, digits):
@@ -172,17 +175,20 @@ def test_default_teacher_tunes_through_nested_parameters(digits):
     assert grid.best_params_["teacher__alpha"] in (0.1, 1.0)
 
 
-def test_filter_predicted_follows_the_teacher_parameter(student, digits):
+def test_filter_predicted_follows_the_fitted_teacher(student, digits):
     X = digits[1][:10]
-    ind_param = student.kneighbors(X, 5, return_distance=False, condition=3)
-    student.set_params(teacher__filter_predicted=True)
-    try:
-        ind = student.kneighbors(X, 5, return_distance=False, condition=3)
-        assert (student._index_predicted[ind, 0] == 3).all()
-    finally:
-        student.set_params(teacher__filter_predicted=False)
+    ret = copy.deepcopy(student)  # the module's fixture stays as it is
+    published = ret.kneighbors(X, 5, return_distance=False, condition=3)
+    # the parameter (an unfitted template) does not change the fitted model
+    ret.set_params(teacher__filter_predicted=True)
     np.testing.assert_array_equal(
-        student.kneighbors(X, 5, return_distance=False, condition=3), ind_param)
+        ret.kneighbors(X, 5, return_distance=False, condition=3), published)
+    ret.teacher_.set_params(filter_predicted=True)
+    ind = ret.kneighbors(X, 5, return_distance=False, condition=3)
+    assert (ret._index_predicted[ind, 0] == 3).all()
+    ret.teacher_.set_params(filter_predicted="yes")
+    with pytest.raises(ValueError, match="'filter_predicted' parameter"):
+        ret.kneighbors(X, 5, condition=3)
 
 
 def test_prefit_teacher_with_other_attributes(teacher, digits):

@@ -203,9 +203,14 @@ def test_shape_mismatch(metric, y_true, y_retrieved):
 
 
 @pytest.mark.parametrize("metric", LABEL_METRICS)
-@pytest.mark.parametrize("k", [0, -1, 4])
-def test_k_out_of_range(metric, k):
-    with pytest.raises(ValueError, match=r"k must be in \[1, n_retrieved=3\]; got"):
+@pytest.mark.parametrize(
+    "k, match",
+    [(0, r"'k' parameter .* \[1, inf\) or None. Got 0"),
+     (-1, r"'k' parameter .* Got -1"),
+     (4, r"k must be in \[1, n_retrieved=3\]; got")],
+)
+def test_k_out_of_range(metric, k, match):
+    with pytest.raises(ValueError, match=match):
         metric(["a"], [["a", "b", "c"]], k=k)
 
 
@@ -224,9 +229,9 @@ def test_tag_similarity_shape_mismatch():
         tag_similarity_at_k([1, 0], [[1, 0]], k=1)
 
 
-@pytest.mark.parametrize("k", [0, 3])
-def test_tag_similarity_k_out_of_range(k):
-    with pytest.raises(ValueError, match=r"k in \[1, 2\]"):
+@pytest.mark.parametrize("k, match", [(0, r"'k' parameter"), (3, r"k in \[1, 2\]")])
+def test_tag_similarity_k_out_of_range(k, match):
+    with pytest.raises(ValueError, match=match):
         tag_similarity_at_k([[1, 0]], [[[1, 0], [0, 1]]], k=k)
 
 
@@ -278,7 +283,7 @@ def two_attribute_retriever(two_attribute_data):
 
 @pytest.mark.parametrize("metric", ["map", "mAP", "recall", "", None])
 def test_bad_metric_name(metric):
-    with pytest.raises(ValueError, match="metric must be one of"):
+    with pytest.raises(ValueError, match="'metric' parameter of make_retrieval_scorer must be"):
         make_retrieval_scorer(metric)
 
 
