@@ -211,6 +211,21 @@ def test_fit_leaves_torch_global_rng_alone(digits):
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_fits_in_parallel_threads_are_reproducible(digits, fitted):
+    """Each fit draws from generators of its own: threads cannot interleave
+    their random draws (dropout, shuffling, initialisation)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X_train, X_test, y_train, _ = digits
+    with ThreadPoolExecutor(4) as pool:
+        fits = list(pool.map(
+            lambda _: BackwardSearchRetriever(**FAST).fit(X_train, y_train), range(4)
+        ))
+    for ret in fits:
+        assert ret.loss_curve_ == fitted.loss_curve_
+        np.testing.assert_array_equal(ret.transform(X_test), fitted.transform(X_test))
+
+
 def test_set_output_pandas(fitted, digits):
     pd = pytest.importorskip("pandas")
     ret = clone(fitted).set_output(transform="pandas")
