@@ -4,11 +4,8 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import TrainedRetriever
-from ._search import search_embeddings
+from ._search import SELECTION_RULES, search_embeddings
 from ._validation import count, finite
-
-# The values of ``select``: which iterate of the search is z*.
-SELECT_RULES = ("best", "last")
 
 
 class BackwardSearchRetriever(TrainedRetriever):
@@ -48,18 +45,27 @@ class BackwardSearchRetriever(TrainedRetriever):
     search_lr : float, default=0.2
         Adam's learning rate in the search over ``z``.
     max_iter : int, default=100
-        Maximum search steps per query.
+        Maximum search steps (Adam steps on ``z``) per query.
     patience : int, default=10
-        A query whose search loss has not improved for more than ``patience``
-        steps stops; the search ends when every query has stopped.
-    select : {"best", "last"}, default="best"
-        Which iterate of the search is ``z*``. "best": each query's lowest
-        loss seen, with ``patience`` and an early exit (the published rule).
-        "last": the iterate after ``max_iter`` steps, every query running all
-        steps (slower; not in the paper). On overconfident heads the lowest
-        loss lies just across the decision boundary, where the heads are
-        fooled but few items of the class are; the last iterate goes deeper
-        into the class (see docs/benchmarks.md).
+        The stall counter's limit: a query that has not stored a new iterate
+        for more than ``patience`` steps stops updating, and the search ends
+        as soon as every query has stopped (the result is the same as running
+        all ``max_iter`` steps).
+    select : {"published", "lowest_loss", "last"}, default="published"
+        Which iterate of the search is ``z*``.
+
+        - "published": the rule of the paper's public implementation. At
+          each step the loss ``L(z_t)`` is computed, Adam moves ``z`` to
+          ``z_{t+1}``, and a query whose best loss so far is ``>= L(z_t)``
+          (ties update) stores ``z_{t+1}``, the iterate *after* the step. So
+          ``z0`` is never the result, and the result is one step beyond the
+          lowest-loss iterate.
+        - "lowest_loss": the iterate with the lowest loss, ``z0`` included
+          (not in the paper; it stops just short of where "published" stops).
+        - "last": the iterate after ``max_iter`` steps, every query running
+          all steps (not in the paper; slower).
+
+        See the benchmarks in the documentation for what each gives.
     filter_predicted : bool, default=True
         Not in the paper. When True, :meth:`kneighbors` ranks the indexed
         items the heads predict to carry the condition first (as
@@ -138,7 +144,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         search_lr=0.2,
         max_iter=100,
         patience=10,
-        select="best",
+        select="published",
         filter_predicted=True,
         n_neighbors=10,
         device="cpu",
@@ -170,17 +176,19 @@ class BackwardSearchRetriever(TrainedRetriever):
         "search_lr": [finite(0.0, positive=True)],
         "max_iter": [count(1)],
         "patience": [count(0)],
-        "select": [StrOptions(set(SELECT_RULES))],
+        "select": [StrOptions(set(SELECTION_RULES))],
         "filter_predicted": ["boolean"],
     }
     _query_params = TrainedRetriever._query_params + _search_params
+
+    _aims_at_condition = True
 
     @property
     def _prefers_predicted(self):
         return self.filter_predicted
 
     def _condition_embeddings(self, Z, targets, weights):
-        Z = search_embeddings(
+        Z, n_steps = search_embeddings(
             self.model_, Z, targets, weights, device=self.device,
             alpha=self.alpha, lr=self.search_lr, max_iter=self.max_iter,
             patience=self.patience, select=self.select,
@@ -190,4 +198,4 @@ class BackwardSearchRetriever(TrainedRetriever):
                 f"the search diverged (non-finite z*) with search_lr="
                 f"{self.search_lr} and alpha={self.alpha}; lower search_lr."
             )
-        return Z
+        return Z, n_steps
