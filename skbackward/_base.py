@@ -104,7 +104,7 @@ class BaseRetriever(
         if columns is not None:
             columns = check_column_names(columns)
         X = self._validate_X(X, reset=True, ensure_min_samples=2)
-        return X, check_labels(y, n_samples=X.shape[0]), columns
+        return X, check_labels(y, n_samples=X.shape[0], attributes=columns), columns
 
     def _validate_X(self, X, **kwargs):
         """``validate_data`` for ``X``; an error that does not name X says so.
@@ -155,7 +155,8 @@ class BaseRetriever(
         self._validate_query_params()
         X = self._validate_X(X)
         if y is not None:
-            y = check_labels(align_columns(y, self.attributes_))
+            y = check_labels(align_columns(y, self.attributes_),
+                             attributes=self.attributes_)
             n_attr = 1 if y.ndim == 1 else y.shape[1]
             if y.shape[0] != X.shape[0] or n_attr != len(self.attributes_):
                 raise ValueError(
@@ -182,7 +183,7 @@ class BaseRetriever(
         Labels of another kind than the fitted ones raise a ValueError.
         """
         y = check_labels(align_columns(y, self.attributes_, input_name=input_name),
-                         input_name=input_name)
+                         input_name=input_name, attributes=self.attributes_)
         n_attr = 1 if y.ndim == 1 else y.shape[1]
         if n_attr != len(self.attributes_):
             raise ValueError(

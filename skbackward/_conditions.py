@@ -38,7 +38,9 @@ def _per_query(value, n_queries, what):
         value = value.item()
     if _is_label_type(type(value)) or _is_missing_scalar(value):
         return np.full(n_queries, value, dtype=object)
-    if isinstance(value, (set, frozenset, dict)) or np.ndim(value) == 0:
+    if isinstance(value, (set, frozenset, dict)) or not (
+        hasattr(value, "__len__") or hasattr(value, "__array__")
+    ):
         raise TypeError(
             f"{what} must be a label (str or number), None, or a 1-D array-like "
             f"with one per query; got a {type(value).__name__}."
@@ -65,8 +67,8 @@ def _per_query(value, n_queries, what):
 def _resolve_attribute(condition, values, attributes, classes):
     """The single attribute whose classes contain every label in ``values``
     (``condition`` as the user gave it, for the message)."""
-    if len(attributes) == 1:
-        return attributes[0]
+    if len(attributes) == 1 or is_missing(values).all():
+        return attributes[0]  # (no label at all: every query unconstrained)
     matches = [
         attribute
         for attribute, cls in zip(attributes, classes)

@@ -204,7 +204,8 @@ class DistilledRetriever(BaseRetriever):
                 f"X has {X_checked.shape[1]} features, but the prefit teacher was "
                 f"fitted on {teacher.n_features_in_}."
             )
-        Y = check_labels(align_columns(y, teacher.attributes_))
+        Y = check_labels(align_columns(y, teacher.attributes_),
+                         attributes=teacher.attributes_)
         if (1 if Y.ndim == 1 else Y.shape[1]) != len(teacher.attributes_):
             raise ValueError(
                 f"y has {1 if Y.ndim == 1 else Y.shape[1]} attribute(s), but the "

@@ -100,13 +100,14 @@ def plain_scalar(value):
 # ---- validation -------------------------------------------------------------
 
 
-def check_labels(y, *, input_name="y", n_samples=None):
+def check_labels(y, *, input_name="y", n_samples=None, attributes=None):
     """Validated labels as a 1-D or 2-D array (one column per attribute).
 
     Refuses, with a ValueError or TypeError naming ``input_name``: sparse or
     ragged input, more than two dimensions, a number of rows other than
     ``n_samples``, missing labels (None, NaN, ``pd.NA``), infinite labels,
-    and columns that mix strings and numbers or hold other objects.
+    and columns that mix strings and numbers or hold other objects. Messages
+    name a column by its attribute name (``attributes``) or its position.
     """
     if sp.issparse(y):
         raise TypeError(
@@ -129,8 +130,10 @@ def check_labels(y, *, input_name="y", n_samples=None):
             f"Found input variables with inconsistent numbers of samples: "
             f"X has {n_samples}, {input_name} has {Y.shape[0]}."
         )
-    for a in range(1 if Y.ndim == 1 else Y.shape[1]):
-        label_kind(Y if Y.ndim == 1 else Y[:, a], f"{input_name} (attribute {a})")
+    n_attributes = 1 if Y.ndim == 1 else Y.shape[1]
+    names = attributes if attributes is not None else range(n_attributes)
+    for a, name in zip(range(n_attributes), names):
+        label_kind(Y if Y.ndim == 1 else Y[:, a], f"{input_name} (attribute {name!r})")
     return Y
 
 

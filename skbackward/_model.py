@@ -149,9 +149,15 @@ def make_generator(seed, device):
 
 
 def as_tensor(X, device, dtype=None):
-    """A torch copy of a numpy array (copying also handles read-only memmaps;
-    torch cannot read negative strides, hence the contiguous view)."""
-    return torch.tensor(np.ascontiguousarray(X), device=device, dtype=dtype)
+    """A torch copy of a numpy array (copying also handles read-only memmaps).
+
+    Torch cannot read negative strides (``X[::-1]``; numpy calls a reversed
+    single row contiguous): those are copied first.
+    """
+    X = np.asarray(X)
+    if any(stride < 0 for stride in X.strides):
+        X = X.copy()
+    return torch.tensor(X, device=device, dtype=dtype)
 
 
 def frozen(module, dtype, device):

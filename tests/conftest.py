@@ -7,6 +7,7 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from hypothesis import settings  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
@@ -14,6 +15,13 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 # costs more in synchronisation than it gains, and on a loaded 2-core machine
 # it can slow each step tenfold. Users keep torch's default.
 torch.set_num_threads(1)
+
+# Property-based tests (hypothesis): the same examples on every run by
+# default, so the suite is reproducible; HYPOTHESIS_PROFILE=explore draws
+# ten times as many, at random, to look for new failures.
+settings.register_profile("default", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def two_attribute_data(n=240, seed=0):
