@@ -31,7 +31,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         much longer grow overconfident, and the search then fools them with
         small moves that do not reach the condition class.
     batch_size : int, default=256
-        Minibatch size in training.
+        Minibatch size in training (at least 2: BatchNorm needs two samples).
     learning_rate : float, default=1e-3
         Adam's initial learning rate in training; halved every third of the
         epochs.

@@ -77,7 +77,7 @@ class DistilledRetriever(BaseRetriever):
     epochs : int, default=50
         Training epochs of the student.
     batch_size : int, default=256
-        Minibatch size of the student's training.
+        Minibatch size of the student's training (at least 2).
     learning_rate : float, default=1e-3
         Adam's initial learning rate (halved every third of the epochs).
     weight_decay : float, default=0.0

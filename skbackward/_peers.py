@@ -19,7 +19,7 @@ _TRAINING_PARAMS_DOC = """
     epochs : int, default=10
         Training epochs of the embedding and classifier heads.
     batch_size : int, default=256
-        Minibatch size in training.
+        Minibatch size in training (at least 2: BatchNorm needs two samples).
     learning_rate : float, default=1e-3
         Adam's initial learning rate (halved every third of the epochs).
     weight_decay : float, default=1e-6

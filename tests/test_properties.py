@@ -441,9 +441,11 @@ def test_fit_invalid_inputs_name_the_argument(world, cls, data):
     else:
         arg = data.draw(st.sampled_from(["n_neighbors", "device", "epochs",
                                          "learning_rate", "weight_decay", "batch_size"]))
+        # invalid for each of these parameters (weight_decay=0 is valid)
         value = data.draw(st.one_of(
-            st.integers(max_value=0), st.floats(max_value=0), st.just(np.nan),
-            st.just(np.inf), st.just(True), st.text(max_size=4), st.none()))
+            st.integers(max_value=-1), st.floats(max_value=-1e-300), st.just(np.nan),
+            st.just(np.inf), st.just(True), st.none(),
+            st.text(max_size=4).filter(lambda t: t not in ("cpu", "cuda", "auto"))))
         ret.set_params(**{arg: value})
     with pytest.raises(ERRORS) as info:
         ret.fit(X, y)
