@@ -121,7 +121,7 @@ def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
     data = load(args.data)
-    alphas = (0.1, 0.3, 1.1) if args.quick else (0.03, 0.1, 0.3, 1.1, 3.0)
+    alphas = (0.1, 0.5, 3.0) if args.quick else (0.03, 0.1, 0.3, 0.5, 1.1, 3.0, 10.0)
     n_queries = 200 if args.quick else 1000
     student_epochs = 10 if args.quick else 50
     tag = data.name + ("_quick" if args.quick else "")
