@@ -2,7 +2,8 @@
 
 import numpy as np
 
-COLUMNS = (("precision", "P@10"), ("ap", "AP@10"), ("kept", "kept@10"), ("qps", "q/s"))
+COLUMNS = (("precision", "P@10"), ("ap", "AP@10"), ("kept", "kept@10"),
+           ("near", "near@10"), ("qps", "q/s"))
 
 
 def method_name(key):
