@@ -26,8 +26,6 @@ PEERS = {
 SEARCH_VARIANTS = {
     ("published", False): "search, published",
     ("published", True): "search, published + filter",
-    ("lowest_loss", False): "search, lowest loss",
-    ("lowest_loss", True): "search, lowest loss + filter",
     ("last", False): "search, last iterate",
     ("last", True): "search, last iterate + filter",
 }

@@ -15,6 +15,8 @@ from skbackward.exceptions import ConditionNotReachedWarning
 from skbackward.metrics import (
     attribute_preservation_at_k,
     average_precision_at_k,
+    conditional_neighbors,
+    neighbor_overlap_at_k,
     precision_at_k,
 )
 from skbackward.model_selection import sample_queries
@@ -26,7 +28,7 @@ class Setting:
     """Which attributes are conditioned on, which are checked for preservation,
     and the (query, condition) pairs, drawn once and shared by every method."""
 
-    def __init__(self, condition_on, kept, y_db, n_queries, seed=0):
+    def __init__(self, condition_on, kept, X_db, y_db, n_queries, seed=0):
         self.name = "+".join(condition_on)
         self.condition_on = list(condition_on)
         self.kept = list(kept)
@@ -40,18 +42,23 @@ class Setting:
         db = y_db[self.condition_on].to_numpy()
         matches = (db[None, :, :] == self.wanted[:, None, :]).all(2)
         self.n_relevant = matches.sum(1) - matches[np.arange(len(self.qi)), self.qi]
+        # what a user would pick by hand: the query's nearest items of the
+        # wanted class in the input feature space (fine-grained context)
+        self.reference = conditional_neighbors(
+            X_db[self.qi], X_db, db, self.wanted, K, exclude=self.qi
+        )
 
 
-def settings_for(y_db, n_queries):
+def settings_for(X_db, y_db, n_queries):
     """Each attribute alone (the others checked for preservation), and all
     attributes jointly when there are several."""
     attributes = list(y_db.columns)
     settings = [
-        Setting([a], [b for b in attributes if b != a], y_db, n_queries)
+        Setting([a], [b for b in attributes if b != a], X_db, y_db, n_queries)
         for a in attributes
     ]
     if len(attributes) > 1:
-        settings.append(Setting(attributes, [], y_db, n_queries))
+        settings.append(Setting(attributes, [], X_db, y_db, n_queries))
     return settings
 
 
@@ -70,7 +77,9 @@ def neighbours(retriever, X_db, setting):
 
 def evaluate(retriever, X_db, y_db, setting):
     """precision@K, AP@K, kept@K (share of the top K keeping the query's
-    unconditioned attributes) and queries/s of one method on one setting."""
+    unconditioned attributes), near@K (share of the top K among the query's K
+    nearest items of the wanted class in the input space) and queries/s of
+    one method on one setting."""
     ind, seconds = neighbours(retriever, X_db, setting)
     labels = y_db.to_numpy()
     cols = [y_db.columns.get_loc(a) for a in setting.condition_on]
@@ -80,6 +89,7 @@ def evaluate(retriever, X_db, y_db, setting):
         "ap": average_precision_at_k(setting.wanted, retrieved[..., cols], K,
                                      n_relevant=setting.n_relevant),
         "kept": np.nan,
+        "near": neighbor_overlap_at_k(ind, setting.reference, K),
         "qps": len(setting.qi) / seconds,
     }
     if setting.kept:

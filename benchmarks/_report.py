@@ -2,7 +2,8 @@
 
 import numpy as np
 
-COLUMNS = (("precision", "P@10"), ("ap", "AP@10"), ("kept", "kept@10"), ("qps", "q/s"))
+COLUMNS = (("precision", "P@10"), ("ap", "AP@10"), ("kept", "kept@10"),
+           ("near", "near@10"), ("qps", "q/s"))
 
 
 def method_name(key):
@@ -63,9 +64,10 @@ def dominance_lines(results, settings, anchor="label filter"):
 
 def frontier_plot(results, settings, alphas, variants, path, title):
     """Precision@10 against kept@10 for every variant over alpha (a curve
-    each) and the other methods (points), one panel per setting with a kept
-    attribute; a last panel shows precision@10 over alpha in the joint
-    setting. Returns False when there is nothing to plot."""
+    each) and the other methods (points), one column per setting with a kept
+    attribute (the lower row zooms into the high-precision corner); a last
+    column shows precision@10 over alpha in the joint setting. Returns False
+    when there is nothing to plot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,47 +75,66 @@ def frontier_plot(results, settings, alphas, variants, path, title):
 
     shown = [s for s in settings if s.kept]
     joint = [s for s in settings if not s.kept]
-    panels = len(shown) + len(joint)
-    if not panels:
+    n_cols = len(shown) + len(joint)
+    if not n_cols:
         return False
-    fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, 5.4), squeeze=False)
-    axes = list(axes[0])
+    fig, axes = plt.subplots(2, n_cols, figsize=(5.6 * n_cols, 9.5), squeeze=False)
     others = [m for m in results if not isinstance(m, tuple)]
-    styles = {label: f"C{i}" for i, label in enumerate(variants)}
-    for ax, s in zip(axes, shown):
-        for label, colour in styles.items():
-            pts = [results[(label, a)][s.name] for a in alphas]
-            dashed = "filter" not in label
-            ax.plot([r["kept"] for r in pts], [r["precision"] for r in pts],
-                    "--o" if dashed else "-o", color=colour, label=label, markersize=4)
-            for a, r in zip(alphas, pts):
-                ax.annotate(f"{a:g}", (r["kept"], r["precision"]), fontsize=6,
-                            xytext=(3, 3), textcoords="offset points", color=colour)
-        for j, m in enumerate(others):
-            r = results[m][s.name]
-            ax.plot(r["kept"], r["precision"], "sD^v<>P*X"[j % 9], color="black",
-                    markerfacecolor=f"C{(j + len(styles)) % 10}", markersize=9,
-                    label=m, linestyle="none")
-        ax.set_xlabel(f"{', '.join(s.kept)} kept@10 (context preserved)")
-        ax.set_ylabel("precision@10 (condition reached)")
-        ax.set_title(f"condition on {s.name}")
-        ax.grid(alpha=0.3)
-    for ax, s in zip(axes[len(shown):], joint):
-        for label, colour in styles.items():
-            ax.plot(alphas, [results[(label, a)][s.name]["precision"] for a in alphas],
-                    "--o" if "filter" not in label else "-o", color=colour,
-                    label=label, markersize=4)
-        for j, m in enumerate(others):
-            ax.axhline(results[m][s.name]["precision"], color=f"C{(j + len(styles)) % 10}",
-                       linestyle=":", label=m)
-        ax.set_xscale("log")
-        ax.set_xlabel("alpha")
-        ax.set_ylabel("precision@10")
-        ax.set_title(f"condition on {s.name} (nothing left to keep)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower left")
+    colours = {label: f"C{i}" for i, label in enumerate(variants)}
+    colours.update({m: f"C{(i + len(variants)) % 10}" for i, m in enumerate(others)})
+    markers = dict(zip(others, "sD^v<>P*Xh"))
+
+    def line(label):
+        return "-o" if "filter" in label else "--o"
+
+    for col, s in enumerate(shown):
+        for row, ax in enumerate(axes[:, col]):
+            for label in variants:
+                pts = [results[(label, a)][s.name] for a in alphas]
+                ax.plot([r["kept"] for r in pts], [r["precision"] for r in pts],
+                        line(label), color=colours[label], label=label, markersize=4)
+                for a, r in zip(alphas, pts):
+                    ax.annotate(f"{a:g}", (r["kept"], r["precision"]), fontsize=6,
+                                xytext=(3, 3), textcoords="offset points",
+                                color=colours[label])
+            for m in others:
+                r = results[m][s.name]
+                ax.plot(r["kept"], r["precision"], markers[m], color="black",
+                        markerfacecolor=colours[m], markersize=9, label=m,
+                        linestyle="none")
+            ax.set_xlabel(f"{', '.join(s.kept)} kept@10 (context preserved)")
+            ax.set_ylabel("precision@10 (condition reached)")
+            ax.grid(alpha=0.3)
+            if row == 0:
+                ax.set_title(f"condition on {s.name}")
+            else:  # the corner where the label filter and the searches compete
+                anchor = results.get("label filter", results[others[0]])[s.name]
+                low = min(0.9, anchor["precision"] - 0.02)
+                kept = [r[s.name]["kept"] for r in results.values()
+                        if r[s.name]["precision"] >= low]
+                ax.set_xlim(min(kept) - 0.005, max(kept) + 0.005)
+                ax.set_ylim(low, 1.0)
+                ax.set_title(f"condition on {s.name}: zoom")
+    for col, s in enumerate(joint, start=len(shown)):
+        for row, ax in enumerate(axes[:, col]):
+            for label in variants:
+                ax.plot(alphas, [results[(label, a)][s.name]["precision"] for a in alphas],
+                        line(label), color=colours[label], label=label, markersize=4)
+            for m in others:
+                ax.axhline(results[m][s.name]["precision"], color=colours[m],
+                           linestyle=":", label=m)
+            ax.set_xscale("log")
+            ax.set_xlabel("alpha")
+            ax.set_ylabel("precision@10")
+            ax.grid(alpha=0.3)
+            ax.set_title(f"condition on {s.name} (nothing left to keep)"
+                         + (": zoom" if row else ""))
+            if row:
+                ax.set_ylim(0.8, 1.0)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True

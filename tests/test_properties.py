@@ -32,7 +32,9 @@ from skbackward._conditions import parse_condition
 from skbackward.metrics import (
     attribute_preservation_at_k,
     average_precision_at_k,
+    conditional_neighbors,
     make_retrieval_scorer,
+    neighbor_overlap_at_k,
     precision_at_k,
     tag_similarity_at_k,
 )
@@ -595,3 +597,61 @@ def test_scorers_valid_inputs(world, name, data):
                                    condition_on="colour")
     score = scorer(retrievers[name], X[rows], y.iloc[rows])
     assert 0 <= score <= 1
+
+
+@SOME
+@given(data=st.data())
+def test_conditional_neighbors_and_overlap_valid_inputs(data):
+    m, n, d = data.draw(st.integers(1, 20)), data.draw(st.integers(1, 6)), 3
+    X_db = data.draw(hnp.arrays(np.float64, (m, d), elements=st.floats(0.1, 10)))
+    X_q = data.draw(hnp.arrays(np.float64, (n, d), elements=st.floats(0.1, 10)))
+    labels = data.draw(st.sampled_from([["a", "b"], [0, 1, 2]]))
+    y_db = data.draw(st.lists(st.sampled_from(labels), min_size=m, max_size=m))
+    wanted = data.draw(st.lists(st.sampled_from(labels), min_size=n, max_size=n))
+    exclude = np.array(data.draw(st.lists(st.integers(-1, m - 1), min_size=n,
+                                          max_size=n)))
+    k = data.draw(st.integers(1, 5))
+    ref = conditional_neighbors(X_q, X_db, y_db, wanted, k, exclude=exclude)
+    assert ref.shape == (n, k) and ((ref >= -1) & (ref < m)).all()
+    for i, row in enumerate(ref.tolist()):
+        found = [r for r in row if r >= 0]
+        assert row == found + [-1] * (k - len(found))  # padding last
+        assert len(set(found)) == len(found) and exclude[i] not in found
+        assert all(y_db[r] == wanted[i] for r in found)
+        n_match = sum(y == wanted[i] for j, y in enumerate(y_db) if j != exclude[i])
+        assert len(found) == min(k, n_match)
+    retrieved = data.draw(hnp.arrays(np.int64, (n, k), elements=st.integers(0, m - 1)))
+    assert 0 <= neighbor_overlap_at_k(retrieved, ref, k) <= 1
+
+
+@st.composite
+def bad_conditional_neighbors_call(draw):
+    X = np.eye(4, 3)
+    call = dict(X_query=X[:2], X_database=X, y_database=["a", "b", "a", "b"],
+                wanted=["a", "b"], n_neighbors=2)
+    arg = draw(st.sampled_from(["X_query", "X_database", "y_database", "wanted",
+                                "n_neighbors", "exclude"]))
+    if arg in ("X_query", "X_database"):
+        bad = call[arg].copy()
+        bad[0, 0] = draw(st.sampled_from([np.nan, np.inf]))
+        call[arg] = draw(st.sampled_from([bad, call[arg][:, :2], "x"]))
+    elif arg == "y_database":
+        call[arg] = draw(st.sampled_from([[0, 1, 0, 1], ["a", None, "a", "b"],
+                                          ["a", "b"]]))
+    elif arg == "wanted":
+        call[arg] = draw(st.sampled_from([[0, 1], ["a"], ["a", None]]))
+    elif arg == "n_neighbors":
+        call[arg] = draw(st.one_of(st.integers(max_value=0), st.floats(),
+                                   st.just(True)))
+    else:
+        call[arg] = draw(st.sampled_from([[0], [0.5, 1.0], [[0, 1]]]))
+    return call, arg
+
+
+@SOME
+@given(bad=bad_conditional_neighbors_call())
+def test_conditional_neighbors_invalid_inputs_name_the_argument(bad):
+    call, arg = bad
+    with pytest.raises(ERRORS) as info:
+        conditional_neighbors(**call)
+    assert arg in str(info.value)
