@@ -62,7 +62,8 @@ def _relevance(y_true, y_retrieved, k):
         )
     for a in range(y_true.shape[1]):
         wanted = label_kind(y_true[:, a], f"y_true (attribute {a})")
-        found = label_kind(y_retrieved[:, :k, a].ravel(), f"y_retrieved (attribute {a})")
+        found = label_kind(y_retrieved[:, :k, a].ravel(),
+                           f"y_retrieved (attribute {a})")
         if wanted != found:
             raise ValueError(
                 f"y_true holds {wanted}s and y_retrieved {found}s (attribute {a}): "

@@ -84,13 +84,15 @@ def two_attributes():
 @pytest.mark.parametrize(
     "cls, param",
     [(BackwardSearchRetriever, "alpha"), (BackwardSearchRetriever, "search_lr"),
-     (BackwardSearchRetriever, "learning_rate"), (BackwardSearchRetriever, "weight_decay"),
+     (BackwardSearchRetriever, "learning_rate"),
+     (BackwardSearchRetriever, "weight_decay"),
      (DistilledRetriever, "l1_weight"), (DistilledRetriever, "learning_rate"),
      (DistilledRetriever, "weight_decay"), (CentroidShiftRetriever, "learning_rate")],
 )
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_nan_and_inf_parameters_are_refused_at_fit(cls, param, value, data):
-    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter .* Got {value}"):
+    match = f"'{param}' parameter .* Got {value}"
+    with pytest.raises(InvalidParameterError, match=match):
         make(cls, **{param: value}).fit(*data[:2])
 
 
@@ -149,7 +151,7 @@ def test_large_but_representable_features_give_a_working_model(data):
     assert len({tuple(row) for row in ind}) > 1  # not one list for every query
 
 
-# ---- 4. labels of index(X, y) -----------------------------------------------------------
+# ---- 4. labels of index(X, y) --------------------------------------------------------
 
 
 def test_index_pairs_dataframe_columns_by_name(two_attributes):
@@ -172,16 +174,19 @@ def test_index_refuses_renamed_columns(two_attributes):
 def test_index_refuses_labels_not_seen_in_fit(backward, data):
     y = data[3].copy()
     y[0] = 11
-    with pytest.raises(ValueError, match=r"y \(attribute 0\) has labels not seen in fit: \[11\]"):
+    with pytest.raises(ValueError,
+                       match=r"y \(attribute 0\) has labels not seen in fit: \[11\]"):
         copy.deepcopy(backward).index(data[2], y)
-    with pytest.raises(ValueError, match=r"y \(attribute 0\) holds strings.*fitted on numbers"):
+    with pytest.raises(ValueError,
+                       match=r"y \(attribute 0\) holds strings.*fitted on numbers"):
         copy.deepcopy(backward).index(data[2], data[3].astype(str))
 
 
 def test_scorer_refuses_query_labels_of_another_kind(two_attributes):
     ret, X, y = two_attributes
     y_bad = y.assign(colour=np.arange(len(y)) % 4)  # ints for colour names
-    with pytest.raises(ValueError, match=r"'colour'\) holds numbers.*fitted on strings"):
+    with pytest.raises(ValueError,
+                       match=r"'colour'\) holds numbers.*fitted on strings"):
         retrieval_scores(ret, X[:60], y_bad[:60], condition_on="shape", n_queries=20)
 
 
@@ -195,7 +200,7 @@ def test_scorer_counts_query_labels_unseen_in_fit_as_not_kept(two_attributes):
     assert kept > 0 and scores["preservation"] == 0.0
 
 
-# ---- 5, 6. DistilledRetriever and its teacher's labels ---------------------------------------
+# ---- 5, 6. DistilledRetriever and its teacher's labels -------------------------------
 
 
 def test_prefit_teacher_refuses_labels_of_another_kind(backward, data):
@@ -214,7 +219,8 @@ def test_distilled_keeps_dataframe_attribute_names(two_attributes):
 
 def test_prefit_teacher_pairs_dataframe_columns_by_name(two_attributes):
     teacher, X, y = two_attributes
-    ret = DistilledRetriever(teacher, prefit=True, **STUDENT).fit(X, y[["colour", "shape"]])
+    ret = DistilledRetriever(teacher, prefit=True, **STUDENT)
+    ret.fit(X, y[["colour", "shape"]])
     assert ret.attributes_ == ["shape", "colour"]
     np.testing.assert_array_equal(ret.index_labels_, y.to_numpy())
 
@@ -230,11 +236,12 @@ def test_failed_set_params_leaves_the_estimator_unchanged():
     assert ret.set_params(teacher__alpha=0.3).teacher.alpha == 0.3
 
 
-# ---- 8. metrics that returned numbers where they should refuse ------------------------------
+# ---- 8. metrics that returned numbers where they should refuse -----------------------
 
 
 def test_metrics_refuse_labels_of_another_kind():
-    with pytest.raises(ValueError, match="y_true holds numbers and y_retrieved strings"):
+    with pytest.raises(ValueError,
+                       match="y_true holds numbers and y_retrieved strings"):
         precision_at_k([1, 2], [["1", "2"], ["2", "2"]], k=2)
 
 
@@ -262,7 +269,8 @@ def test_n_relevant_must_be_counts(n_relevant):
      (np.array([[1, 2]] * 40, dtype=object).reshape(40, 1, 2), ValueError,
       r"y must be 1-D .* or 2-D"),
      ([1.0, np.inf] * 20, ValueError, "missing or infinite labels"),
-     ([[1], [2]] * 20 + [[1, 2]], ValueError, "y must be a 1-D or 2-D array of labels")],
+     ([[1], [2]] * 20 + [[1, 2]], ValueError,
+      "y must be a 1-D or 2-D array of labels")],
     ids=["None", "pd.NA", "mixed", "sparse", "3-D", "inf", "ragged"],
 )
 def test_bad_labels_name_y(data, y, error, match):
@@ -273,14 +281,16 @@ def test_bad_labels_name_y(data, y, error, match):
 
 @pytest.mark.parametrize("cls", [BackwardSearchRetriever, DistilledRetriever])
 def test_batch_size_one_is_refused(cls, data):
-    with pytest.raises(InvalidParameterError, match=r"'batch_size' parameter .* \[2, inf\)"):
+    with pytest.raises(InvalidParameterError,
+                       match=r"'batch_size' parameter .* \[2, inf\)"):
         make(cls, batch_size=1).fit(*data[:2])
 
 
 def test_n_neighbors_true_is_refused(backward, data):
-    with pytest.raises(InvalidParameterError, match="'n_neighbors' parameter .* Got True"):
+    match = "'n_neighbors' parameter .* Got True"
+    with pytest.raises(InvalidParameterError, match=match):
         backward.kneighbors(data[2][:3], True)
-    with pytest.raises(InvalidParameterError, match="'n_neighbors' parameter .* Got True"):
+    with pytest.raises(InvalidParameterError, match=match):
         make(NearestNeighborRetriever, n_neighbors=True).fit(*data[:2])
     with pytest.raises(InvalidParameterError, match="'return_distance' parameter"):
         backward.kneighbors(data[2][:3], 2, return_distance="yes")
@@ -288,7 +298,8 @@ def test_n_neighbors_true_is_refused(backward, data):
 
 @pytest.mark.parametrize("device", ["meta", "mps", "xpu", "cuda:x", "cpu:0", "CPU"])
 def test_unsupported_devices_name_device(device, data):
-    with pytest.raises(InvalidParameterError, match=r"'device' parameter .* 'cpu', 'cuda'"):
+    with pytest.raises(InvalidParameterError,
+                       match=r"'device' parameter .* 'cpu', 'cuda'"):
         make(NearestNeighborRetriever, device=device).fit(*data[:2])
 
 
@@ -319,7 +330,7 @@ def test_metric_arguments_are_checked_when_given():
         tag_similarity_at_k([[1, 0]], [[["a", "b"]]], k=1)
 
 
-# ---- arrays with negative strides ---------------------------------------------------------
+# ---- arrays with negative strides ----------------------------------------------------
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
@@ -328,8 +339,9 @@ def test_negative_strides_simply_work(cls, fitted, data):
     reversed_rows, flipped = X_q[::-1], np.flip(X_q, axis=1)
     ret = fitted[cls]
     for Q in (reversed_rows, flipped):
-        np.testing.assert_array_equal(ret.transform(Q, condition=3),
-                                      ret.transform(np.ascontiguousarray(Q), condition=3))
+        np.testing.assert_array_equal(
+            ret.transform(Q, condition=3),
+            ret.transform(np.ascontiguousarray(Q), condition=3))
         for u, v in zip(ret.kneighbors(Q, 4, condition=3),
                         ret.kneighbors(np.ascontiguousarray(Q), 4, condition=3)):
             np.testing.assert_array_equal(u, v)
@@ -337,11 +349,12 @@ def test_negative_strides_simply_work(cls, fitted, data):
     assert indexed.kneighbors(X_q[:2], 3, return_distance=False).max() < len(X_q)
     refit = clone(ret).fit(X[::-1], y[::-1])
     np.testing.assert_array_equal(
-        refit.transform(X_q), clone(ret).fit(X[::-1].copy(), y[::-1].copy()).transform(X_q))
+        refit.transform(X_q),
+        clone(ret).fit(X[::-1].copy(), y[::-1].copy()).transform(X_q))
     assert clone(ret).fit_transform(X[:, ::-1], y).shape == (len(X), 16)
 
 
-# ---- slow paths bounded -------------------------------------------------------------------
+# ---- slow paths bounded --------------------------------------------------------------
 
 
 class CountingRandomState(np.random.RandomState):

@@ -334,7 +334,8 @@ def bad_kneighbors_call(draw):
             st.floats(allow_nan=True), st.booleans(), st.text(max_size=3)))
     elif arg == "condition":
         call["condition"] = draw(st.one_of(
-            st.integers(3, 10**6), st.text(min_size=1).filter(lambda s: s not in COLOURS),
+            st.integers(3, 10**6),
+            st.text(min_size=1).filter(lambda s: s not in COLOURS),
             st.just({8}), st.just([[1, 2], 3, 4]), st.just(["red", "blue"]),
             st.just({"size": 1}), st.just({"shape": 7}), st.just(object())))
     elif arg == "exclude":
@@ -394,7 +395,8 @@ def bad_labels(draw, n, kinds=INVALID_FOR_INDEX):
     elif kind == "kind":
         shape = shape.astype(str)
     elif kind == "missing":
-        colour[draw(st.integers(0, n - 1))] = draw(st.sampled_from([None, np.nan, pd.NA]))
+        missing = draw(st.sampled_from([None, np.nan, pd.NA]))
+        colour[draw(st.integers(0, n - 1))] = missing
     elif kind == "mixed":
         colour[0] = 3
     elif kind == "length":
@@ -405,7 +407,8 @@ def bad_labels(draw, n, kinds=INVALID_FOR_INDEX):
     if kind == "columns":
         return y.to_numpy()[:, :1]
     if kind == "renamed":
-        return y.rename(columns={"colour": draw(st.sampled_from(["color", 1, "shape2"]))})
+        name = draw(st.sampled_from(["color", 1, "shape2"]))
+        return y.rename(columns={"colour": name})
     if kind == "sparse":
         import scipy.sparse as sp
         return sp.csr_matrix(np.ones((n, 2)))
@@ -431,8 +434,10 @@ def test_fit_invalid_inputs_name_the_argument(world, cls, data):
     X = world[1][:12]
     what = data.draw(st.sampled_from(["X", "y", "param"]))
     params = dict(epochs=1, embedding_dim=4, random_state=0)
-    ret = cls(BackwardSearchRetriever(**params), epochs=1) if cls is DistilledRetriever \
-        else cls(**params)
+    if cls is DistilledRetriever:
+        ret = cls(BackwardSearchRetriever(**params), epochs=1)
+    else:
+        ret = cls(**params)
     y = pd.DataFrame({"shape": [0, 1, 2] * 4, "colour": ["red", "blue"] * 6})
     if what == "X":
         X = data.draw(_bad_X())  # all invalid (also: 3 rows for 12 labels)
@@ -442,7 +447,8 @@ def test_fit_invalid_inputs_name_the_argument(world, cls, data):
         arg = "y"
     else:
         arg = data.draw(st.sampled_from(["n_neighbors", "device", "epochs",
-                                         "learning_rate", "weight_decay", "batch_size"]))
+                                         "learning_rate", "weight_decay",
+                                         "batch_size"]))
         # invalid for each of these parameters (weight_decay=0 is valid)
         value = data.draw(st.one_of(
             st.integers(max_value=-1), st.floats(max_value=-1e-300), st.just(np.nan),
