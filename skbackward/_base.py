@@ -41,7 +41,13 @@ from ._model import (
     resolve_device,
     train_network,
 )
-from ._validation import DeviceOptions, check_arguments, check_params, count, finite
+from ._validation import (
+    TRAINING_CONSTRAINTS,
+    DeviceOptions,
+    check_arguments,
+    check_params,
+    count,
+)
 
 FLOAT_DTYPES = (np.float64, np.float32)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -434,11 +440,8 @@ class TrainedRetriever(BaseRetriever):
 
     _parameter_constraints: dict = {
         **BaseRetriever._parameter_constraints,
+        **TRAINING_CONSTRAINTS,
         "embedding_dim": [count(1)],
-        "epochs": [count(1)],
-        "batch_size": [count(2)],  # BatchNorm cannot train on one sample
-        "learning_rate": [finite(0.0, positive=True)],
-        "weight_decay": [finite(0.0)],
     }
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -24,7 +24,7 @@ from ._model import (
 )
 from ._search import search_embeddings
 from ._student import StudentNetwork, amortized_loss, distill_loss, draw_conditions
-from ._validation import count, finite
+from ._validation import TRAINING_CONSTRAINTS, count, finite
 
 _OBJECTIVES = ("distill", "amortized")
 
@@ -169,10 +169,7 @@ class DistilledRetriever(BaseRetriever):
         "targets_per_sample": [count(1)],
         "l1_weight": [finite(0.0)],
         "hidden_dim": [count(1)],
-        "epochs": [count(1)],
-        "batch_size": [count(2)],  # BatchNorm cannot train on one sample
-        "learning_rate": [finite(0.0, positive=True)],
-        "weight_decay": [finite(0.0)],
+        **TRAINING_CONSTRAINTS,
     }
 
     # nested: the teacher's own fit validates its parameters

@@ -43,6 +43,16 @@ def finite(low=0.0, *, positive=False):
     return Range(Real, low, np.inf, closed="neither" if positive else "left")
 
 
+# The minibatch Adam training's parameters (train_network), shared by the
+# retrievers that train a network and by the distilled student.
+TRAINING_CONSTRAINTS = {
+    "epochs": [count(1)],
+    "batch_size": [count(2)],  # BatchNorm cannot train on one sample
+    "learning_rate": [finite(0.0, positive=True)],
+    "weight_decay": [finite(0.0)],
+}
+
+
 class DeviceOptions(StrOptions):
     """The device strings supported: "cpu", "cuda", "cuda:<index>" and "auto"."""
 
