@@ -158,8 +158,8 @@ references = [("ref: nearest K of class c", evaluate(oracle)),
               ("ref: random K of class c", evaluate(random_of_class))]
 
 print()
-print("| method                                  | precision@10 | AP@10 | cos(query, results) |")
-print("|-----------------------------------------|--------------|-------|---------------------|")
+print(f"| {'method':<39} | precision@10 | AP@10 | cos(query, results) |")
+print(f"|{'-' * 41}|--------------|-------|---------------------|")
 for name, (p, ap, close) in rows + references:
     print(f"| {name:<39} | {p:12.3f} | {ap:5.3f} | {close:19.3f} |")
 print()
@@ -180,7 +180,8 @@ ALPHA_SHOWN, N_ROWS, N_SHOW = 0.3, 6, 5
 ind = results[True, ALPHA_SHOWN]  # the default: filter_predicted=True
 rng = np.random.RandomState(1)
 shown = rng.choice(len(qi), N_ROWS, replace=False)
-fig, axes = plt.subplots(N_ROWS, N_SHOW + 2, figsize=(1.3 * (N_SHOW + 2), 1.45 * N_ROWS))
+fig, axes = plt.subplots(N_ROWS, N_SHOW + 2,
+                         figsize=(1.3 * (N_SHOW + 2), 1.45 * N_ROWS))
 for r, q in enumerate(shown):
     axes[r, 0].imshow(X_test[qi[q]].reshape(8, 8), cmap="gray_r")
     axes[r, 0].set_title("query", fontsize=9)

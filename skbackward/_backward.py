@@ -3,7 +3,6 @@
 import numbers
 
 import numpy as np
-
 from sklearn.utils.validation import check_scalar
 
 from ._base import TrainedRetriever
@@ -91,6 +90,9 @@ class BackwardSearchRetriever(TrainedRetriever):
         Attribute names: the columns of a DataFrame ``y``, else 0, 1, ...
     classes_ : ndarray or list of ndarray
         Labels of each attribute (a list when ``y`` was 2-D).
+    attribute_classes_ : list of ndarray
+        Labels of each attribute, always a list (one array per attribute, in
+        the order of ``attributes_``).
     loss_curve_ : list of float
         Mean training loss of each epoch.
     n_iter_ : int

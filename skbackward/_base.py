@@ -7,11 +7,15 @@ Subclasses implement ``_fit_network`` (training) and ``_condition_embeddings``
 (the strategy); everything else is here.
 """
 
-from abc import ABCMeta, abstractmethod
 import numbers
+from abc import ABCMeta, abstractmethod
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
 
@@ -76,7 +80,7 @@ class BaseRetriever(
         self.attributes_ = names
         classes, codes = encode_columns(as_columns(y), names, type(self).__name__)
         self.classes_ = classes[0] if y.ndim == 1 else classes
-        self._classes = classes  # always a list, one array per attribute
+        self.attribute_classes_ = classes  # always a list, one array per attribute
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         self.model_ = self._fit_network(X, y, codes, seed)
         self._set_index(X, y)
@@ -112,7 +116,8 @@ class BaseRetriever(
         if y is not None:
             y = np.asarray(y)
             n_attr = 1 if y.ndim == 1 else y.shape[1]
-            if y.ndim > 2 or y.shape[0] != X.shape[0] or n_attr != len(self.attributes_):
+            n_wanted = len(self.attributes_)
+            if y.ndim > 2 or y.shape[0] != X.shape[0] or n_attr != n_wanted:
                 raise ValueError(
                     f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, "
                     f"{len(self.attributes_)}) (attributes {self.attributes_}); "
@@ -130,11 +135,44 @@ class BaseRetriever(
         self.index_labels_ = y
         self.n_index_samples_ = Z.shape[0]
 
-    def _encode(self, y):
-        """Labels -> (n, n_attributes) class indices (-1 for labels not in fit)."""
+    def encode_labels(self, y):
+        """Class indices of labels, one column per attribute.
+
+        The inverse is ``attribute_classes_[a][codes[:, a]]``: the metrics use
+        this pair to draw conditions from labelled queries.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Labels in the layout of the ``y`` given to :meth:`fit`.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_attributes), dtype int64
+            Index of each label in ``attribute_classes_[a]``; -1 for a label
+            not seen in :meth:`fit`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skbackward import NearestNeighborRetriever
+        >>> X = np.random.RandomState(0).normal(size=(20, 4))
+        >>> y = np.repeat(["cat", "dog"], 10)
+        >>> ret = NearestNeighborRetriever(epochs=1, random_state=0).fit(X, y)
+        >>> ret.encode_labels(["dog", "cat", "owl"]).ravel().tolist()
+        [1, 0, -1]
+        """
+        check_is_fitted(self)
         Y = as_columns(np.asarray(y))
+        if Y.ndim != 2 or Y.shape[1] != len(self.attributes_):
+            raise ValueError(
+                f"y must have shape (n_samples,) or (n_samples, "
+                f"{len(self.attributes_)}) (attributes {self.attributes_}); "
+                f"got {np.shape(y)}."
+            )
         return np.stack(
-            [lookup(cls, Y[:, a])[0] for a, cls in enumerate(self._classes)], axis=1
+            [lookup(cls, Y[:, a])[0] for a, cls in enumerate(self.attribute_classes_)],
+            axis=1,
         )
 
     # ---- queries --------------------------------------------------------------
@@ -148,7 +186,8 @@ class BaseRetriever(
         if condition is None:
             return Z, None
         targets, weights = parse_condition(
-            condition, self.attributes_, self._classes, Z.shape[0], condition_weight
+            condition, self.attributes_, self.attribute_classes_, Z.shape[0],
+            condition_weight,
         )
         out = self._condition_embeddings(Z, targets, weights)
         free = (targets < 0).all(axis=1)  # no condition for these queries
@@ -289,7 +328,8 @@ class TrainedRetriever(BaseRetriever):
 
     def _fit_network(self, X, y, codes, seed):
         network = build_network(
-            X.shape[1], [len(c) for c in self._classes], self.embedding_dim, seed
+            X.shape[1], [len(c) for c in self.attribute_classes_], self.embedding_dim,
+            seed,
         )
         self.loss_curve_ = train_network(
             network, heads_loss, (X, codes),

@@ -96,8 +96,16 @@ class DistilledRetriever(BaseRetriever):
         The trained student, on CPU.
     model_ : torch.nn.Module
         The teacher's network (embedding and classifier heads).
-    attributes_, classes_, index_labels_, n_index_samples_
-        As in :class:`BackwardSearchRetriever`.
+    attributes_ : list
+        Attribute names (the teacher's).
+    classes_ : ndarray or list of ndarray
+        Labels of each attribute (the teacher's; a list when ``y`` was 2-D).
+    attribute_classes_ : list of ndarray
+        Labels of each attribute, always a list (the teacher's).
+    index_labels_ : ndarray or None
+        Labels of the indexed items (the training labels after ``fit``).
+    n_index_samples_ : int
+        Number of indexed items.
     loss_curve_ : list of float
         Mean training loss of the student in each epoch.
     n_iter_ : int
@@ -201,14 +209,14 @@ class DistilledRetriever(BaseRetriever):
         # the student speaks the teacher's labels (a prefit teacher may know more)
         self.attributes_ = self.teacher_.attributes_
         self.classes_ = self.teacher_.classes_
-        self._classes = self.teacher_._classes
+        self.attribute_classes_ = self.teacher_.attribute_classes_
         self.student_, self.loss_curve_ = self._train_student(X, seed)
         self.n_iter_ = self.epochs
         return self.teacher_.model_
 
     def _train_student(self, X, seed):
         teacher = self.teacher_
-        n_classes = [len(c) for c in self._classes]
+        n_classes = [len(c) for c in self.attribute_classes_]
         Z0 = teacher.transform(X.astype(np.float32, copy=False))
         with seeded(seed, torch.device("cpu")):
             student = StudentNetwork(Z0.shape[1], n_classes, self.hidden_dim)
@@ -236,7 +244,8 @@ class DistilledRetriever(BaseRetriever):
             targets = draw_conditions(Z0.shape[0], n_classes, "cpu").numpy()
         teacher = self.teacher_
         if self.verbose:
-            print(f"searching the teacher's z* for {Z0.shape[0]} (item, condition) pairs")
+            print(f"searching the teacher's z* for {Z0.shape[0]} "
+                  "(item, condition) pairs")
         Z_star = search_embeddings(
             teacher.model_, Z0, targets, (targets >= 0).astype(np.float32),
             device=teacher.device, alpha=teacher.alpha, lr=teacher.search_lr,
@@ -246,6 +255,34 @@ class DistilledRetriever(BaseRetriever):
         return Z0, targets, Z_star
 
     def set_params(self, **params):
+        """Set the parameters of this estimator and of its teacher.
+
+        Nested parameters of the teacher are set as ``teacher__<name>``, as
+        in a :class:`~sklearn.pipeline.Pipeline`; they change the ``teacher``
+        object that was passed in. With ``teacher=None``, a nested parameter
+        first makes the default teacher explicit
+        (``teacher=BackwardSearchRetriever()``), so that
+        ``GridSearchCV(DistilledRetriever(), {"teacher__alpha": [...]})``
+        tunes the default teacher.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, and teacher parameters as
+            ``teacher__<name>``.
+
+        Returns
+        -------
+        self : DistilledRetriever
+            This estimator.
+
+        Examples
+        --------
+        >>> from skbackward import DistilledRetriever
+        >>> ret = DistilledRetriever().set_params(teacher__alpha=0.3, epochs=20)
+        >>> ret.teacher.alpha, ret.epochs
+        (0.3, 20)
+        """
         # nested teacher__* parameters need a teacher to set them on: the
         # default one, made explicit (GridSearchCV(DistilledRetriever(),
         # {"teacher__alpha": ...}) then tunes the default teacher)

@@ -11,7 +11,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 
-from .model_selection import _columns, sample_query_pairs
+from ._labels import attribute_columns, count_rows
+from .model_selection import sample_query_pairs
 
 
 def _relevance(y_true, y_retrieved, k):
@@ -159,7 +160,8 @@ def tag_similarity_at_k(query_tags, retrieved_tags, k=10):
     """
     q = np.asarray(query_tags).astype(bool)
     r = np.asarray(retrieved_tags).astype(bool)
-    if q.ndim != 2 or r.ndim != 3 or r.shape[0] != q.shape[0] or r.shape[2] != q.shape[1]:
+    if (q.ndim != 2 or r.ndim != 3 or r.shape[0] != q.shape[0]
+            or r.shape[2] != q.shape[1]):
         raise ValueError(
             "query_tags must be (n_queries, n_tags) and retrieved_tags "
             f"(n_queries, n_retrieved, n_tags); got {q.shape} and {r.shape}."
@@ -235,23 +237,24 @@ def retrieval_scores(
             "with labels, before scoring."
         )
     attributes = retriever.attributes_
-    cols = _columns(condition_on, attributes)
+    cols = attribute_columns(condition_on, attributes)
     kept = [a for a in range(len(attributes)) if a not in cols]
-    db = retriever._encode(retriever.index_labels_)
-    queries = retriever._encode(y)
+    db = retriever.encode_labels(retriever.index_labels_)
+    queries = retriever.encode_labels(y)
     qi, cond = sample_query_pairs(
         queries[:, cols], db[:, cols], n_queries=n_queries, k=k,
         exclude_own_class=exclude_own_class, random_state=random_state,
     )
     condition = {
-        attributes[c]: retriever._classes[c][cond[:, j]] for j, c in enumerate(cols)
+        attributes[c]: retriever.attribute_classes_[c][cond[:, j]]
+        for j, c in enumerate(cols)
     }
     ind = retriever.kneighbors(
         _safe_indexing(X, qi), k, return_distance=False, condition=condition,
         exclude=qi if X_is_index else None,
     )
     retrieved = db[ind]  # (n_pairs, k, n_attributes)
-    n_relevant = _rows_count(db[:, cols], cond)
+    n_relevant = count_rows(db[:, cols], cond)
     precision = precision_at_k(cond, retrieved[..., cols], k)
     scores = {
         "precision": precision,
@@ -269,17 +272,6 @@ def retrieval_scores(
         total = precision + kept_score
         scores["harmonic"] = 2 * precision * kept_score / total if total else 0.0
     return scores
-
-
-def _rows_count(table, rows):
-    """How many rows of ``table`` equal each row of ``rows``."""
-    uniq, counts = np.unique(table, axis=0, return_counts=True)
-    both = np.concatenate([uniq, rows])
-    _, inverse = np.unique(both, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    per_class = np.zeros(inverse.max() + 1, dtype=np.int64)
-    per_class[inverse[: uniq.shape[0]]] = counts
-    return per_class[inverse[uniq.shape[0]:]]
 
 
 def make_retrieval_scorer(

@@ -1,5 +1,6 @@
 """BackwardSearchRetriever: API, semantics, persistence, model selection, errors."""
 
+import copy
 import pickle
 
 import joblib
@@ -114,12 +115,8 @@ def test_kneighbors_defaults_and_return_distance(fitted, digits):
 
 def test_conditional_kneighbors_reaches_the_condition(fitted, digits):
     _, X_test, _, y_test = digits
-    ret = clone(fitted).set_params(alpha=0.05)
-    ret.model_ = fitted.model_  # same network, other alpha: no refit needed
-    for attr in ("attributes_", "classes_", "_classes", "n_features_in_",
-                 "_index_embedding", "_index_unit", "index_labels_",
-                 "n_index_samples_"):
-        setattr(ret, attr, getattr(fitted, attr))
+    # alpha is read at query time: a copy of the fitted retriever, no refit
+    ret = copy.deepcopy(fitted).set_params(alpha=0.05)
     ind_plain = ret.kneighbors(X_test[:100], 10, return_distance=False)
     ind = ret.kneighbors(X_test[:100], 10, return_distance=False, condition=8)
     y_train = fitted.index_labels_
@@ -135,7 +132,8 @@ def test_per_query_conditions_and_none_entries(fitted, digits):
     np.testing.assert_array_equal(Z[[1, 3]], Z0[[1, 3]])
     assert not np.allclose(Z[[0, 2]], Z0[[0, 2]])
     # each row's search does not depend on the others
-    np.testing.assert_allclose(Z[2:3], fitted.transform(X[2:3], condition=3), atol=1e-10)
+    np.testing.assert_allclose(Z[2:3], fitted.transform(X[2:3], condition=3),
+                               atol=1e-10)
 
 
 def test_alpha_trades_condition_for_closeness(digits):
@@ -195,7 +193,8 @@ def test_same_random_state_is_bit_identical(digits):
     np.testing.assert_array_equal(a.transform(X_test), b.transform(X_test))
     np.testing.assert_array_equal(a.transform(X_test, condition=2),
                                   b.transform(X_test, condition=2))
-    for u, v in zip(a.kneighbors(X_test, condition=2), b.kneighbors(X_test, condition=2)):
+    for u, v in zip(a.kneighbors(X_test, condition=2),
+                    b.kneighbors(X_test, condition=2)):
         np.testing.assert_array_equal(u, v)
     c = BackwardSearchRetriever(**{**FAST, "random_state": 1}).fit(X_train, y_train)
     assert not np.array_equal(a.transform(X_test), c.transform(X_test))
@@ -333,7 +332,8 @@ def test_too_many_neighbors(fitted, digits):
     ],
 )
 def test_bad_parameters(params, match, digits):
-    with pytest.raises(ValueError if "instance" not in match else TypeError, match=match):
+    error = ValueError if "instance" not in match else TypeError
+    with pytest.raises(error, match=match):
         BackwardSearchRetriever(**{**FAST, **params}).fit(*digits[0::2])
 
 
@@ -345,15 +345,13 @@ def test_cuda_unavailable_is_a_clear_error(digits):
 
 def test_select_last_reaches_the_condition_further(fitted, digits):
     X = digits[1][:60]
-    fitted.set_params(alpha=0.3, select="last")
-    try:
-        Z_last = fitted.transform(X, condition=8)
-        fitted.set_params(select="best")
-        Z_best = fitted.transform(X, condition=8)
-        Z0 = fitted.transform(X)
-        assert np.abs(Z_last - Z0).mean() > np.abs(Z_best - Z0).mean()
-        fitted.set_params(select="nope")
-        with pytest.raises(ValueError, match='select must be "best" or "last"'):
-            fitted.transform(X, condition=8)
-    finally:
-        fitted.set_params(alpha=0.5, select="best")
+    ret = copy.deepcopy(fitted)  # leave the shared fixture as it is
+    ret.set_params(alpha=0.3, select="last")
+    Z_last = ret.transform(X, condition=8)
+    ret.set_params(select="best")
+    Z_best = ret.transform(X, condition=8)
+    Z0 = ret.transform(X)
+    assert np.abs(Z_last - Z0).mean() > np.abs(Z_best - Z0).mean()
+    ret.set_params(select="nope")
+    with pytest.raises(ValueError, match='select must be "best" or "last"'):
+        ret.transform(X, condition=8)
