@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils.validation import check_scalar
 
 from ._base import TrainedRetriever
-from ._search import search_embeddings
+from ._search import SELECTION_RULES, search_embeddings
 
 
 class BackwardSearchRetriever(TrainedRetriever):
@@ -46,18 +46,27 @@ class BackwardSearchRetriever(TrainedRetriever):
     search_lr : float, default=0.2
         Adam's learning rate in the search over ``z``.
     max_iter : int, default=100
-        Maximum search steps per query.
+        Maximum search steps (Adam steps on ``z``) per query.
     patience : int, default=10
-        A query whose search loss has not improved for more than ``patience``
-        steps stops; the search ends when every query has stopped.
-    select : {"best", "last"}, default="best"
-        Which iterate of the search is ``z*``. "best": each query's lowest
-        loss seen, with ``patience`` and an early exit (the published rule).
-        "last": the iterate after ``max_iter`` steps, every query running all
-        steps (slower; not in the paper). On overconfident heads the lowest
-        loss lies just across the decision boundary, where the heads are
-        fooled but few items of the class are; the last iterate goes deeper
-        into the class (see docs/benchmarks.md).
+        The stall counter's limit: a query that has not stored a new iterate
+        for more than ``patience`` steps stops updating, and the search ends
+        as soon as every query has stopped (the result is the same as running
+        all ``max_iter`` steps).
+    select : {"published", "lowest_loss", "last"}, default="published"
+        Which iterate of the search is ``z*``.
+
+        - "published": the rule of the paper's public implementation. At
+          each step the loss ``L(z_t)`` is computed, Adam moves ``z`` to
+          ``z_{t+1}``, and a query whose best loss so far is ``>= L(z_t)``
+          (ties update) stores ``z_{t+1}``, the iterate *after* the step. So
+          ``z0`` is never the result, and the result is one step beyond the
+          lowest-loss iterate.
+        - "lowest_loss": the iterate with the lowest loss, ``z0`` included
+          (not in the paper; it stops just short of where "published" stops).
+        - "last": the iterate after ``max_iter`` steps, every query running
+          all steps (not in the paper; slower).
+
+        See the benchmarks in the documentation for what each gives.
     filter_predicted : bool, default=True
         Not in the paper. When True, :meth:`kneighbors` ranks the indexed
         items the heads predict to carry the condition first (as
@@ -139,7 +148,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         search_lr=0.2,
         max_iter=100,
         patience=10,
-        select="best",
+        select="published",
         filter_predicted=True,
         n_neighbors=10,
         device="cpu",
@@ -170,8 +179,12 @@ class BackwardSearchRetriever(TrainedRetriever):
                      include_boundaries="neither")
         check_scalar(self.alpha, "alpha", numbers.Real, min_val=0)
         check_scalar(self.filter_predicted, "filter_predicted", (bool, np.bool_))
-        if self.select not in ("best", "last"):
-            raise ValueError(f'select must be "best" or "last"; got {self.select!r}.')
+        if self.select not in SELECTION_RULES:
+            raise ValueError(
+                f"select must be one of {SELECTION_RULES}; got {self.select!r}."
+            )
+
+    _aims_at_condition = True
 
     @property
     def _prefers_predicted(self):

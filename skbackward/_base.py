@@ -8,6 +8,7 @@ Subclasses implement ``_fit_network`` (training) and ``_condition_embeddings``
 """
 
 import numbers
+import warnings
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
@@ -16,7 +17,7 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
 )
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
 
 from ._conditions import parse_condition
@@ -30,8 +31,13 @@ from ._model import (
     resolve_device,
     train_network,
 )
+from .exceptions import ConditionNotReachedWarning
 
 FLOAT_DTYPES = (np.float64, np.float32)
+
+# transform / kneighbors warn when at least this share of the conditioned
+# queries of a call did not reach their condition
+UNREACHED_WARNING_SHARE = 0.1
 
 
 class BaseRetriever(
@@ -50,7 +56,17 @@ class BaseRetriever(
 
     @abstractmethod
     def _condition_embeddings(self, Z, targets, weights):
-        """Move query embeddings ``Z`` towards the parsed condition."""
+        """Move query embeddings ``Z`` towards the parsed condition.
+
+        Called only with queries that have a condition. Returns the moved
+        embeddings and the gradient steps each took (zeros for strategies
+        that do not search).
+        """
+
+    # Whether the strategy moves the query until the heads predict the
+    # condition (a search, or a student of one): those warn when a notable
+    # share of a batch did not get there (:meth:`condition_report`).
+    _aims_at_condition = False
 
     # ---- fitting ------------------------------------------------------------
 
@@ -180,19 +196,99 @@ class BaseRetriever(
     def _embed(self, X):
         return predict_embedding(self.model_.embed, X, self.device)
 
-    def _queries(self, Z, condition, condition_weight):
-        """Query embeddings ``Z`` moved towards the condition, and the parsed
-        targets (None without a condition)."""
+    def _conditioned(self, Z, condition, condition_weight):
+        """Query embeddings ``Z`` moved towards the condition: ``(Z_moved,
+        targets, n_steps)``; ``targets`` is None without a condition.
+
+        Only the queries with a condition go to the strategy; the others keep
+        their embedding and take no step.
+        """
+        n_steps = np.zeros(Z.shape[0], dtype=np.int64)
         if condition is None:
-            return Z, None
+            return Z, None, n_steps
         targets, weights = parse_condition(
             condition, self.attributes_, self.attribute_classes_, Z.shape[0],
             condition_weight,
         )
-        out = self._condition_embeddings(Z, targets, weights)
-        free = (targets < 0).all(axis=1)  # no condition for these queries
-        out[free] = Z[free]
+        out = Z.copy()
+        rows = np.flatnonzero((targets >= 0).any(axis=1))
+        if rows.size:
+            out[rows], n_steps[rows] = self._condition_embeddings(
+                Z[rows], targets[rows], weights[rows]
+            )
+        return out, targets, n_steps
+
+    def _reached(self, Z, targets):
+        """Whether the heads predict every wanted class at ``Z``: (n,) bool."""
+        predicted = predict_labels(self.model_, Z, self.device)
+        return ((targets < 0) | (predicted == targets)).all(axis=1)
+
+    def _queries(self, Z, condition, condition_weight):
+        """:meth:`_conditioned` for transform and kneighbors, which warn when
+        a notable share of a searched batch did not reach its condition."""
+        out, targets, _ = self._conditioned(Z, condition, condition_weight)
+        if targets is not None and self._aims_at_condition:
+            asked = (targets >= 0).any(axis=1)
+            missed = int((asked & ~self._reached(out, targets)).sum())
+            if missed and missed >= UNREACHED_WARNING_SHARE * asked.sum():
+                warnings.warn(
+                    f"{missed} of {int(asked.sum())} conditioned queries did not reach "
+                    "their condition: at the searched embedding the classifier heads "
+                    "still predict another class. A smaller alpha moves queries "
+                    "further; condition_report(X, condition) shows, per query, the "
+                    "steps taken, whether the condition was reached and how far the "
+                    "embedding moved.",
+                    ConditionNotReachedWarning,
+                    stacklevel=3,
+                )
         return out, targets
+
+    def condition_report(self, X, condition, condition_weight=None):
+        """Per query: where the condition took its embedding, and whether it got there.
+
+        A search that does not reach its condition is not an error: a large
+        ``alpha`` keeps a query near its own embedding on purpose, and a query
+        far from the wanted class may need more steps than ``max_iter``. This
+        report shows, per query, what happened, so that such queries can be
+        found (``transform`` and ``kneighbors`` warn with a
+        :class:`~skbackward.exceptions.ConditionNotReachedWarning` when a
+        notable share of a batch did not reach its condition).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Queries.
+        condition : scalar, array-like of shape (n_queries,) or dict
+            As in :meth:`transform`.
+        condition_weight : float or dict, default=None
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        report : :class:`~sklearn.utils.Bunch`
+            With the arrays
+
+            - ``embedding`` (n_queries, embedding_dim): the conditioned
+              embedding (what ``transform(X, condition)`` returns);
+            - ``n_steps`` (n_queries,) int: gradient steps from the query's
+              own embedding to ``embedding`` (0 for a query without a
+              condition, and for strategies that do not search);
+            - ``reached`` (n_queries,) bool: whether the classifier heads
+              predict every wanted class at ``embedding`` (True without a
+              condition);
+            - ``distance`` (n_queries,) float: how far the embedding moved,
+              ``mean_d |embedding - z0|`` (the quantity ``alpha`` weighs).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        Z0 = self._embed(X)
+        Z, targets, n_steps = self._conditioned(Z0, condition, condition_weight)
+        return Bunch(
+            embedding=Z,
+            n_steps=n_steps,
+            reached=self._reached(Z, targets),
+            distance=np.abs(Z - Z0).mean(axis=1),
+        )
 
     # Whether kneighbors ranks the items the heads predict to carry the
     # condition before the others (the label filter and its relatives).

@@ -14,8 +14,9 @@ from ._base import BaseRetriever
 from ._model import (
     as_tensor,
     frozen,
+    initialized,
+    make_generator,
     resolve_device,
-    seeded,
     torch_dtype,
     train_network,
 )
@@ -218,8 +219,9 @@ class DistilledRetriever(BaseRetriever):
         teacher = self.teacher_
         n_classes = [len(c) for c in self.attribute_classes_]
         Z0 = teacher.transform(X.astype(np.float32, copy=False))
-        with seeded(seed, torch.device("cpu")):
-            student = StudentNetwork(Z0.shape[1], n_classes, self.hidden_dim)
+        student = initialized(
+            StudentNetwork, Z0.shape[1], n_classes, self.hidden_dim, seed=seed
+        )
         dev = resolve_device(self.device)
         if self.objective == "distill":
             arrays = self._distill_targets(Z0, n_classes, seed)
@@ -227,7 +229,9 @@ class DistilledRetriever(BaseRetriever):
         else:
             heads = [frozen(h, torch.float32, dev) for h in teacher.model_.heads]
             arrays = (Z0,)
-            loss = amortized_loss(heads, teacher.alpha, n_classes)
+            # its own stream: conditions drawn per batch, beside the shuffling
+            draws = make_generator(seed + 2, dev)
+            loss = amortized_loss(heads, teacher.alpha, n_classes, draws)
         curve = train_network(
             student, loss, arrays, epochs=self.epochs, batch_size=self.batch_size,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
@@ -240,13 +244,13 @@ class DistilledRetriever(BaseRetriever):
         """``targets_per_sample`` random conditions per item and the teacher's
         z* for each, from one batched search."""
         Z0 = np.repeat(Z0, self.targets_per_sample, axis=0)
-        with seeded(seed, torch.device("cpu")):
-            targets = draw_conditions(Z0.shape[0], n_classes, "cpu").numpy()
+        draws = make_generator(seed + 2, torch.device("cpu"))
+        targets = draw_conditions(Z0.shape[0], n_classes, draws).numpy()
         teacher = self.teacher_
         if self.verbose:
             print(f"searching the teacher's z* for {Z0.shape[0]} "
                   "(item, condition) pairs")
-        Z_star = search_embeddings(
+        Z_star, _ = search_embeddings(
             teacher.model_, Z0, targets, (targets >= 0).astype(np.float32),
             device=teacher.device, alpha=teacher.alpha, lr=teacher.search_lr,
             max_iter=teacher.max_iter, patience=teacher.patience,
@@ -298,9 +302,11 @@ class DistilledRetriever(BaseRetriever):
         teacher = self.teacher if self.teacher is not None else self.teacher_
         return teacher.filter_predicted
 
+    _aims_at_condition = True
+
     def _condition_embeddings(self, Z, targets, weights):
         dev = resolve_device(self.device)
         student = frozen(self.student_, torch_dtype(Z.dtype), dev)
         with torch.no_grad():
             out = student(as_tensor(Z, dev), as_tensor(targets, dev, torch.int64))
-        return out.cpu().numpy()
+        return out.cpu().numpy(), np.zeros(Z.shape[0], dtype=np.int64)

@@ -4,8 +4,8 @@ Everything torch-specific about the networks lives here; estimators pass plain
 arguments in and get numpy arrays (or CPU modules) back.
 """
 
-import contextlib
 import copy
+import math
 import time
 
 import numpy as np
@@ -20,6 +20,30 @@ EMBEDDING_DROPOUT = 0.1
 HEAD_DROPOUT = 0.4
 
 
+class Dropout(nn.Module):
+    """Dropout that draws its mask from a generator of its own.
+
+    ``nn.Dropout`` draws from torch's global RNG, which threads share: two
+    fits running at once would interleave their draws. :func:`train_network`
+    hands every ``Dropout`` the fit's generator for the duration of training;
+    outside training (eval mode) it is the identity.
+    """
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+        self.generator = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * keep / (1 - self.p)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
 class EmbeddingHead(nn.Module):
     """Linear -> ReLU -> BN -> Dropout -> Linear -> BN -> tanh."""
 
@@ -30,7 +54,7 @@ class EmbeddingHead(nn.Module):
             nn.Linear(n_features, embedding_dim),
             nn.ReLU(),
             nn.BatchNorm1d(embedding_dim),
-            nn.Dropout(EMBEDDING_DROPOUT),
+            Dropout(EMBEDDING_DROPOUT),
             nn.Linear(embedding_dim, embedding_dim),
             nn.BatchNorm1d(embedding_dim),
             nn.Tanh(),
@@ -47,11 +71,11 @@ def classifier_head(embedding_dim, n_classes):
         nn.Linear(embedding_dim, h1),
         nn.ReLU(),
         nn.BatchNorm1d(h1),
-        nn.Dropout(HEAD_DROPOUT),
+        Dropout(HEAD_DROPOUT),
         nn.Linear(h1, h2),
         nn.ReLU(),
         nn.BatchNorm1d(h2),
-        nn.Dropout(HEAD_DROPOUT),
+        Dropout(HEAD_DROPOUT),
         nn.Linear(h2, n_classes),
     )
 
@@ -71,10 +95,34 @@ class RetrievalNetwork(nn.Module):
         return z, [head(z) for head in self.heads]
 
 
+def initialized(module_class, *args, seed):
+    """``module_class(*args)`` initialised from ``seed`` alone.
+
+    The module is built on the meta device (no draw from torch's global RNG,
+    which other threads may be using), then every ``nn.Linear`` gets
+    PyTorch's default initialisation drawn from a generator of its own:
+    weights and biases uniform in +-1/sqrt(fan_in), which is what
+    ``kaiming_uniform_(a=sqrt(5))`` gives. Normalisation layers get their
+    deterministic defaults.
+    """
+    with torch.device("meta"):
+        module = module_class(*args)
+    module = module.to_empty(device="cpu")
+    draws = make_generator(seed, torch.device("cpu"))
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                bound = 1 / math.sqrt(layer.in_features)
+                layer.weight.uniform_(-bound, bound, generator=draws)
+                layer.bias.uniform_(-bound, bound, generator=draws)
+            elif isinstance(layer, nn.BatchNorm1d):
+                layer.reset_parameters()
+    return module
+
+
 def build_network(n_features, n_classes, embedding_dim, seed):
     """A freshly initialised :class:`RetrievalNetwork`, reproducible by ``seed``."""
-    with seeded(seed, torch.device("cpu")):
-        return RetrievalNetwork(n_features, n_classes, embedding_dim)
+    return initialized(RetrievalNetwork, n_features, n_classes, embedding_dim, seed=seed)
 
 
 def resolve_device(device):
@@ -90,13 +138,9 @@ def resolve_device(device):
     return dev
 
 
-@contextlib.contextmanager
-def seeded(seed, device):
-    """Seed torch's global RNG (used by dropout) and restore it afterwards."""
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+def make_generator(seed, device):
+    """A torch generator on ``device`` seeded with ``seed``."""
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def as_tensor(X, device, dtype=None):
@@ -134,8 +178,9 @@ def train_network(
 
     ``arrays`` are numpy arrays sharing their first dimension; each minibatch
     holds the same rows of all of them. Adam with weight decay and a step decay
-    of the learning rate (halved every third of the epochs); torch's global RNG
-    is seeded for the duration, so dropout and anything ``loss_fn`` draws are
+    of the learning rate (halved every third of the epochs). The shuffling and
+    every :class:`Dropout` mask come from generators seeded by ``seed``, never
+    from torch's global RNG, so fits running in parallel threads are each
     reproducible. Returns the mean loss of each epoch. The network is returned
     to the CPU in eval mode so the estimator pickles anywhere.
     """
@@ -146,19 +191,22 @@ def train_network(
     ]
     n = tensors[0].shape[0]
     batch_size = min(batch_size, n)
-    generator = torch.Generator().manual_seed(seed)
+    shuffle = make_generator(seed, torch.device("cpu"))
+    dropouts = [m for m in network.modules() if isinstance(m, Dropout)]
+    for m in dropouts:
+        m.generator = make_generator(seed + 1, dev)
     losses = []
-    with seeded(seed, dev):
-        network.to(dev).train()
-        optimizer = torch.optim.Adam(
-            network.parameters(), lr=learning_rate, weight_decay=weight_decay
-        )
-        scheduler = torch.optim.lr_scheduler.StepLR(
-            optimizer, step_size=max(1, epochs // 3), gamma=0.5
-        )
+    network.to(dev).train()
+    optimizer = torch.optim.Adam(
+        network.parameters(), lr=learning_rate, weight_decay=weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=max(1, epochs // 3), gamma=0.5
+    )
+    try:
         for epoch in range(epochs):
             tic = time.perf_counter()
-            order = torch.randperm(n, generator=generator).to(dev)
+            order = torch.randperm(n, generator=shuffle).to(dev)
             total, seen = 0.0, 0
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
@@ -177,6 +225,9 @@ def train_network(
                     f"{log_prefix}epoch {epoch + 1}/{epochs} loss={losses[-1]:.4f} "
                     f"({time.perf_counter() - tic:.2f}s)"
                 )
+    finally:
+        for m in dropouts:  # generators do not pickle; the fitted model must
+            m.generator = None
     # stored frozen: queries use the module as it is, and gradients through
     # it (search, amortized student) never accumulate in its weights
     network.cpu().eval().requires_grad_(False)

@@ -90,7 +90,7 @@ class _PeerRetriever(TrainedRetriever):
         self.verbose = verbose
 
     def _condition_embeddings(self, Z, targets, weights):
-        return Z.copy()
+        return Z.copy(), np.zeros(Z.shape[0], dtype=np.int64)
 
 
 @_peer_doc
@@ -228,4 +228,4 @@ class CentroidShiftRetriever(_PeerRetriever):
             on = targets[:, a] >= 0
             C = centroids.astype(Z.dtype, copy=False)
             out[on] += C[targets[on, a]] - C[predicted[on, a]]
-        return out
+        return out, np.zeros(Z.shape[0], dtype=np.int64)

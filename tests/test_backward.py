@@ -209,6 +209,21 @@ def test_fit_leaves_torch_global_rng_alone(digits):
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_fits_in_parallel_threads_are_reproducible(digits, fitted):
+    """Each fit draws from generators of its own: threads cannot interleave
+    their random draws (dropout, shuffling, initialisation)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X_train, X_test, y_train, _ = digits
+    with ThreadPoolExecutor(4) as pool:
+        fits = list(pool.map(
+            lambda _: BackwardSearchRetriever(**FAST).fit(X_train, y_train), range(4)
+        ))
+    for ret in fits:
+        assert ret.loss_curve_ == fitted.loss_curve_
+        np.testing.assert_array_equal(ret.transform(X_test), fitted.transform(X_test))
+
+
 def test_set_output_pandas(fitted, digits):
     pd = pytest.importorskip("pandas")
     ret = clone(fitted).set_output(transform="pandas")
@@ -343,15 +358,60 @@ def test_cuda_unavailable_is_a_clear_error(digits):
         BackwardSearchRetriever(device="cuda").fit(*digits[0::2])
 
 
-def test_select_last_reaches_the_condition_further(fitted, digits):
+def test_select_rules_at_query_time(fitted, digits):
     X = digits[1][:60]
-    ret = copy.deepcopy(fitted)  # leave the shared fixture as it is
-    ret.set_params(alpha=0.3, select="last")
-    Z_last = ret.transform(X, condition=8)
-    ret.set_params(select="best")
-    Z_best = ret.transform(X, condition=8)
-    Z0 = ret.transform(X)
-    assert np.abs(Z_last - Z0).mean() > np.abs(Z_best - Z0).mean()
-    ret.set_params(select="nope")
-    with pytest.raises(ValueError, match='select must be "best" or "last"'):
-        ret.transform(X, condition=8)
+    # the fitted network, other (query-time) search parameters
+    last = copy.deepcopy(fitted).set_params(alpha=0.3, select="last")
+    published = copy.deepcopy(fitted).set_params(alpha=0.3)
+    lowest = copy.deepcopy(fitted).set_params(alpha=0.3, select="lowest_loss")
+    assert (last.condition_report(X, 8).n_steps == FAST["max_iter"]).all()
+    steps = published.condition_report(X, 8).n_steps
+    assert (steps >= 1).all() and (steps < FAST["max_iter"]).any()
+    # the published rule keeps the iterate one step beyond the lowest-loss one
+    np.testing.assert_array_equal(lowest.condition_report(X, 8).n_steps, steps - 1)
+    with pytest.raises(ValueError, match="select must be one of"):
+        published.set_params(select="best").transform(X, condition=8)
+
+
+# ---- what the search did: condition_report and the warning --------------------------
+
+
+def test_condition_report(fitted, digits):
+    X = digits[1][:40]
+    condition = np.where(np.arange(40) < 30, 8, None).astype(object)
+    report = fitted.condition_report(X, condition)
+    Z0 = fitted.transform(X)
+    np.testing.assert_array_equal(report.embedding, fitted.transform(X, condition))
+    # unconditioned queries: no step, no move, nothing to reach
+    assert (report.n_steps[30:] == 0).all() and (report.distance[30:] == 0).all()
+    assert report.reached[30:].all()
+    np.testing.assert_array_equal(report.embedding[30:], Z0[30:])
+    # searched ones: at least one step (z0 is never the published result)
+    assert (report.n_steps[:30] >= 1).all() and (report.distance[:30] > 0).all()
+    np.testing.assert_allclose(report.distance, np.abs(report.embedding - Z0).mean(1))
+    predicted = fitted.classes_[
+        copy.deepcopy(fitted.model_.heads[0]).double()(torch.as_tensor(report.embedding))
+        .argmax(1).numpy()
+    ]
+    np.testing.assert_array_equal(report.reached[:30], predicted[:30] == 8)
+
+
+def test_warns_when_many_queries_do_not_reach_the_condition(fitted, digits):
+    from skbackward.exceptions import ConditionNotReachedWarning
+
+    X = digits[1][:30]
+    stuck = copy.deepcopy(fitted).set_params(alpha=1e4)  # the L1 pull wins
+    report = stuck.condition_report(X, 8)
+    assert (~report.reached).sum() >= 3
+    with pytest.warns(ConditionNotReachedWarning, match="did not reach their condition"):
+        stuck.kneighbors(X, 3, condition=8)
+    with pytest.warns(ConditionNotReachedWarning):
+        stuck.transform(X, condition=8)
+    # a search that gets there stays silent
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConditionNotReachedWarning)
+        easy = copy.deepcopy(fitted).set_params(alpha=0.0)
+        assert easy.condition_report(X, 8).reached.all()
+        easy.kneighbors(X, 3, condition=8)
