@@ -24,7 +24,7 @@ from offline_inventories import write_inventories  # noqa: E402
 
 project = "skbackward"
 author = "skbackward developers"
-copyright = "2024-2026, skbackward developers"
+copyright = "2026, skbackward developers"
 release = skbackward.__version__
 version = release
 
@@ -88,7 +88,9 @@ sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": (
-        rf"/plot_(?!{_slow})" if os.environ.get("SKBACKWARD_DOCS_SKIP_SLOW") else r"/plot_"
+        rf"/plot_(?!{_slow})"
+        if os.environ.get("SKBACKWARD_DOCS_SKIP_SLOW")
+        else r"/plot_"
     ),
     "within_subsection_order": "gallery_order.ExampleOrder",
     "doc_module": ("skbackward",),

@@ -126,6 +126,7 @@ class BaseRetriever(
         Returns
         -------
         self : object
+            The retriever, now searching ``X``.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
@@ -300,6 +301,7 @@ class BaseRetriever(
         Parameters
         ----------
         X : array-like of shape (n_queries, n_features)
+            Queries, in the feature space the model was fitted on.
         condition : scalar, array-like of shape (n_queries,) or dict, default=None
             The wanted label(s). A scalar applies to every query, a 1-D array
             gives one label per query, and ``{attribute: label or labels}``
@@ -337,9 +339,12 @@ class BaseRetriever(
             Number of neighbours; defaults to the ``n_neighbors`` parameter.
         return_distance : bool, default=True
             Whether to return the distances.
-        condition, condition_weight
-            As in :meth:`transform`; ``None`` is plain nearest-neighbour search
-            in the embedding space.
+        condition : scalar, array-like of shape (n_queries,) or dict, default=None
+            The wanted label(s), as in :meth:`transform`; ``None`` is plain
+            nearest-neighbour search in the embedding space.
+        condition_weight : float or dict, default=None
+            Relative weight of each attribute's condition, as in
+            :meth:`transform`.
         exclude : array-like of shape (n_queries,), default=None
             An indexed item to leave out of each query's results, e.g. the
             query's own row when the queries are indexed items; -1 for none.

@@ -112,7 +112,9 @@ class NearestNeighborRetriever(_PeerRetriever):
 
     See Also
     --------
-    LabelFilterRetriever, CentroidShiftRetriever, BackwardSearchRetriever
+    LabelFilterRetriever : Keeps the items predicted to carry the condition.
+    CentroidShiftRetriever : Moves the query by a difference of class centroids.
+    BackwardSearchRetriever : Moves the query by gradient descent on the heads.
 
     Examples
     --------
@@ -187,7 +189,8 @@ class CentroidShiftRetriever(_PeerRetriever):
 
     See Also
     --------
-    BackwardSearchRetriever, LabelFilterRetriever
+    BackwardSearchRetriever : Moves each query by its own gradient search.
+    LabelFilterRetriever : Keeps the items predicted to carry the condition.
 
     Examples
     --------
@@ -205,12 +208,15 @@ class CentroidShiftRetriever(_PeerRetriever):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Precomputed features (embeddings from any backbone).
         y : array-like of shape (n_samples,) or (n_samples, n_attributes)
-            As in :meth:`BackwardSearchRetriever.fit`.
+            Labels, one column per attribute, as in
+            :meth:`BackwardSearchRetriever.fit`.
 
         Returns
         -------
         self : object
+            The fitted retriever.
         """
         super().fit(X, y)
         # fit indexes the training items: their embeddings are already there

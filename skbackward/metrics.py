@@ -14,6 +14,17 @@ from sklearn.utils import _safe_indexing
 from ._labels import attribute_columns, count_rows
 from .model_selection import sample_query_pairs
 
+__all__ = [
+    "attribute_preservation_at_k",
+    "average_precision_at_k",
+    "make_map_scorer",
+    "make_precision_scorer",
+    "make_retrieval_scorer",
+    "precision_at_k",
+    "retrieval_scores",
+    "tag_similarity_at_k",
+]
+
 
 def _relevance(y_true, y_retrieved, k):
     """Boolean (n_queries, k): retrieved item matches the wanted label(s).
@@ -64,6 +75,7 @@ def precision_at_k(y_true, y_retrieved, k=10):
     Returns
     -------
     score : float
+        Mean over the queries of the share of relevant items in the top k.
 
     Examples
     --------
@@ -87,10 +99,23 @@ def attribute_preservation_at_k(query_attributes, retrieved_attributes, k=10):
     retrieved_attributes : array-like of shape (n_queries, n_retrieved[, n_kept])
         The same attribute(s) of the retrieved items, best first.
     k : int or None, default=10
+        Rank cut-off; ``None`` uses all retrieved items.
 
     Returns
     -------
     score : float
+        Mean over the queries of the share of the top k whose attribute(s)
+        all equal the query's.
+
+    Examples
+    --------
+    Condition on the style; was the object class kept?
+
+    >>> from skbackward.metrics import attribute_preservation_at_k
+    >>> query_objects = ["dog", "cat"]
+    >>> retrieved_objects = [["dog", "dog", "cat"], ["dog", "cat", "cat"]]
+    >>> round(attribute_preservation_at_k(query_objects, retrieved_objects, k=3), 4)
+    0.6667
     """
     return float(_relevance(query_attributes, retrieved_attributes, k).mean())
 
@@ -103,8 +128,13 @@ def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
 
     Parameters
     ----------
-    y_true, y_retrieved, k
-        As in :func:`precision_at_k`.
+    y_true : array-like of shape (n_queries,) or (n_queries, n_attributes)
+        The wanted label of each query (with several attributes, an item is
+        relevant only when every attribute matches).
+    y_retrieved : array-like of shape (n_queries, n_retrieved[, n_attributes])
+        Labels of the retrieved items, best first.
+    k : int or None, default=10
+        Rank cut-off; ``None`` uses all retrieved items.
     n_relevant : array-like of shape (n_queries,), default=None
         ``R`` per query: relevant items in the database. ``None`` uses the
         number of relevant items found in the top k (AP of the ranked list).
@@ -112,6 +142,7 @@ def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
     Returns
     -------
     score : float
+        Mean over the queries of AP@k; a query with ``R = 0`` scores 0.
 
     Examples
     --------
@@ -152,11 +183,21 @@ def tag_similarity_at_k(query_tags, retrieved_tags, k=10):
     retrieved_tags : array-like of shape (n_queries, n_retrieved, n_tags)
         Indicators of the retrieved items' tags, best first.
     k : int or None, default=10
+        Rank cut-off; ``None`` uses all retrieved items.
 
     Returns
     -------
     score : float
-        Pairs where both tag sets are empty count as 0.
+        Mean Jaccard similarity over the (query, retrieved item) pairs; pairs
+        where both tag sets are empty count as 0.
+
+    Examples
+    --------
+    >>> from skbackward.metrics import tag_similarity_at_k
+    >>> query_tags = [[1, 1, 0]]
+    >>> retrieved_tags = [[[1, 0, 0], [1, 1, 0]]]  # Jaccard 1/2 and 1
+    >>> tag_similarity_at_k(query_tags, retrieved_tags, k=2)
+    0.75
     """
     q = np.asarray(query_tags).astype(bool)
     r = np.asarray(retrieved_tags).astype(bool)
@@ -205,12 +246,18 @@ def retrieval_scores(
     estimator : retriever or Pipeline ending in one
         Fitted; its index must be labelled (``fit`` or ``index(X, y)``).
     X : array-like of shape (n_items, n_features)
+        Features of the query items.
     y : array-like of shape (n_items,) or (n_items, n_attributes)
+        Labels of the query items, in the layout of the fitted ``y``.
     k : int, default=10
+        Rank cut-off, and the number of database items a condition class
+        needs to be drawn.
     condition_on : attribute or list of attributes, default=None
         Attributes to condition on; ``None``: all of them jointly. The other
         attributes are the ones whose preservation is measured.
     exclude_own_class : bool, default=False
+        Never condition a query on the class it already has (the paper does
+        not exclude it).
     n_queries : int or None, default=None
         ``None``: every item of ``X`` is a query once; an int: that many
         class-balanced pairs (the paper's protocol).
@@ -229,6 +276,21 @@ def retrieval_scores(
         ``precision``, ``average_precision`` (R = matching database items),
         ``preservation`` (NaN when no attribute is left unconditioned) and
         ``harmonic`` (harmonic mean of precision and preservation).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackward import LabelFilterRetriever
+    >>> from skbackward.metrics import retrieval_scores
+    >>> rng = np.random.RandomState(0)
+    >>> y = np.repeat([0, 1, 2], 40)
+    >>> X = np.eye(3)[y] * 3 + rng.normal(scale=0.5, size=(120, 3))
+    >>> ret = LabelFilterRetriever(epochs=5, random_state=0).fit(X[::2], y[::2])
+    >>> scores = retrieval_scores(ret, X[1::2], y[1::2], k=5)
+    >>> sorted(scores)
+    ['average_precision', 'harmonic', 'precision', 'preservation']
+    >>> bool(scores["precision"] > 0.9)
+    True
     """
     retriever, X = _last_step(estimator, X)
     if getattr(retriever, "index_labels_", None) is None:
@@ -292,14 +354,38 @@ def make_retrieval_scorer(
         unconditioned attributes. A list gives a multi-metric scorer that
         returns a dict from one search, for ``GridSearchCV(scoring=scorer,
         refit="harmonic")``.
-    k, condition_on, exclude_own_class, n_queries, random_state
-        As in :func:`retrieval_scores`.
+    k : int, default=10
+        Rank cut-off, as in :func:`retrieval_scores`.
+    condition_on : attribute or list of attributes, default=None
+        Attributes to condition on, as in :func:`retrieval_scores`.
+    exclude_own_class : bool, default=False
+        Never condition a query on its own class.
+    n_queries : int or None, default=None
+        ``None``: every item of the test fold is a query once; an int: that
+        many class-balanced (query, condition) pairs.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the draw of the queries; fixed by default so that every
+        candidate of a grid search sees the same queries.
 
     Returns
     -------
     scorer : callable
         ``scorer(estimator, X, y) -> float`` (or a dict of floats for a list
         of metrics), greater is better.
+
+    Examples
+    --------
+    One search per candidate and fold gives all three figures; the grid
+    search refits on the harmonic mean:
+
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skbackward import BackwardSearchRetriever
+    >>> from skbackward.metrics import make_retrieval_scorer
+    >>> scoring = make_retrieval_scorer(
+    ...     ["precision", "preservation", "harmonic"], k=10, condition_on="style"
+    ... )
+    >>> search = GridSearchCV(BackwardSearchRetriever(), {"alpha": [0.1, 1.0]},
+    ...                       scoring=scoring, refit="harmonic")
     """
     metrics = list(metric) if isinstance(metric, (list, tuple)) else [metric]
     unknown = [m for m in metrics if m not in _METRICS]
@@ -336,6 +422,7 @@ def make_map_scorer(k=10, **kwargs):
     Parameters
     ----------
     k : int, default=10
+        Rank cut-off.
     **kwargs
         ``condition_on``, ``exclude_own_class``, ``n_queries``,
         ``random_state``: see :func:`make_retrieval_scorer`.
@@ -343,6 +430,7 @@ def make_map_scorer(k=10, **kwargs):
     Returns
     -------
     scorer : callable
+        ``scorer(estimator, X, y) -> float``, greater is better.
 
     Examples
     --------
@@ -363,11 +451,21 @@ def make_precision_scorer(k=10, **kwargs):
     Parameters
     ----------
     k : int, default=10
+        Rank cut-off.
     **kwargs
-        See :func:`make_retrieval_scorer`.
+        ``condition_on``, ``exclude_own_class``, ``n_queries``,
+        ``random_state``: see :func:`make_retrieval_scorer`.
 
     Returns
     -------
     scorer : callable
+        ``scorer(estimator, X, y) -> float``, greater is better.
+
+    Examples
+    --------
+    >>> from skbackward.metrics import make_precision_scorer
+    >>> scorer = make_precision_scorer(k=5, n_queries=100)
+    >>> scorer.__name__
+    'precision_at_5'
     """
     return make_retrieval_scorer("precision", k=k, **kwargs)

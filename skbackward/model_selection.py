@@ -17,6 +17,8 @@ from sklearn.utils.validation import check_scalar
 
 from ._labels import as_columns, attribute_columns, attribute_names, find_rows
 
+__all__ = ["sample_queries", "sample_query_pairs"]
+
 _MAX_ROUNDS = 50  # rounds of drawing before deciding the pairs are exhausted
 
 
@@ -60,11 +62,26 @@ def sample_query_pairs(
         Draw the query's class uniformly, then an item of that class (the
         paper); otherwise query items uniformly.
     random_state : int, RandomState instance or None, default=None
+        Seeds the draw; an int gives the same pairs every time.
 
     Returns
     -------
     query_index : ndarray of shape (n_pairs,)
+        Row of ``query_codes`` of each query.
     condition_codes : ndarray of shape (n_pairs, n_conditioned)
+        The condition of each query, as class indices per attribute.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackward.model_selection import sample_query_pairs
+    >>> codes = np.repeat([[0], [1], [2]], 20, axis=0)  # 3 classes, 20 items each
+    >>> qi, cond = sample_query_pairs(codes, codes, n_queries=4, k=10,
+    ...                               exclude_own_class=True, random_state=0)
+    >>> qi.shape, cond.shape
+    ((4,), (4, 1))
+    >>> bool((cond[:, 0] != codes[qi, 0]).all())
+    True
     """
     if n_queries is not None:
         check_scalar(n_queries, "n_queries", numbers.Integral, min_val=1)
@@ -144,6 +161,7 @@ def sample_queries(
     balanced : bool, default=True
         Class-balanced sampling of the query items, as in the paper.
     random_state : int, RandomState instance or None, default=None
+        Seeds the draw; an int gives the same pairs every time.
 
     Returns
     -------
