@@ -52,7 +52,9 @@ from skbackward.metrics import retrieval_scores  # noqa: E402
 # shared machine (a run with two threads can differ in the third decimal).
 torch.set_num_threads(1)
 
-parser = argparse.ArgumentParser(description='Choosing a strategy: the condition against the context')
+parser = argparse.ArgumentParser(
+    description='Choosing a strategy: the condition against the context'
+)
 parser.add_argument("--out", default="choose_strategy.png",
                     help="where to save the figure (PNG)")
 args, _ = parser.parse_known_args()  # tolerate extra args (e.g. sphinx-gallery)

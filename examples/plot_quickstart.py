@@ -51,7 +51,9 @@ from skbackward.model_selection import sample_queries  # noqa: E402
 # shared machine (a run with two threads can differ in the third decimal).
 torch.set_num_threads(1)
 
-parser = argparse.ArgumentParser(description='Quickstart: "this 3, but as an 8" on digits')
+parser = argparse.ArgumentParser(
+    description='Quickstart: "this 3, but as an 8" on digits'
+)
 parser.add_argument("--out", default="quickstart_neighbours.png",
                     help="where to save the figure (PNG)")
 args, _ = parser.parse_known_args()  # tolerate extra args (e.g. sphinx-gallery)

@@ -58,7 +58,9 @@ from skbackward.metrics import make_retrieval_scorer  # noqa: E402
 # shared machine (a run with two threads can differ in the third decimal).
 torch.set_num_threads(1)
 
-parser = argparse.ArgumentParser(description='Tuning alpha with two attributes on digits')
+parser = argparse.ArgumentParser(
+    description='Tuning alpha with two attributes on digits'
+)
 parser.add_argument("--out", default="tune_alpha.png",
                     help="where to save the figure (PNG)")
 args, _ = parser.parse_known_args()  # tolerate extra args (e.g. sphinx-gallery)
