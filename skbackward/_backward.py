@@ -52,7 +52,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         for more than ``patience`` steps stops updating, and the search ends
         as soon as every query has stopped (the result is the same as running
         all ``max_iter`` steps).
-    select : {"published", "lowest_loss", "last"}, default="published"
+    select : {"published", "last"}, default="published"
         Which iterate of the search is ``z*``.
 
         - "published": the rule of the paper's public implementation. At
@@ -61,8 +61,6 @@ class BackwardSearchRetriever(TrainedRetriever):
           (ties update) stores ``z_{t+1}``, the iterate *after* the step. So
           ``z0`` is never the result, and the result is one step beyond the
           lowest-loss iterate.
-        - "lowest_loss": the iterate with the lowest loss, ``z0`` included
-          (not in the paper; it stops just short of where "published" stops).
         - "last": the iterate after ``max_iter`` steps, every query running
           all steps (not in the paper; slower).
 

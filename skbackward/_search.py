@@ -15,8 +15,6 @@ is the *selection rule* (``select``):
   to 0; any other query's counter grows by one, and past ``patience`` it never
   updates again. So ``z0`` is never the result, and the result is one Adam
   step beyond the lowest-loss iterate.
-- ``"lowest_loss"``: the iterate with the lowest loss seen, ``z0`` included
-  (strict improvement, the same counter); not the published rule.
 - ``"last"``: the iterate after ``max_iter`` steps; no counter, no early exit.
 
 All queries run as one batch, exactly as the published batch routine does:
@@ -34,7 +32,7 @@ from torch.nn import functional as F
 
 from ._model import as_tensor, frozen, resolve_device, torch_dtype
 
-SELECTION_RULES = ("published", "lowest_loss", "last")
+SELECTION_RULES = ("published", "last")
 
 
 def query_losses(heads, z, z0, targets, weights, alpha):
@@ -73,7 +71,7 @@ def backward_search(
     patience : int
         Steps without a stored iterate after which a query's counter has
         passed ``patience`` and it stops updating (not used by "last").
-    select : {"published", "lowest_loss", "last"}
+    select : {"published", "last"}
         The selection rule (module docstring).
 
     Returns
@@ -97,18 +95,14 @@ def backward_search(
     n_iter = 0
     for step in range(1, max_iter + 1):
         loss = query_losses(heads, z, z0, targets, weights, alpha)
-        value = loss.detach()
-        if select == "lowest_loss":  # candidate: z_{t-1}, before the step
-            _keep_best(value, z, best_z, best_loss, stall, n_steps, step - 1,
-                       patience, ties=False)
         optimizer.zero_grad()
         loss.sum().backward()  # rows are independent: d(sum)/dz_i = dL_i/dz_i
         optimizer.step()
         n_iter = step
-        if select == "published":  # candidate: z_t, after the step
-            _keep_best(value, z, best_z, best_loss, stall, n_steps, step,
-                       patience, ties=True)
-        if select != "last" and not bool((stall <= patience).any()):
+        if select == "last":
+            continue
+        _keep_best(loss.detach(), z, best_z, best_loss, stall, n_steps, step, patience)
+        if not bool((stall <= patience).any()):
             break  # every counter has passed patience: nothing can change
     if select == "last":
         return z.detach(), torch.full_like(n_steps, n_iter), n_iter
@@ -116,15 +110,15 @@ def backward_search(
 
 
 @torch.no_grad()
-def _keep_best(value, z, best_z, best_loss, stall, n_steps, step, patience, ties):
-    """One update of the selection rule, in place on the state tensors.
+def _keep_best(value, z, best_z, best_loss, stall, n_steps, step, patience):
+    """One update of the published selection rule, in place on the state.
 
-    A query whose counter is within ``patience`` and whose loss ``value``
-    beats its best (or ties it, with ``ties``) stores the current ``z`` as
-    found after ``step`` steps; any other query's counter grows by one.
+    A query whose counter is within ``patience`` and whose best loss is
+    ``>= value`` (the loss of the iterate before the step; ties update)
+    stores the current ``z``, found after ``step`` steps; any other query's
+    counter grows by one.
     """
-    better = best_loss >= value if ties else best_loss > value
-    update = (stall <= patience) & better
+    update = (stall <= patience) & (best_loss >= value)
     best_z[update] = z.detach()[update]
     best_loss[update] = value[update]
     n_steps[update] = step

@@ -363,12 +363,9 @@ def test_select_rules_at_query_time(fitted, digits):
     # the fitted network, other (query-time) search parameters
     last = copy.deepcopy(fitted).set_params(alpha=0.3, select="last")
     published = copy.deepcopy(fitted).set_params(alpha=0.3)
-    lowest = copy.deepcopy(fitted).set_params(alpha=0.3, select="lowest_loss")
     assert (last.condition_report(X, 8).n_steps == FAST["max_iter"]).all()
     steps = published.condition_report(X, 8).n_steps
     assert (steps >= 1).all() and (steps < FAST["max_iter"]).any()
-    # the published rule keeps the iterate one step beyond the lowest-loss one
-    np.testing.assert_array_equal(lowest.condition_report(X, 8).n_steps, steps - 1)
     with pytest.raises(ValueError, match="select must be one of"):
         published.set_params(select="best").transform(X, condition=8)
 

@@ -14,9 +14,11 @@ from skbackward import BackwardSearchRetriever
 from skbackward.metrics import (
     attribute_preservation_at_k,
     average_precision_at_k,
+    conditional_neighbors,
     make_map_scorer,
     make_precision_scorer,
     make_retrieval_scorer,
+    neighbor_overlap_at_k,
     precision_at_k,
     retrieval_scores,
     tag_similarity_at_k,
@@ -468,3 +470,40 @@ def test_multi_metric_scorer_returns_a_dict_from_one_search(
     both = make_retrieval_scorer(["precision", "average_precision"], k=5)
     assert both(digits_retriever, X_q, y_q) == single
     assert both.__name__ == "precision_average_precision_at_5"
+
+
+# ---- fine-grained context: conditional neighbours in the input space ---------------
+
+
+def test_conditional_neighbors_against_brute_force():
+    rng = np.random.RandomState(0)
+    X_db, X_q = rng.normal(size=(60, 5)), rng.normal(size=(12, 5))
+    y_db = np.array([["a", "x"], ["b", "y"], ["a", "y"]] * 20, dtype=object)
+    wanted = y_db[rng.randint(60, size=12)]
+    exclude = rng.randint(-1, 60, size=12)
+    ref = conditional_neighbors(X_q, X_db, y_db, wanted, n_neighbors=4,
+                                exclude=exclude)
+    cos = (X_q / np.linalg.norm(X_q, axis=1, keepdims=True)) @ (
+        X_db / np.linalg.norm(X_db, axis=1, keepdims=True)).T
+    for i in range(12):
+        ok = (y_db == wanted[i]).all(1)
+        ok[exclude[i]] = ok[exclude[i]] and exclude[i] < 0
+        expected = np.flatnonzero(ok)[np.argsort(-cos[i, ok], kind="stable")][:4]
+        np.testing.assert_array_equal(ref[i], expected)
+
+
+def test_conditional_neighbors_pads_small_classes():
+    X_db = np.eye(4)
+    ref = conditional_neighbors(np.eye(4)[:1], X_db, ["a", "b", "b", "a"], ["b"],
+                                n_neighbors=3)
+    assert ref.tolist() == [[1, 2, -1]] or ref.tolist() == [[2, 1, -1]]
+
+
+def test_neighbor_overlap_at_k():
+    assert neighbor_overlap_at_k([[1, 2, 3]], [[3, 9, -1]], k=3) == pytest.approx(1 / 3)
+    assert neighbor_overlap_at_k([[1, 2, 3]], [[3, 9, -1]], k=2) == 0.0
+    assert neighbor_overlap_at_k([[-1, 2]], [[-1, 2]], k=2) == 0.5  # padding never hits
+    with pytest.raises(ValueError, match="one row per query"):
+        neighbor_overlap_at_k([[1, 2]], [[1], [2]], k=1)
+    with pytest.raises(ValueError, match="k in"):
+        neighbor_overlap_at_k([[1, 2]], [[1, 2]], k=3)

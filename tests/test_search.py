@@ -136,7 +136,7 @@ def test_the_selection_step_on_scripted_losses():
     stall, n_steps = torch.zeros(n, dtype=torch.int64), torch.zeros(n, dtype=torch.int64)
     for t in range(T):
         z.fill_(t + 1)  # the iterate after step t + 1
-        _keep_best(losses[:, t], z, best_z, best, stall, n_steps, t + 1, 2, ties=True)
+        _keep_best(losses[:, t], z, best_z, best, stall, n_steps, t + 1, 2)
     assert n_steps.tolist() == [7, 1, 4, 2]
     assert best_z[:, 0].tolist() == [7.0, 1.0, 4.0, 2.0]
     assert best.tolist() == [3.0, 5.0, 4.0, 1.0]
@@ -181,11 +181,6 @@ def test_ties_update_and_keep_the_counter_at_zero():
                                          alpha=0.0, lr=0.2, max_iter=40, patience=3)
     assert n_iter == 40 and n_steps.tolist() == [40] * 5
     assert torch.equal(z, z0)  # zero gradient: Adam does not move z
-    # the strict rule of "lowest_loss" stops after patience + 1 ties
-    _, steps_strict, n_iter_strict = backward_search(
-        _flat_heads(), z0, targets, weights.double(), alpha=0.0, lr=0.2, max_iter=40,
-        patience=3, select="lowest_loss")
-    assert n_iter_strict == 1 + 3 + 1 and steps_strict.tolist() == [0] * 5
 
 
 def test_early_exit_once_every_counter_passed_patience(heads):
@@ -244,18 +239,6 @@ def test_search_is_deterministic(heads):
     a, _, _ = _search(heads, z0, targets, weights, 0.2)
     b, _, _ = _search(heads, z0, targets, weights, 0.2)
     assert torch.equal(a, b)
-
-
-def test_lowest_loss_keeps_the_lowest_loss_iterate(heads):
-    """"lowest_loss" returns an iterate whose loss no later iterate beat, and
-    with a huge alpha that is z0 itself."""
-    z0, targets, weights = _problem(20, seed=5)
-    z, n_steps, _ = _search(heads, z0, targets, weights, 1e6, select="lowest_loss")
-    assert torch.equal(z, z0) and n_steps.tolist() == [0] * 20
-    z, n_steps, _ = _search(heads, z0, targets, weights, 0.3, select="lowest_loss")
-    published, steps_pub, _ = _search(heads, z0, targets, weights, 0.3)
-    # the published rule keeps the iterate one step after the lowest-loss one
-    assert torch.equal(steps_pub, n_steps + 1)
 
 
 def test_last_iterate_runs_every_step_and_matches_a_plain_adam_loop(heads):
