@@ -72,7 +72,7 @@ numpydoc_xref_ignore = {
     "of", "or", "shape", "default", "optional", "instance", "like", "array",
     "n_samples", "n_features", "n_queries", "n_neighbors", "n_attributes",
     "n_items", "n_query_items", "n_database", "n_conditioned", "n_pairs",
-    "n_retrieved", "n_kept", "n_tags", "n_classes", "embedding_dim",
+    "n_retrieved", "n_kept", "n_tags", "n_classes", "n_reference", "embedding_dim",
     "n_features_in_", "n_features_new", "n_outputs", "dtype", "int64", "the",
     "same", "layout", "retriever", "ending", "in", "one", "attribute",
     "attributes", "name", "names", "objects", "estimator",

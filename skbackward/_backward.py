@@ -73,7 +73,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         fewer than ``n_neighbors`` are predicted to match. The search itself
         (and :meth:`transform`) is unchanged. ``False`` is the published
         algorithm: rank every item by similarity to ``z*``. On the PACS
-        benchmark (docs/benchmarks.md) True beat the label filter on both
+        benchmark (:ref:`benchmarks`) True beat the label filter on both
         precision@10 and keeping the query's other attribute, and beat the
         published ranking on precision@10 by far, keeping a little less of the
         other attribute.

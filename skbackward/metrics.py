@@ -17,9 +17,11 @@ from .model_selection import sample_query_pairs
 __all__ = [
     "attribute_preservation_at_k",
     "average_precision_at_k",
+    "conditional_neighbors",
     "make_map_scorer",
     "make_precision_scorer",
     "make_retrieval_scorer",
+    "neighbor_overlap_at_k",
     "precision_at_k",
     "retrieval_scores",
     "tag_similarity_at_k",

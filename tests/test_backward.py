@@ -400,7 +400,8 @@ def test_warns_when_many_queries_do_not_reach_the_condition(fitted, digits):
     stuck = copy.deepcopy(fitted).set_params(alpha=1e4)  # the L1 pull wins
     report = stuck.condition_report(X, 8)
     assert (~report.reached).sum() >= 3
-    with pytest.warns(ConditionNotReachedWarning, match="did not reach their condition"):
+    match = "did not reach their condition"
+    with pytest.warns(ConditionNotReachedWarning, match=match):
         stuck.kneighbors(X, 3, condition=8)
     with pytest.warns(ConditionNotReachedWarning):
         stuck.transform(X, condition=8)
