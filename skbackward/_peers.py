@@ -13,6 +13,8 @@ from ._docstrings import fill_doc
 from ._model import predict_labels
 
 _TRAINING_PARAMETERS = """
+    Parameters
+    ----------
     embedding_dim : int, default=256
         Dimension of the retrieval embedding.
     epochs : int, default=10
@@ -35,6 +37,8 @@ _TRAINING_PARAMETERS = """
 """
 
 _FITTED_ATTRIBUTES = """
+    Attributes
+    ----------
     model_ : torch.nn.Module
         The trained network (``model_.embed``, ``model_.heads``), on CPU.
     attributes_ : list
@@ -102,12 +106,8 @@ class NearestNeighborRetriever(_PeerRetriever):
     results. Right when the condition does not matter, and as the reference
     for how much context the other strategies keep.
 
-    Parameters
-    ----------
     {training_parameters}
 
-    Attributes
-    ----------
     {fitted_attributes}
 
     See Also
@@ -140,12 +140,8 @@ class LabelFilterRetriever(_PeerRetriever):
     accurate on the database: its precision is the heads' precision; it keeps
     the query's context only as far as plain similarity does.
 
-    Parameters
-    ----------
     {training_parameters}
 
-    Attributes
-    ----------
     {fitted_attributes}
 
     See Also
@@ -177,15 +173,11 @@ class CentroidShiftRetriever(_PeerRetriever):
     addition per query) and often strong when classes form compact, similarly
     shaped clusters; it cannot adapt the move to the individual query.
 
-    Parameters
-    ----------
     {training_parameters}
 
-    Attributes
-    ----------
+    {fitted_attributes}
     centroids_ : list of ndarray
         Per attribute, the (n_classes, embedding_dim) mean training embeddings.
-    {fitted_attributes}
 
     See Also
     --------

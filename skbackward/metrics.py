@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 
+from ._docstrings import fill_doc
 from ._labels import attribute_columns, count_rows
 from .model_selection import sample_query_pairs
 
@@ -26,6 +27,18 @@ __all__ = [
     "retrieval_scores",
     "tag_similarity_at_k",
 ]
+
+
+# the parameters of the metrics that compare retrieved labels to wanted ones
+_relevance_doc = fill_doc(relevance_parameters="""
+    y_true : array-like of shape (n_queries,) or (n_queries, n_attributes)
+        The wanted label of each query (with several attributes, an item is
+        relevant only when every attribute matches).
+    y_retrieved : array-like of shape (n_queries, n_retrieved[, n_attributes])
+        Labels of the retrieved items, best first.
+    k : int or None, default=10
+        Rank cut-off; ``None`` uses all retrieved items.
+""")
 
 
 def _relevance(y_true, y_retrieved, k):
@@ -59,6 +72,7 @@ def _relevance(y_true, y_retrieved, k):
     return (y_retrieved[:, :k] == y_true[:, None, :]).all(axis=2)
 
 
+@_relevance_doc
 def precision_at_k(y_true, y_retrieved, k=10):
     """Mean precision at k: share of the top k carrying the wanted label.
 
@@ -66,13 +80,7 @@ def precision_at_k(y_true, y_retrieved, k=10):
 
     Parameters
     ----------
-    y_true : array-like of shape (n_queries,) or (n_queries, n_attributes)
-        The wanted label of each query (with several attributes, an item is
-        relevant only when every attribute matches).
-    y_retrieved : array-like of shape (n_queries, n_retrieved[, n_attributes])
-        Labels of the retrieved items, best first.
-    k : int or None, default=10
-        Rank cut-off; ``None`` uses all retrieved items.
+    {relevance_parameters}
 
     Returns
     -------
@@ -122,6 +130,7 @@ def attribute_preservation_at_k(query_attributes, retrieved_attributes, k=10):
     return float(_relevance(query_attributes, retrieved_attributes, k).mean())
 
 
+@_relevance_doc
 def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
     """Mean of the standard IR average precision at k (AP@k).
 
@@ -130,13 +139,7 @@ def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
 
     Parameters
     ----------
-    y_true : array-like of shape (n_queries,) or (n_queries, n_attributes)
-        The wanted label of each query (with several attributes, an item is
-        relevant only when every attribute matches).
-    y_retrieved : array-like of shape (n_queries, n_retrieved[, n_attributes])
-        Labels of the retrieved items, best first.
-    k : int or None, default=10
-        Rank cut-off; ``None`` uses all retrieved items.
+    {relevance_parameters}
     n_relevant : array-like of shape (n_queries,), default=None
         ``R`` per query: relevant items in the database. ``None`` uses the
         number of relevant items found in the top k (AP of the ranked list).
