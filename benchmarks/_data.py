@@ -8,7 +8,8 @@ import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-PACS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pacs_effnet_lite0.npz"
+PACS = (Path(__file__).resolve().parents[1].parent / "shared" / "data"
+        / "pacs_effnet_lite0.npz")
 NAMES = ("auto", "pacs", "digits", "digits_style")
 
 
@@ -80,7 +81,8 @@ def digits_style():
 
 def _digits_style(test_size, random_state):
     X, y, source = digits_style()
-    split = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=random_state)
+    split = GroupShuffleSplit(n_splits=1, test_size=test_size,
+                              random_state=random_state)
     train, test = next(split.split(X, groups=source))
     return _split("digits_style", X, y, train, test)
 

@@ -42,9 +42,10 @@ def dominates(result, anchor, settings):
     every setting with a kept attribute, and beats its precision in the others
     (compared at the printed three decimals)."""
     for s in settings:
-        p, q = round(result[s.name]["precision"], 3), round(anchor[s.name]["precision"], 3)
+        mine, theirs = result[s.name], anchor[s.name]
+        p, q = round(mine["precision"], 3), round(theirs["precision"], 3)
         if s.kept:
-            if p < q or round(result[s.name]["kept"], 3) < round(anchor[s.name]["kept"], 3):
+            if p < q or round(mine["kept"], 3) < round(theirs["kept"], 3):
                 return False
         elif p <= q:
             return False
@@ -118,8 +119,9 @@ def frontier_plot(results, settings, alphas, variants, path, title):
     for col, s in enumerate(joint, start=len(shown)):
         for row, ax in enumerate(axes[:, col]):
             for label in variants:
-                ax.plot(alphas, [results[(label, a)][s.name]["precision"] for a in alphas],
-                        line(label), color=colours[label], label=label, markersize=4)
+                precision = [results[(label, a)][s.name]["precision"] for a in alphas]
+                ax.plot(alphas, precision, line(label), color=colours[label],
+                        label=label, markersize=4)
             for m in others:
                 ax.axhline(results[m][s.name]["precision"], color=colours[m],
                            linestyle=":", label=m)

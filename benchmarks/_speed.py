@@ -11,10 +11,9 @@ costs. Only ratios measured in the same run are meaningful on a shared machine.
 
 import warnings
 
+from _methods import timed
 from skbackward.exceptions import ConditionNotReachedWarning
 from skbackward.model_selection import sample_queries
-
-from _methods import timed
 
 
 def _best_seconds(fn, repeat):
@@ -35,14 +34,18 @@ def measure(teacher, students, X_db, y_db, attribute, batches, n_single, repeat=
         for est in methods.values():  # warm-up
             est.transform(X[:2], condition={attribute: labels[:2]})
         for n in batches:
-            calls = [slice(i, i + 1) for i in range(n_single)] if n == 1 else [slice(0, n)]
+            single = [slice(i, i + 1) for i in range(n_single)]
+            calls = single if n == 1 else [slice(0, n)]
             n_q = n_single if n == 1 else n
             row = {"batch": n, "n": n_q}
-            plain = _best_seconds(lambda: [teacher.transform(X[c]) for c in calls],
-                                  repeat)
+            # the lambdas are called at once, inside this iteration: bind the
+            # loop variables anyway, so that they cannot see a later value
+            plain = _best_seconds(
+                lambda calls=calls: [teacher.transform(X[c]) for c in calls], repeat
+            )
             row["embedding"] = n_q / plain
             for name, est in methods.items():
-                seconds = _best_seconds(lambda: [
+                seconds = _best_seconds(lambda est=est, calls=calls: [
                     est.transform(X[c], condition={attribute: labels[c]}) for c in calls
                 ], repeat)
                 row[name] = n_q / seconds
@@ -67,7 +70,7 @@ def table(rows, students):
         cells += [f"{r['step ' + m] / r['step search']:,.0f}x" for m in names]
         lines.append("| " + " | ".join(cells) + " |")
     first, last = rows[0], rows[-1]
-    lines += ["", f"Batching: the search answers {last['search'] / first['search']:,.0f}x "
-              f"more queries/s in one batch of {last['batch']} than in {first['n']} "
-              "one-query calls."]
+    gain = last["search"] / first["search"]
+    lines += ["", f"Batching: the search answers {gain:,.0f}x more queries/s in one "
+              f"batch of {last['batch']} than in {first['n']} one-query calls."]
     return "\n".join(lines)

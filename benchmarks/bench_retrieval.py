@@ -46,7 +46,8 @@ def parse_args():
         epilog="\n".join(__doc__.splitlines()[2:]),
     )
     parser.add_argument("--data", default="auto", choices=NAMES,
-                        help="auto: PACS when ../shared/data/pacs_effnet_lite0.npz exists")
+                        help="auto: PACS when ../shared/data/pacs_effnet_lite0.npz "
+                             "exists")
     parser.add_argument("--part", default="all", choices=["quality", "speed", "all"])
     parser.add_argument("--quick", action="store_true",
                         help="200 queries, 3 alphas, short student training")
@@ -68,7 +69,8 @@ def quality(data, teacher, peers, students, alphas, n_queries, out, tag):
     methods.update({m: p for m, p in peers.items() if m != "plain kNN"})
     for objective, student in students.items():
         for filt in (False, True):
-            name = f"student {objective}{' + filter' if filt else ''} (α={STUDENT_ALPHA:g})"
+            ranking = " + filter" if filt else ""
+            name = f"student {objective}{ranking} (α={STUDENT_ALPHA:g})"
             methods[name] = with_ranking(student, filt)
     results = {}
     for key, method in methods.items():
@@ -111,8 +113,9 @@ def speed(data, teacher, students, quick):
     rows = measure(teacher, students, data.X_test, data.y_test, attribute, batches,
                    n_single=10 if quick else 50)
     return [
-        f"## Speed: {data.name} (condition on {attribute!r}, search α={teacher.alpha:g}, "
-        f"select={teacher.select!r}, torch threads={torch.get_num_threads()})",
+        f"## Speed: {data.name} (condition on {attribute!r}, "
+        f"search α={teacher.alpha:g}, select={teacher.select!r}, "
+        f"torch threads={torch.get_num_threads()})",
         "",
         table(rows, students),
         "",

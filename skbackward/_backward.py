@@ -72,7 +72,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         fewer than ``n_neighbors`` are predicted to match. The search itself
         (and :meth:`transform`) is unchanged. ``False`` is the published
         algorithm: rank every item by similarity to ``z*``. On the PACS
-        benchmark (docs/benchmarks.md) True beat the label filter on both
+        benchmark (:ref:`benchmarks`) True beat the label filter on both
         precision@10 and keeping the query's other attribute, and beat the
         published ranking on precision@10 by far, keeping a little less of the
         other attribute.
@@ -96,6 +96,9 @@ class BackwardSearchRetriever(TrainedRetriever):
         Attribute names: the columns of a DataFrame ``y``, else 0, 1, ...
     classes_ : ndarray or list of ndarray
         Labels of each attribute (a list when ``y`` was 2-D).
+    attribute_classes_ : list of ndarray
+        Labels of each attribute, always a list (one array per attribute, in
+        the order of ``attributes_``).
     loss_curve_ : list of float
         Mean training loss of each epoch.
     n_iter_ : int
@@ -106,7 +109,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         Number of indexed items.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also

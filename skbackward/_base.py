@@ -21,7 +21,6 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._conditions import parse_condition
-from .exceptions import ConditionNotReachedWarning
 from ._index import cosine_kneighbors, normalize_rows
 from ._labels import (
     align_columns,
@@ -30,7 +29,7 @@ from ._labels import (
     check_column_names,
     check_labels,
     encode_columns,
-    encode_labels,
+    label_codes,
 )
 from ._model import (
     build_network,
@@ -48,6 +47,7 @@ from ._validation import (
     check_params,
     count,
 )
+from .exceptions import ConditionNotReachedWarning
 
 FLOAT_DTYPES = (np.float64, np.float32)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -129,7 +129,7 @@ class BaseRetriever(
     def _set_labels(self, attributes, classes, ndim):
         self.attributes_ = list(attributes)
         self.classes_ = classes[0] if ndim == 1 else classes
-        self._classes = list(classes)  # always a list, one array per attribute
+        self.attribute_classes_ = list(classes)  # a list, one array per attribute
 
     def _validate_query_params(self, names=None):
         check_params(self, self._query_params if names is None else names)
@@ -156,6 +156,7 @@ class BaseRetriever(
         Returns
         -------
         self : object
+            The retriever, now searching ``X``.
         """
         check_is_fitted(self)
         self._validate_query_params()
@@ -170,7 +171,8 @@ class BaseRetriever(
                     f"{len(self.attributes_)}) (attributes {self.attributes_}); "
                     f"got {y.shape}."
                 )
-            encode_labels(y, self._classes, self.attributes_)  # known labels only
+            # known labels only
+            label_codes(y, self.attribute_classes_, self.attributes_)
         self._set_index(X, y)
         return self
 
@@ -183,21 +185,48 @@ class BaseRetriever(
         self.index_labels_ = y
         self.n_index_samples_ = Z.shape[0]
 
-    def _encode(self, y, input_name="y"):
-        """Labels -> (n, n_attributes) class indices (-1 for labels not in fit).
+    def encode_labels(self, y):
+        """Class indices of labels, one column per attribute.
 
-        Labels of another kind than the fitted ones raise a ValueError.
+        The inverse is ``attribute_classes_[a][codes[:, a]]``: the metrics use
+        this pair to draw conditions from labelled queries.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Labels in the layout of the ``y`` given to :meth:`fit` (a
+            DataFrame's columns are matched to the attributes by name).
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_attributes), dtype int64
+            Index of each label in ``attribute_classes_[a]``; -1 for a label
+            not seen in :meth:`fit` (it equals no fitted class). Labels of
+            another kind than the fitted ones (strings for numbers, or the
+            reverse), or missing ones, raise a ValueError.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skbackward import NearestNeighborRetriever
+        >>> X = np.random.RandomState(0).normal(size=(20, 4))
+        >>> y = np.repeat(["cat", "dog"], 10)
+        >>> ret = NearestNeighborRetriever(epochs=1, random_state=0).fit(X, y)
+        >>> ret.encode_labels(["dog", "cat", "owl"]).ravel().tolist()
+        [1, 0, -1]
         """
-        y = check_labels(align_columns(y, self.attributes_, input_name=input_name),
-                         input_name=input_name, attributes=self.attributes_)
+        check_is_fitted(self)
+        y = check_labels(align_columns(y, self.attributes_),
+                         attributes=self.attributes_)
         n_attr = 1 if y.ndim == 1 else y.shape[1]
         if n_attr != len(self.attributes_):
             raise ValueError(
-                f"{input_name} has {n_attr} attribute(s); the retriever was fitted "
-                f"on {len(self.attributes_)}: {self.attributes_}."
+                f"y must have shape (n_samples,) or (n_samples, "
+                f"{len(self.attributes_)}) (attributes {self.attributes_}); "
+                f"got {y.shape}."
             )
-        return encode_labels(y, self._classes, self.attributes_,
-                             input_name=input_name, allow_unknown=True)
+        return label_codes(y, self.attribute_classes_, self.attributes_,
+                           allow_unknown=True)
 
     # ---- queries --------------------------------------------------------------
 
@@ -222,7 +251,8 @@ class BaseRetriever(
         if condition is None:
             return Z, None, n_steps
         targets, weights = parse_condition(
-            condition, self.attributes_, self._classes, Z.shape[0], condition_weight
+            condition, self.attributes_, self.attribute_classes_, Z.shape[0],
+            condition_weight,
         )
         out = Z.copy()
         rows = np.flatnonzero((targets >= 0).any(axis=1))
@@ -315,6 +345,7 @@ class BaseRetriever(
         Parameters
         ----------
         X : array-like of shape (n_queries, n_features)
+            Queries, in the feature space the model was fitted on.
         condition : scalar, array-like of shape (n_queries,) or dict, default=None
             The wanted label(s). A scalar applies to every query, a 1-D array
             gives one label per query, and ``{attribute: label or labels}``
@@ -353,9 +384,12 @@ class BaseRetriever(
             Number of neighbours; defaults to the ``n_neighbors`` parameter.
         return_distance : bool, default=True
             Whether to return the distances.
-        condition, condition_weight
-            As in :meth:`transform`; ``None`` is plain nearest-neighbour search
-            in the embedding space.
+        condition : scalar, array-like of shape (n_queries,) or dict, default=None
+            The wanted label(s), as in :meth:`transform`; ``None`` is plain
+            nearest-neighbour search in the embedding space.
+        condition_weight : float or dict, default=None
+            Relative weight of each attribute's condition, as in
+            :meth:`transform`.
         exclude : array-like of shape (n_queries,), default=None
             An indexed item to leave out of each query's results, e.g. the
             query's own row when the queries are indexed items; -1 for none.

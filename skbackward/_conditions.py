@@ -78,7 +78,8 @@ def _resolve_attribute(condition, values, attributes, classes):
         why = "is ambiguous" if matches else "matches no attribute"
         raise ValueError(
             f"condition {plain_scalar(condition)!r} {why}: the model was fitted "
-            f"on attributes {attributes}; pass a dict such as {{{attributes[0]!r}: label}}."
+            f"on attributes {attributes}; pass a dict such as "
+            f"{{{attributes[0]!r}: label}}."
         )
     return matches[0]
 

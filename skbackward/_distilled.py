@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backward import BackwardSearchRetriever
 from ._base import BaseRetriever
-from ._labels import align_columns, check_labels, encode_labels
+from ._labels import align_columns, check_labels, label_codes
 from ._model import (
     as_tensor,
     check_finite_network,
@@ -101,15 +101,23 @@ class DistilledRetriever(BaseRetriever):
         The trained student, on CPU.
     model_ : torch.nn.Module
         The teacher's network (embedding and classifier heads).
-    attributes_, classes_, index_labels_, n_index_samples_
-        As in :class:`BackwardSearchRetriever`.
+    attributes_ : list
+        Attribute names (the teacher's).
+    classes_ : ndarray or list of ndarray
+        Labels of each attribute (the teacher's; a list when ``y`` was 2-D).
+    attribute_classes_ : list of ndarray
+        Labels of each attribute, always a list (the teacher's).
+    index_labels_ : ndarray or None
+        Labels of the indexed items (the training labels after ``fit``).
+    n_index_samples_ : int
+        Number of indexed items.
     loss_curve_ : list of float
         Mean training loss of the student in each epoch.
     n_iter_ : int
         Number of student training epochs run.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -210,11 +218,12 @@ class DistilledRetriever(BaseRetriever):
                 f"{teacher.attributes_}."
             )
         # a prefit teacher may know more labels than y has, never fewer
-        encode_labels(Y, teacher._classes, teacher.attributes_)
+        label_codes(Y, teacher.attribute_classes_, teacher.attributes_)
         self.teacher_ = teacher
         # the student speaks the teacher's labels
         self.attributes_ = list(teacher.attributes_)
-        self.classes_, self._classes = teacher.classes_, list(teacher._classes)
+        self.classes_ = teacher.classes_
+        self.attribute_classes_ = list(teacher.attribute_classes_)
         self.model_ = teacher.model_
         self.student_, self.loss_curve_ = self._train_student(X_checked, seed)
         self.n_iter_ = self.epochs
@@ -235,7 +244,7 @@ class DistilledRetriever(BaseRetriever):
 
     def _train_student(self, X, seed):
         teacher = self.teacher_
-        n_classes = [len(c) for c in self._classes]
+        n_classes = [len(c) for c in self.attribute_classes_]
         Z0 = teacher._embed(X.astype(np.float32, copy=False))
         student = initialized(
             StudentNetwork, Z0.shape[1], n_classes, self.hidden_dim, seed=seed
@@ -268,7 +277,8 @@ class DistilledRetriever(BaseRetriever):
         targets = draw_conditions(Z0.shape[0], n_classes, draws).numpy()
         teacher = self.teacher_
         if self.verbose:
-            print(f"searching the teacher's z* for {Z0.shape[0]} (item, condition) pairs")
+            print(f"searching the teacher's z* for {Z0.shape[0]} "
+                  "(item, condition) pairs")
         Z_star, _ = search_embeddings(
             teacher.model_, Z0, targets, (targets >= 0).astype(np.float32),
             device=teacher.device, alpha=teacher.alpha, lr=teacher.search_lr,
@@ -280,20 +290,32 @@ class DistilledRetriever(BaseRetriever):
     def set_params(self, **params):
         """Set the parameters of this estimator and of its teacher.
 
-        Nested ``teacher__<name>`` parameters with ``teacher=None`` set them
-        on the default teacher, made explicit: ``GridSearchCV(
-        DistilledRetriever(), {"teacher__alpha": ...})`` tunes the default
-        teacher. Every name is checked before anything changes, so a call
-        that raises leaves the estimator as it was.
+        Nested parameters of the teacher are set as ``teacher__<name>``, as
+        in a :class:`~sklearn.pipeline.Pipeline`; they change the ``teacher``
+        object that was passed in. With ``teacher=None``, a nested parameter
+        first makes the default teacher explicit
+        (``teacher=BackwardSearchRetriever()``), so that
+        ``GridSearchCV(DistilledRetriever(), {"teacher__alpha": [...]})``
+        tunes the default teacher. Every name is checked before anything
+        changes: a call that raises leaves the estimator as it was.
 
         Parameters
         ----------
         **params : dict
-            Estimator parameters, and the teacher's as ``teacher__<name>``.
+            Estimator parameters, and teacher parameters as
+            ``teacher__<name>``.
 
         Returns
         -------
         self : DistilledRetriever
+            This estimator.
+
+        Examples
+        --------
+        >>> from skbackward import DistilledRetriever
+        >>> ret = DistilledRetriever().set_params(teacher__alpha=0.3, epochs=20)
+        >>> ret.teacher.alpha, ret.epochs
+        (0.3, 20)
         """
         own = self.get_params(deep=False)
         nested = {k.split("__", 1)[1] for k in params if k.startswith("teacher__")}

@@ -25,6 +25,42 @@ def as_columns(y):
     return y.reshape(-1, 1) if y.ndim == 1 else y
 
 
+def attribute_columns(condition_on, names):
+    """Column indices of the attributes named by ``condition_on`` (None: all).
+
+    Raises a ValueError naming the unknown attributes.
+    """
+    if condition_on is None:
+        return list(range(len(names)))
+    wanted = condition_on if isinstance(condition_on, (list, tuple)) else [condition_on]
+    missing = [a for a in wanted if a not in names]
+    if missing:
+        raise ValueError(f"condition_on names unknown attribute(s) {missing}; "
+                         f"attributes: {names}.")
+    return [names.index(a) for a in wanted]
+
+
+def find_rows(rows, table):
+    """Index of each row of ``rows`` among the rows of ``table`` (-1 if absent).
+
+    Both are 2-D integer arrays; when ``table`` repeats a row, the index of its
+    last occurrence is returned.
+    """
+    both = np.concatenate([table, rows])
+    _, inverse = np.unique(both, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    index = np.full(inverse.max() + 1, -1, dtype=np.int64)
+    index[inverse[: table.shape[0]]] = np.arange(table.shape[0])
+    return index[inverse[table.shape[0]:]]
+
+
+def count_rows(table, rows):
+    """How many rows of ``table`` equal each row of ``rows``."""
+    uniq, counts = np.unique(table, axis=0, return_counts=True)
+    where = find_rows(rows, uniq)
+    return np.where(where >= 0, counts[where], 0)
+
+
 def encode_columns(Y, attributes, name):
     """Encode each column of the 2-D ``Y`` as integers 0..C-1.
 
@@ -223,7 +259,7 @@ def check_column_names(columns, input_name="y"):
     return columns
 
 
-def encode_labels(y, classes, attributes, *, input_name="y", allow_unknown=False):
+def label_codes(y, classes, attributes, *, input_name="y", allow_unknown=False):
     """(n, n_attributes) codes of the labels ``y`` among the fitted ``classes``.
 
     Labels of another kind than the fitted ones (strings for numbers, or the

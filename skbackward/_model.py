@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 # Layer sizes and dropout rates of the published model (Lee & Kim, PLoS ONE
-# 2024; docs/user_guide.md §2).
+# 2024; the user guide's page on the method).
 HEAD_HIDDEN = (256, 128)
 EMBEDDING_DROPOUT = 0.1
 HEAD_DROPOUT = 0.4
@@ -122,7 +122,9 @@ def initialized(module_class, *args, seed):
 
 def build_network(n_features, n_classes, embedding_dim, seed):
     """A freshly initialised :class:`RetrievalNetwork`, reproducible by ``seed``."""
-    return initialized(RetrievalNetwork, n_features, n_classes, embedding_dim, seed=seed)
+    return initialized(
+        RetrievalNetwork, n_features, n_classes, embedding_dim, seed=seed
+    )
 
 
 def resolve_device(device):

@@ -9,9 +9,10 @@ answered.
 import numpy as np
 
 from ._base import TrainedRetriever
+from ._docstrings import fill_doc
 from ._model import predict_labels
 
-_TRAINING_PARAMS_DOC = """
+_TRAINING_PARAMETERS = """
     Parameters
     ----------
     embedding_dim : int, default=256
@@ -33,7 +34,9 @@ _TRAINING_PARAMS_DOC = """
         Seeds initialisation, shuffling and dropout.
     verbose : int, default=0
         Print the training loss of each epoch when > 0.
+"""
 
+_FITTED_ATTRIBUTES = """
     Attributes
     ----------
     model_ : torch.nn.Module
@@ -42,6 +45,8 @@ _TRAINING_PARAMS_DOC = """
         Attribute names.
     classes_ : ndarray or list of ndarray
         Labels of each attribute (a list when ``y`` was 2-D).
+    attribute_classes_ : list of ndarray
+        Labels of each attribute, always a list (one array per attribute).
     loss_curve_ : list of float
         Mean training loss of each epoch.
     n_iter_ : int
@@ -52,9 +57,13 @@ _TRAINING_PARAMS_DOC = """
         Number of indexed items.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 """
+
+_peer_doc = fill_doc(
+    training_parameters=_TRAINING_PARAMETERS, fitted_attributes=_FITTED_ATTRIBUTES
+)
 
 
 class _PeerRetriever(TrainedRetriever):
@@ -88,6 +97,7 @@ class _PeerRetriever(TrainedRetriever):
         return Z.copy(), np.zeros(Z.shape[0], dtype=np.int64)
 
 
+@_peer_doc
 class NearestNeighborRetriever(_PeerRetriever):
     """Plain nearest neighbours in the learned embedding; ignores conditions.
 
@@ -95,10 +105,16 @@ class NearestNeighborRetriever(_PeerRetriever):
     label. ``condition`` is accepted (and validated) but does not change the
     results. Right when the condition does not matter, and as the reference
     for how much context the other strategies keep.
-    """ + _TRAINING_PARAMS_DOC + """
+
+    {training_parameters}
+
+    {fitted_attributes}
+
     See Also
     --------
-    LabelFilterRetriever, CentroidShiftRetriever, BackwardSearchRetriever
+    LabelFilterRetriever : Keeps the items predicted to carry the condition.
+    CentroidShiftRetriever : Moves the query by a difference of class centroids.
+    BackwardSearchRetriever : Moves the query by gradient descent on the heads.
 
     Examples
     --------
@@ -111,6 +127,7 @@ class NearestNeighborRetriever(_PeerRetriever):
     """
 
 
+@_peer_doc
 class LabelFilterRetriever(_PeerRetriever):
     """Filter the database by the heads' predicted labels, rank by similarity.
 
@@ -122,7 +139,11 @@ class LabelFilterRetriever(_PeerRetriever):
     is). Right when reaching the condition matters most and the heads are
     accurate on the database: its precision is the heads' precision; it keeps
     the query's context only as far as plain similarity does.
-    """ + _TRAINING_PARAMS_DOC + """
+
+    {training_parameters}
+
+    {fitted_attributes}
+
     See Also
     --------
     BackwardSearchRetriever : ``filter_predicted=True`` searches, then ranks the
@@ -141,6 +162,7 @@ class LabelFilterRetriever(_PeerRetriever):
     _prefers_predicted = True
 
 
+@_peer_doc
 class CentroidShiftRetriever(_PeerRetriever):
     """Shift the query by the difference of class centroids, then search.
 
@@ -150,12 +172,17 @@ class CentroidShiftRetriever(_PeerRetriever):
     minus what makes it a photo, plus what makes things sketches". Cheap (one
     addition per query) and often strong when classes form compact, similarly
     shaped clusters; it cannot adapt the move to the individual query.
-    """ + _TRAINING_PARAMS_DOC.replace("""    n_iter_ : int""", """    centroids_ : list of ndarray
+
+    {training_parameters}
+
+    {fitted_attributes}
+    centroids_ : list of ndarray
         Per attribute, the (n_classes, embedding_dim) mean training embeddings.
-    n_iter_ : int""") + """
+
     See Also
     --------
-    BackwardSearchRetriever, LabelFilterRetriever
+    BackwardSearchRetriever : Moves each query by its own gradient search.
+    LabelFilterRetriever : Keeps the items predicted to carry the condition.
 
     Examples
     --------
@@ -173,19 +200,22 @@ class CentroidShiftRetriever(_PeerRetriever):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Precomputed features (embeddings from any backbone).
         y : array-like of shape (n_samples,) or (n_samples, n_attributes)
-            As in :meth:`BackwardSearchRetriever.fit`.
+            Labels, one column per attribute, as in
+            :meth:`BackwardSearchRetriever.fit`.
 
         Returns
         -------
         self : object
+            The fitted retriever.
         """
         super().fit(X, y)
         # fit indexes the training items: their embeddings are already there
-        Z, codes = self._index_embedding, self._encode(self.index_labels_)
+        Z, codes = self._index_embedding, self.encode_labels(self.index_labels_)
         self.centroids_ = [
             np.stack([Z[codes[:, a] == c].mean(0) for c in range(len(cls))])
-            for a, cls in enumerate(self._classes)
+            for a, cls in enumerate(self.attribute_classes_)
         ]
         return self
 

@@ -1,8 +1,8 @@
 """The distilled student of Backward Search: network, random conditions, losses.
 
 The student maps ``[z0, onehot(c_1), ..., onehot(c_K)]`` to the searched
-embedding in one forward pass (docs/user_guide.md, DistilledRetriever). An attribute left
-unconstrained has an all-zero one-hot block.
+embedding in one forward pass (the user guide's page on DistilledRetriever). An
+attribute left unconstrained has an all-zero one-hot block.
 """
 
 import torch

@@ -13,9 +13,35 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.validation import _num_samples, check_array
 
-from ._labels import label_kind
+from ._docstrings import fill_doc
+from ._labels import attribute_columns, count_rows, label_kind
 from ._validation import count
-from .model_selection import _columns, sample_query_pairs
+from .model_selection import sample_query_pairs
+
+__all__ = [
+    "attribute_preservation_at_k",
+    "average_precision_at_k",
+    "conditional_neighbors",
+    "make_map_scorer",
+    "make_precision_scorer",
+    "make_retrieval_scorer",
+    "neighbor_overlap_at_k",
+    "precision_at_k",
+    "retrieval_scores",
+    "tag_similarity_at_k",
+]
+
+
+# the parameters of the metrics that compare retrieved labels to wanted ones
+_relevance_doc = fill_doc(relevance_parameters="""
+    y_true : array-like of shape (n_queries,) or (n_queries, n_attributes)
+        The wanted label of each query (with several attributes, an item is
+        relevant only when every attribute matches).
+    y_retrieved : array-like of shape (n_queries, n_retrieved[, n_attributes])
+        Labels of the retrieved items, best first.
+    k : int or None, default=10
+        Rank cut-off; ``None`` uses all retrieved items.
+""")
 
 _K = [count(1), None]
 
@@ -76,6 +102,7 @@ def _relevance(y_true, y_retrieved, k):
     {"y_true": ["array-like"], "y_retrieved": ["array-like"], "k": _K},
     prefer_skip_nested_validation=True,
 )
+@_relevance_doc
 def precision_at_k(y_true, y_retrieved, k=10):
     """Mean precision at k: share of the top k carrying the wanted label.
 
@@ -83,17 +110,12 @@ def precision_at_k(y_true, y_retrieved, k=10):
 
     Parameters
     ----------
-    y_true : array-like of shape (n_queries,) or (n_queries, n_attributes)
-        The wanted label of each query (with several attributes, an item is
-        relevant only when every attribute matches).
-    y_retrieved : array-like of shape (n_queries, n_retrieved[, n_attributes])
-        Labels of the retrieved items, best first.
-    k : int or None, default=10
-        Rank cut-off; ``None`` uses all retrieved items.
+    {relevance_parameters}
 
     Returns
     -------
     score : float
+        Mean over the queries of the share of relevant items in the top k.
 
     Examples
     --------
@@ -122,10 +144,23 @@ def attribute_preservation_at_k(query_attributes, retrieved_attributes, k=10):
     retrieved_attributes : array-like of shape (n_queries, n_retrieved[, n_kept])
         The same attribute(s) of the retrieved items, best first.
     k : int or None, default=10
+        Rank cut-off; ``None`` uses all retrieved items.
 
     Returns
     -------
     score : float
+        Mean over the queries of the share of the top k whose attribute(s)
+        all equal the query's.
+
+    Examples
+    --------
+    Condition on the style; was the object class kept?
+
+    >>> from skbackward.metrics import attribute_preservation_at_k
+    >>> query_objects = ["dog", "cat"]
+    >>> retrieved_objects = [["dog", "dog", "cat"], ["dog", "cat", "cat"]]
+    >>> round(attribute_preservation_at_k(query_objects, retrieved_objects, k=3), 4)
+    0.6667
     """
     return float(_relevance(query_attributes, retrieved_attributes, k).mean())
 
@@ -135,6 +170,7 @@ def attribute_preservation_at_k(query_attributes, retrieved_attributes, k=10):
      "n_relevant": ["array-like", None]},
     prefer_skip_nested_validation=True,
 )
+@_relevance_doc
 def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
     """Mean of the standard IR average precision at k (AP@k).
 
@@ -143,8 +179,7 @@ def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
 
     Parameters
     ----------
-    y_true, y_retrieved, k
-        As in :func:`precision_at_k`.
+    {relevance_parameters}
     n_relevant : array-like of shape (n_queries,), default=None
         ``R`` per query: relevant items in the database. ``None`` uses the
         number of relevant items found in the top k (AP of the ranked list).
@@ -152,6 +187,7 @@ def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
     Returns
     -------
     score : float
+        Mean over the queries of AP@k; a query with ``R = 0`` scores 0.
 
     Examples
     --------
@@ -204,15 +240,26 @@ def tag_similarity_at_k(query_tags, retrieved_tags, k=10):
     retrieved_tags : array-like of shape (n_queries, n_retrieved, n_tags)
         Indicators of the retrieved items' tags, best first.
     k : int or None, default=10
+        Rank cut-off; ``None`` uses all retrieved items.
 
     Returns
     -------
     score : float
-        Pairs where both tag sets are empty count as 0.
+        Mean Jaccard similarity over the (query, retrieved item) pairs; pairs
+        where both tag sets are empty count as 0.
+
+    Examples
+    --------
+    >>> from skbackward.metrics import tag_similarity_at_k
+    >>> query_tags = [[1, 1, 0]]
+    >>> retrieved_tags = [[[1, 0, 0], [1, 1, 0]]]  # Jaccard 1/2 and 1
+    >>> tag_similarity_at_k(query_tags, retrieved_tags, k=2)
+    0.75
     """
     q = _indicators(query_tags, "query_tags")
     r = _indicators(retrieved_tags, "retrieved_tags")
-    if q.ndim != 2 or r.ndim != 3 or r.shape[0] != q.shape[0] or r.shape[2] != q.shape[1]:
+    if (q.ndim != 2 or r.ndim != 3 or r.shape[0] != q.shape[0]
+            or r.shape[2] != q.shape[1]):
         raise ValueError(
             "query_tags must be (n_queries, n_tags) and retrieved_tags "
             f"(n_queries, n_retrieved, n_tags); got {q.shape} and {r.shape}."
@@ -442,12 +489,18 @@ def retrieval_scores(
     estimator : retriever or Pipeline ending in one
         Fitted; its index must be labelled (``fit`` or ``index(X, y)``).
     X : array-like of shape (n_items, n_features)
+        Features of the query items.
     y : array-like of shape (n_items,) or (n_items, n_attributes)
+        Labels of the query items, in the layout of the fitted ``y``.
     k : int, default=10
+        Rank cut-off, and the number of database items a condition class
+        needs to be drawn.
     condition_on : attribute or list of attributes, default=None
         Attributes to condition on; ``None``: all of them jointly. The other
         attributes are the ones whose preservation is measured.
     exclude_own_class : bool, default=False
+        Never condition a query on the class it already has (the paper does
+        not exclude it).
     n_queries : int or None, default=None
         ``None``: every item of ``X`` is a query once; an int: that many
         class-balanced pairs (the paper's protocol).
@@ -466,6 +519,21 @@ def retrieval_scores(
         ``precision``, ``average_precision`` (R = matching database items),
         ``preservation`` (NaN when no attribute is left unconditioned) and
         ``harmonic`` (harmonic mean of precision and preservation).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackward import LabelFilterRetriever
+    >>> from skbackward.metrics import retrieval_scores
+    >>> rng = np.random.RandomState(0)
+    >>> y = np.repeat([0, 1, 2], 40)
+    >>> X = np.eye(3)[y] * 3 + rng.normal(scale=0.5, size=(120, 3))
+    >>> ret = LabelFilterRetriever(epochs=5, random_state=0).fit(X[::2], y[::2])
+    >>> scores = retrieval_scores(ret, X[1::2], y[1::2], k=5)
+    >>> sorted(scores)
+    ['average_precision', 'harmonic', 'precision', 'preservation']
+    >>> bool(scores["precision"] > 0.9)
+    True
     """
     if _num_samples(y) != _num_samples(X):
         raise ValueError(
@@ -479,23 +547,24 @@ def retrieval_scores(
             "with labels, before scoring."
         )
     attributes = retriever.attributes_
-    cols = _columns(condition_on, attributes)
+    cols = attribute_columns(condition_on, attributes)
     kept = [a for a in range(len(attributes)) if a not in cols]
-    db = retriever._encode(retriever.index_labels_)
-    queries = retriever._encode(y)  # labels not seen in fit: -1, match no item
+    db = retriever.encode_labels(retriever.index_labels_)
+    queries = retriever.encode_labels(y)  # labels not seen in fit: -1, match no item
     qi, cond = sample_query_pairs(
         queries[:, cols], db[:, cols], n_queries=n_queries, k=k,
         exclude_own_class=exclude_own_class, random_state=random_state,
     )
     condition = {
-        attributes[c]: retriever._classes[c][cond[:, j]] for j, c in enumerate(cols)
+        attributes[c]: retriever.attribute_classes_[c][cond[:, j]]
+        for j, c in enumerate(cols)
     }
     ind = retriever.kneighbors(
         _safe_indexing(X, qi), k, return_distance=False, condition=condition,
         exclude=qi if X_is_index else None,
     )
     retrieved = db[ind]  # (n_pairs, k, n_attributes)
-    n_relevant = _rows_count(db[:, cols], cond)
+    n_relevant = count_rows(db[:, cols], cond)
     precision = precision_at_k(cond, retrieved[..., cols], k)
     scores = {
         "precision": precision,
@@ -513,17 +582,6 @@ def retrieval_scores(
         total = precision + kept_score
         scores["harmonic"] = 2 * precision * kept_score / total if total else 0.0
     return scores
-
-
-def _rows_count(table, rows):
-    """How many rows of ``table`` equal each row of ``rows``."""
-    uniq, counts = np.unique(table, axis=0, return_counts=True)
-    both = np.concatenate([uniq, rows])
-    _, inverse = np.unique(both, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    per_class = np.zeros(inverse.max() + 1, dtype=np.int64)
-    per_class[inverse[: uniq.shape[0]]] = counts
-    return per_class[inverse[uniq.shape[0]:]]
 
 
 @validate_params(
@@ -550,14 +608,38 @@ def make_retrieval_scorer(
         unconditioned attributes. A list gives a multi-metric scorer that
         returns a dict from one search, for ``GridSearchCV(scoring=scorer,
         refit="harmonic")``.
-    k, condition_on, exclude_own_class, n_queries, random_state
-        As in :func:`retrieval_scores`.
+    k : int, default=10
+        Rank cut-off, as in :func:`retrieval_scores`.
+    condition_on : attribute or list of attributes, default=None
+        Attributes to condition on, as in :func:`retrieval_scores`.
+    exclude_own_class : bool, default=False
+        Never condition a query on its own class.
+    n_queries : int or None, default=None
+        ``None``: every item of the test fold is a query once; an int: that
+        many class-balanced (query, condition) pairs.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the draw of the queries; fixed by default so that every
+        candidate of a grid search sees the same queries.
 
     Returns
     -------
     scorer : callable
         ``scorer(estimator, X, y) -> float`` (or a dict of floats for a list
         of metrics), greater is better.
+
+    Examples
+    --------
+    One search per candidate and fold gives all three figures; the grid
+    search refits on the harmonic mean:
+
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skbackward import BackwardSearchRetriever
+    >>> from skbackward.metrics import make_retrieval_scorer
+    >>> scoring = make_retrieval_scorer(
+    ...     ["precision", "preservation", "harmonic"], k=10, condition_on="style"
+    ... )
+    >>> search = GridSearchCV(BackwardSearchRetriever(), {"alpha": [0.1, 1.0]},
+    ...                       scoring=scoring, refit="harmonic")
     """
     metrics = list(metric) if isinstance(metric, (list, tuple)) else [metric]
     unknown = [m for m in metrics if m not in _METRICS]
@@ -595,6 +677,7 @@ def make_map_scorer(k=10, **kwargs):
     Parameters
     ----------
     k : int, default=10
+        Rank cut-off.
     **kwargs
         ``condition_on``, ``exclude_own_class``, ``n_queries``,
         ``random_state``: see :func:`make_retrieval_scorer`.
@@ -602,6 +685,7 @@ def make_map_scorer(k=10, **kwargs):
     Returns
     -------
     scorer : callable
+        ``scorer(estimator, X, y) -> float``, greater is better.
 
     Examples
     --------
@@ -623,11 +707,21 @@ def make_precision_scorer(k=10, **kwargs):
     Parameters
     ----------
     k : int, default=10
+        Rank cut-off.
     **kwargs
-        See :func:`make_retrieval_scorer`.
+        ``condition_on``, ``exclude_own_class``, ``n_queries``,
+        ``random_state``: see :func:`make_retrieval_scorer`.
 
     Returns
     -------
     scorer : callable
+        ``scorer(estimator, X, y) -> float``, greater is better.
+
+    Examples
+    --------
+    >>> from skbackward.metrics import make_precision_scorer
+    >>> scorer = make_precision_scorer(k=5, n_queries=100)
+    >>> scorer.__name__
+    'precision_at_5'
     """
     return make_retrieval_scorer("precision", k=k, **kwargs)

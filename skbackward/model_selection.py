@@ -3,9 +3,9 @@
 Lee & Kim evaluate conditional retrieval on (query item, condition class)
 pairs: query items sampled class-balanced, the condition drawn uniformly from
 the classes that have at least ``k`` database items, 1000 distinct pairs, the
-database being the test split (docs/user_guide.md, query protocol). :func:`sample_queries` draws
-such pairs from labels; the scorers in :mod:`skbackward.metrics` use the
-same sampler on each cross-validation fold.
+database being the test split (:ref:`query_protocol` in the user guide).
+:func:`sample_queries` draws such pairs from labels; the scorers in
+:mod:`skbackward.metrics` use the same sampler on each cross-validation fold.
 """
 
 import warnings
@@ -14,8 +14,17 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_params
 
-from ._labels import as_columns, attribute_names, check_labels, label_kind
+from ._labels import (
+    as_columns,
+    attribute_columns,
+    attribute_names,
+    check_labels,
+    find_rows,
+    label_kind,
+)
 from ._validation import count
+
+__all__ = ["sample_queries", "sample_query_pairs"]
 
 _MAX_ROUNDS = 50  # rounds of drawing before deciding the pairs are exhausted
 
@@ -33,16 +42,6 @@ def _conditions_for(own, n_eligible, exclude_own_class, rng):
     draw = draw.astype(np.int64)
     draw += skip & (draw >= own)  # step over the query's own class
     return np.where(n_choices > 0, draw, -1)
-
-
-def _rows_in(rows, table):
-    """Index of each row of ``rows`` among the rows of ``table`` (-1 if absent)."""
-    both = np.concatenate([table, rows])
-    _, inverse = np.unique(both, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    lookup = np.full(inverse.max() + 1, -1, dtype=np.int64)
-    lookup[inverse[: table.shape[0]]] = np.arange(table.shape[0])
-    return lookup[inverse[table.shape[0]:]]
 
 
 def _all_pairs(own, n_eligible, exclude_own_class):
@@ -103,11 +102,26 @@ def sample_query_pairs(
         Draw the query's class uniformly, then an item of that class (the
         paper); otherwise query items uniformly.
     random_state : int, RandomState instance or None, default=None
+        Seeds the draw; an int gives the same pairs every time.
 
     Returns
     -------
     query_index : ndarray of shape (n_pairs,)
+        Row of ``query_codes`` of each query.
     condition_codes : ndarray of shape (n_pairs, n_conditioned)
+        The condition of each query, as class indices per attribute.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackward.model_selection import sample_query_pairs
+    >>> codes = np.repeat([[0], [1], [2]], 20, axis=0)  # 3 classes, 20 items each
+    >>> qi, cond = sample_query_pairs(codes, codes, n_queries=4, k=10,
+    ...                               exclude_own_class=True, random_state=0)
+    >>> qi.shape, cond.shape
+    ((4,), (4, 1))
+    >>> bool((cond[:, 0] != codes[qi, 0]).all())
+    True
     """
     query_codes = _codes(query_codes, "query_codes")
     database_codes = _codes(database_codes, "database_codes")
@@ -127,7 +141,7 @@ def sample_query_pairs(
             f"no condition class has at least k={k} database items; "
             "lower k or use a larger database."
         )
-    own = _rows_in(query_codes, eligible)
+    own = find_rows(query_codes, eligible)
     if n_queries is None:
         query_index = np.arange(query_codes.shape[0])
         cond = _conditions_for(own, eligible.shape[0], exclude_own_class, rng)
@@ -157,7 +171,8 @@ def sample_query_pairs(
         n_draw = 2 * n_queries
         if balanced:
             g = rng.randint(groups.shape[0], size=n_draw)
-            items = order[starts[g] + (rng.random_sample(n_draw) * sizes[g]).astype(np.int64)]
+            offset = (rng.random_sample(n_draw) * sizes[g]).astype(np.int64)
+            items = order[starts[g] + offset]
         else:
             items = rng.randint(query_codes.shape[0], size=n_draw)
         cond = _conditions_for(own[items], eligible.shape[0], exclude_own_class, rng)
@@ -175,7 +190,8 @@ def _checked_count(pairs, n_queries, eligible):
     if pairs.shape[0] < n_queries:
         warnings.warn(
             f"only {pairs.shape[0]} distinct (query, condition) pairs could be "
-            f"drawn; asked for {n_queries}."
+            f"drawn; asked for {n_queries}.",
+            stacklevel=2,
         )
     return pairs[:, 0], eligible[pairs[:, 1]]
 
@@ -224,6 +240,7 @@ def sample_queries(
     balanced : bool, default=True
         Class-balanced sampling of the query items, as in the paper.
     random_state : int, RandomState instance or None, default=None
+        Seeds the draw; an int gives the same pairs every time.
 
     Returns
     -------
@@ -249,7 +266,7 @@ def sample_queries(
         raise ValueError(
             f"y_query has {Q.shape[1]} attribute(s), y_database {D.shape[1]}."
         )
-    cols = _columns(condition_on, names)
+    cols = attribute_columns(condition_on, names)
     q_codes, d_codes, classes = [], [], []
     for c in cols:
         kinds = (label_kind(Q[:, c], "y_query"), label_kind(D[:, c], "y_database"))
@@ -271,14 +288,3 @@ def sample_queries(
         names[c]: classes[j][cond[:, j]] for j, c in enumerate(cols)
     }
 
-
-def _columns(condition_on, names):
-    """Column indices of the conditioned attributes (None: all)."""
-    if condition_on is None:
-        return list(range(len(names)))
-    wanted = condition_on if isinstance(condition_on, (list, tuple)) else [condition_on]
-    missing = [a for a in wanted if a not in names]
-    if missing:
-        raise ValueError(f"condition_on names unknown attribute(s) {missing}; "
-                         f"attributes: {names}.")
-    return [names.index(a) for a in wanted]

@@ -10,11 +10,11 @@ import torch
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skbackward import BackwardSearchRetriever
 from skbackward.metrics import make_map_scorer, retrieval_scores
@@ -116,12 +116,8 @@ def test_kneighbors_defaults_and_return_distance(fitted, digits):
 
 def test_conditional_kneighbors_reaches_the_condition(fitted, digits):
     _, X_test, _, y_test = digits
-    ret = clone(fitted).set_params(alpha=0.05)
-    ret.model_ = fitted.model_  # same network, other alpha: no refit needed
-    for attr in ("attributes_", "classes_", "_classes", "n_features_in_",
-                 "_index_embedding", "_index_unit", "index_labels_",
-                 "n_index_samples_"):
-        setattr(ret, attr, getattr(fitted, attr))
+    # alpha is read at query time: a copy of the fitted retriever, no refit
+    ret = copy.deepcopy(fitted).set_params(alpha=0.05)
     ind_plain = ret.kneighbors(X_test[:100], 10, return_distance=False)
     ind = ret.kneighbors(X_test[:100], 10, return_distance=False, condition=8)
     y_train = fitted.index_labels_
@@ -137,7 +133,8 @@ def test_per_query_conditions_and_none_entries(fitted, digits):
     np.testing.assert_array_equal(Z[[1, 3]], Z0[[1, 3]])
     assert not np.allclose(Z[[0, 2]], Z0[[0, 2]])
     # each row's search does not depend on the others
-    np.testing.assert_allclose(Z[2:3], fitted.transform(X[2:3], condition=3), atol=1e-10)
+    np.testing.assert_allclose(Z[2:3], fitted.transform(X[2:3], condition=3),
+                               atol=1e-10)
 
 
 def test_alpha_trades_condition_for_closeness(digits):
@@ -197,7 +194,8 @@ def test_same_random_state_is_bit_identical(digits):
     np.testing.assert_array_equal(a.transform(X_test), b.transform(X_test))
     np.testing.assert_array_equal(a.transform(X_test, condition=2),
                                   b.transform(X_test, condition=2))
-    for u, v in zip(a.kneighbors(X_test, condition=2), b.kneighbors(X_test, condition=2)):
+    for u, v in zip(a.kneighbors(X_test, condition=2),
+                    b.kneighbors(X_test, condition=2)):
         np.testing.assert_array_equal(u, v)
     c = BackwardSearchRetriever(**{**FAST, "random_state": 1}).fit(X_train, y_train)
     assert not np.array_equal(a.transform(X_test), c.transform(X_test))
@@ -402,7 +400,8 @@ def test_warns_when_many_queries_do_not_reach_the_condition(fitted, digits):
     stuck = copy.deepcopy(fitted).set_params(alpha=1e4)  # the L1 pull wins
     report = stuck.condition_report(X, 8)
     assert (~report.reached).sum() >= 3
-    with pytest.warns(ConditionNotReachedWarning, match="did not reach their condition"):
+    match = "did not reach their condition"
+    with pytest.warns(ConditionNotReachedWarning, match=match):
         stuck.kneighbors(X, 3, condition=8)
     with pytest.warns(ConditionNotReachedWarning):
         stuck.transform(X, condition=8)

@@ -69,9 +69,10 @@ def test_chunking_gives_identical_results(monkeypatch, max_block, exclude_self):
     if exclude_self:
         queries = database
     unit = normalize_rows(database)
-    dist, ind = cosine_kneighbors(queries, unit, 6, exclude=_self(queries, exclude_self))
+    exclude = _self(queries, exclude_self)
+    dist, ind = cosine_kneighbors(queries, unit, 6, exclude=exclude)
     monkeypatch.setattr(index_module, "MAX_BLOCK", max_block)
-    dist_c, ind_c = cosine_kneighbors(queries, unit, 6, exclude=_self(queries, exclude_self))
+    dist_c, ind_c = cosine_kneighbors(queries, unit, 6, exclude=exclude)
     np.testing.assert_array_equal(ind_c, ind)
     # BLAS may round a 1-row matmul differently from a many-row one (1 ulp)
     np.testing.assert_allclose(dist_c, dist, rtol=0, atol=1e-12)

@@ -149,7 +149,7 @@ def _levels(ret, condition, ind, n):
     for it (the preference level), or zeros for strategies without levels."""
     if condition is None or not ret._prefers_predicted:
         return np.zeros(ind.shape, dtype=np.int64)
-    targets, _ = parse_condition(condition, ret.attributes_, ret._classes, n)
+    targets, _ = parse_condition(condition, ret.attributes_, ret.attribute_classes_, n)
     predicted = ret._index_predicted[ind]  # (n, k, A)
     return ((targets[:, None, :] >= 0) & (predicted == targets[:, None, :])).sum(2)
 

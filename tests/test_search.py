@@ -82,7 +82,8 @@ def per_query_loop(heads, z0, targets, weights, *, alpha, lr, max_iter, patience
             loss.sum().backward()
             optimizer.step()
             if counter <= patience and best >= loss.item():
-                result, best, counter, n_steps = z.detach().clone(), loss.item(), 0, step
+                result, best = z.detach().clone(), loss.item()
+                counter, n_steps = 0, step
             else:
                 counter += 1
         results.append(result)
@@ -133,7 +134,8 @@ def test_the_selection_step_on_scripted_losses():
     n, T = losses.shape
     best_z, z = torch.zeros(n, 1), torch.zeros(n, 1)
     best = torch.full((n,), float("inf"), dtype=torch.float64)
-    stall, n_steps = torch.zeros(n, dtype=torch.int64), torch.zeros(n, dtype=torch.int64)
+    stall = torch.zeros(n, dtype=torch.int64)
+    n_steps = torch.zeros(n, dtype=torch.int64)
     for t in range(T):
         z.fill_(t + 1)  # the iterate after step t + 1
         _keep_best(losses[:, t], z, best_z, best, stall, n_steps, t + 1, 2)
@@ -250,7 +252,8 @@ def test_last_iterate_runs_every_step_and_matches_a_plain_adam_loop(heads):
         zi = z0[i : i + 1].clone().requires_grad_(True)
         opt = torch.optim.Adam([zi], lr=0.2)
         for _ in range(25):
-            loss = torch.nn.functional.cross_entropy(heads[0](zi), targets[i : i + 1, 0])
+            target = targets[i : i + 1, 0]
+            loss = torch.nn.functional.cross_entropy(heads[0](zi), target)
             loss = loss + 0.3 * (zi - z0[i : i + 1]).abs().mean()
             opt.zero_grad()
             loss.backward()
