@@ -520,4 +520,8 @@ class TrainedRetriever(BaseRetriever):
         self.model_ = network
         self.n_iter_ = self.epochs
         self._set_index(X, y)
+        self._fit_extra()
         return self
+
+    def _fit_extra(self):
+        """What a strategy learns beyond the network, after fit indexed X."""

@@ -194,30 +194,13 @@ class CentroidShiftRetriever(_PeerRetriever):
     (2, 3)
     """
 
-    def fit(self, X, y):
-        """Fit the embedding and heads, index ``X`` and compute the centroids.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Precomputed features (embeddings from any backbone).
-        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
-            Labels, one column per attribute, as in
-            :meth:`BackwardSearchRetriever.fit`.
-
-        Returns
-        -------
-        self : object
-            The fitted retriever.
-        """
-        super().fit(X, y)
+    def _fit_extra(self):
         # fit indexes the training items: their embeddings are already there
         Z, codes = self._index_embedding, self.encode_labels(self.index_labels_)
         self.centroids_ = [
             np.stack([Z[codes[:, a] == c].mean(0) for c in range(len(cls))])
             for a, cls in enumerate(self.attribute_classes_)
         ]
-        return self
 
     def _condition_embeddings(self, Z, targets, weights):
         predicted = predict_labels(self.model_, Z, self.device)
