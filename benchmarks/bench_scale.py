@@ -35,6 +35,7 @@ import re
 import resource
 import threading
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -134,7 +135,7 @@ def gb(n_bytes):
     return n_bytes / 2**30
 
 
-# ---- the exact top-k part against its anchors --------------------------------------------
+# ---- the exact top-k part against its anchors ----------------------------------
 
 
 def topk_anchors(index, queries, k, repeat):
@@ -165,7 +166,7 @@ def topk_anchors(index, queries, k, repeat):
         t, _ = timed(bare_matmul)
         times["matmul"] = min(times["matmul"], t)
     times["agree"] = float((ind == ind_f).mean())
-    del flat
+    flat.reset()  # its copy of the vectors goes now
     return times
 
 
@@ -212,7 +213,7 @@ def streamed_truth(ret, X_map, Zq, k, conditions):
     return best[0][1], best[1][1]
 
 
-# ---- one database size, each index in a fresh process ------------------------------------
+# ---- one database size, each index in a fresh process --------------------------
 #
 # Each measurement runs in its own process (spawned): the peak memory growth
 # of index() is then not hidden by memory an earlier index left to the
@@ -255,7 +256,8 @@ def truth_task(model_path, data_path, args, params):
     X_map = np.load(data_path, mmap_mode="r")
     Xq, cond = _queries(args, params)
     targets = np.stack([cond, np.full_like(cond, -1)], 1)
-    t, truth = timed(lambda: streamed_truth(ret, X_map, ret.transform(Xq), args.k, targets))
+    Zq = ret.transform(Xq)
+    t, truth = timed(partial(streamed_truth, ret, X_map, Zq, args.k, targets))
     print(f"  streamed exact top-{args.k}: {t:.0f} s", flush=True)
     return truth
 
@@ -341,7 +343,8 @@ def run_size(n, args, params, model_path, pool):
             nlist = re.match(r"(?:.*,)?IVF(\d+)", factory)
             if nlist and n < 40 * int(nlist.group(1)):
                 continue  # too few items to train that many lists
-            new = pool.apply(faiss_task, (model_path, path, args, params, factory, truth))
+            new = pool.apply(faiss_task,
+                             (model_path, path, args, params, factory, truth))
             for row in new:
                 print_row(row)
             rows += new
@@ -357,7 +360,8 @@ def print_row(row):
              f"peak +{row['index_peak_gb']:.2f} GB",
              f"stored {row['stored_gb']:.2f} GB", f"pickle {row['pickle_gb']:.2f} GB",
              f"plain {row['plain_qps']:8.1f} q/s", f"cond {row['cond_qps']:7.1f} q/s",
-             f"recall {row.get('recall', np.nan):.3f}/{row.get('cond_recall', np.nan):.3f}",
+             f"recall {row.get('recall', np.nan):.3f}/"
+             f"{row.get('cond_recall', np.nan):.3f}",
              f"match {row['cond_match']:.3f}"]
     print(" | ".join(parts), flush=True)
     if "topk_exact" in row:
@@ -395,11 +399,13 @@ def print_table(rows, args):
     for r in rows:
         if "topk_exact" in r:
             print(f"  {r['n']:,}: exact {r['topk_exact']:.2f} s, faiss IndexFlatIP "
-                  f"{r['topk_faiss_flat']:.2f} s, bare matmul {r['topk_matmul']:.2f} s: "
+                  f"{r['topk_faiss_flat']:.2f} s, bare matmul "
+                  f"{r['topk_matmul']:.2f} s: "
                   f"{r['topk_exact'] / r['topk_faiss_flat']:.2f}x IndexFlatIP, "
                   f"{r['topk_exact'] / r['topk_matmul']:.2f}x matmul")
     peak = gb(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
-    print(f"largest peak RSS of a measuring process (memmap pages included): {peak:.1f} GB")
+    print("largest peak RSS of a measuring process (memmap pages included): "
+          f"{peak:.1f} GB")
     if args.plot:
         plot(rows, args.plot)
 
@@ -421,18 +427,18 @@ def baseline(args, params):
             Xq, _ = _rows(10**9, 10**9 + args.queries, args.dim, params, seed=7)
             cond = np.random.RandomState(1).randint(N_CLASSES[0], size=args.queries)
             with PeakMemory() as mem:
-                t_index, _ = timed(lambda: ret.index(X_map))
+                t_index, _ = timed(partial(ret.index, X_map))
             pkl = os.path.join(args.workdir, "retriever.pkl")
             with open(pkl, "wb") as f:
                 pickle.dump(ret, f, protocol=5)
             size = os.path.getsize(pkl)
             os.remove(pkl)
-            t, _ = timed(lambda: ret.kneighbors(Xq, args.k, condition={0: cond}))
-            print(f"baseline {n:,}: index {t_index:.1f} s, peak +{gb(mem.growth):.2f} GB, "
-                  f"pickle {gb(size):.2f} GB, conditional {len(Xq) / t:.1f} q/s "
-                  f"({t:.1f} s)", flush=True)
+            t, _ = timed(partial(ret.kneighbors, Xq, args.k, condition={0: cond}))
+            print(f"baseline {n:,}: index {t_index:.1f} s, peak "
+                  f"+{gb(mem.growth):.2f} GB, pickle {gb(size):.2f} GB, "
+                  f"conditional {len(Xq) / t:.1f} q/s ({t:.1f} s)", flush=True)
         finally:
-            del X_map
+            X_map = None  # unmapped before the file goes
             os.remove(path)
 
 
@@ -455,8 +461,10 @@ def plot(rows, out):
         n = sorted(by_n)
         line, = axes[1].plot(n, [by_n[x]["index_peak_gb"] for x in n], "o-",
                              label=f"{label}")
-        axes[1].plot(n, [by_n[x]["pickle_gb"] for x in n], "s--", color=line.get_color())
-    axes[0].set(xscale="log", yscale="log", xlabel="indexed items", ylabel="queries / s",
+        axes[1].plot(n, [by_n[x]["pickle_gb"] for x in n], "s--",
+                     color=line.get_color())
+    axes[0].set(xscale="log", yscale="log", xlabel="indexed items",
+                ylabel="queries / s",
                 title="kneighbors q/s: plain (solid), conditional (dashed)")
     axes[1].set(xscale="log", yscale="log", xlabel="indexed items", ylabel="GB",
                 title="index() peak growth (solid), pickle (dashed)")
