@@ -28,6 +28,7 @@ Run (about 25 minutes at 1 thread; check ``free -g`` first)::
 
 import argparse
 import gc
+import mmap
 import multiprocessing
 import os
 import pickle
@@ -72,14 +73,20 @@ def _rows(start, stop, dim, params, seed):
 
 
 def make_memmap(path, n, dim, params, seed=0):
-    """Write ``n`` rows in chunks to a float32 memmap; returns it and the labels."""
-    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
+    """Write ``n`` rows in chunks to a float32 ``.npy`` file (plain file
+    writes: no mapping holds its pages); returns it memory-mapped, and the
+    labels."""
+    header = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                       shape=(n, dim))
+    offset = header.offset
+    del header
     y = np.empty((n, len(N_CLASSES)), dtype=np.int64)
-    for s in range(0, n, CHUNK):
-        e = min(s + CHUNK, n)
-        X[s:e], y[s:e] = _rows(s, e, dim, params, seed)
-    X.flush()
-    del X
+    with open(path, "r+b") as f:
+        for s in range(0, n, CHUNK):
+            e = min(s + CHUNK, n)
+            X, y[s:e] = _rows(s, e, dim, params, seed)
+            f.seek(offset + s * dim * 4)
+            f.write(X.tobytes())
     return np.load(path, mmap_mode="r"), y
 
 
@@ -173,44 +180,66 @@ def topk_anchors(index, queries, k, repeat):
 def streamed_truth(ret, X_map, Zq, k, conditions):
     """Exact top-k (plain and conditional) streamed over the memmap in chunks,
     without storing the database: the ground truth where the exact index is
-    too large."""
+    too large. Every class holds far more than k items, so the conditional
+    top-k (filter_predicted) lies among the items predicted in the class."""
     from skbackward._index import exact_topk, unit_float32
 
     n = X_map.shape[0]
     q = unit_float32(Zq)[0]
-    Zc = ret._moved(Zq, conditions, (conditions >= 0).astype(np.float64))
+    Zc = ret._move(Zq, conditions, (conditions >= 0).astype(np.float64))[0]
     qc = unit_float32(Zc)[0]
-    best = [(np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1)),
-            (np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1))]
-    big = np.float32(4.0)  # a match outranks any cosine (range 2)
+    empty = (np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1))
+    best = [empty, tuple(a.copy() for a in empty)]
+
+    def merge(j, sims, ids):
+        ss = np.concatenate([best[j][0], sims], 1)
+        ii = np.concatenate([best[j][1], ids], 1)
+        o = np.argsort(-ss, axis=1, kind="stable")[:, :k]
+        best[j] = (np.take_along_axis(ss, o, 1), np.take_along_axis(ii, o, 1))
+
     for s in range(0, n, CHUNK):
         e = min(s + CHUNK, n)
-        chunk = [c[1:] for c in ret._index_chunks(X_map[s:e])]
-        unit = np.concatenate([c[0] for c in chunk])
-        pred = np.concatenate([c[2] for c in chunk])
-        for j, (qq, filt) in enumerate([(q, False), (qc, True)]):
-            if filt:  # conditional: matching items first, one search per class
-                s_new = np.full((len(q), k), -np.inf, np.float32)
-                i_new = np.full((len(q), k), -1)
-                for c in np.unique(conditions[:, 0]):
-                    on = conditions[:, 0] == c
-                    rows = np.flatnonzero(pred[:, 0] == c)
-                    sm, im = exact_topk(qq[on], [unit], k, rows=rows)
-                    so, io = exact_topk(qq[on], [unit], k,
-                                        rows=np.flatnonzero(pred[:, 0] != c))
-                    ss = np.concatenate([sm + big, so], 1)
-                    ii = np.concatenate([im, io], 1)
-                    o = np.argsort(-ss, axis=1, kind="stable")[:, :k]
-                    s_new[on] = np.take_along_axis(ss, o, 1)
-                    i_new[on] = np.take_along_axis(ii, o, 1)
-            else:
-                s_new, i_new = exact_topk(qq, [unit], k)
-            i_new = np.where(i_new >= 0, i_new + s, -1)
-            ss = np.concatenate([best[j][0], s_new], 1)
-            ii = np.concatenate([best[j][1], i_new], 1)
-            o = np.argsort(-ss, axis=1, kind="stable")[:, :k]
-            best[j] = (np.take_along_axis(ss, o, 1), np.take_along_axis(ii, o, 1))
+        chunks = list(ret._index_chunks(X_map[s:e]))
+        unit = np.concatenate([c[1] for c in chunks])
+        pred = np.concatenate([c[3] for c in chunks])
+        sims, ids = exact_topk(q, [unit], k)
+        merge(0, sims, ids + s)
+        sims = np.full((len(q), k), -np.inf, np.float32)
+        ids = np.full((len(q), k), -1)
+        for c in np.unique(conditions[:, 0]):
+            on = conditions[:, 0] == c
+            rows = np.flatnonzero(pred[:, 0] == c)
+            sims[on], found = exact_topk(qc[on], [unit], k, rows=rows)
+            ids[on] = np.where(found >= 0, found + s, -1)
+        merge(1, sims, ids)
+    assert (best[1][1] >= 0).all()
     return best[0][1], best[1][1]
+
+
+class DropPages:
+    """Unmap the memmap's pages from this process every second while inside.
+
+    The file's pages stay in the page cache (re-reading them costs a minor
+    fault); the process's RSS then holds at most about a second's worth of
+    them instead of the whole file."""
+
+    def __init__(self, X_map):
+        self._mmap = getattr(X_map, "_mmap", None)
+
+    def __enter__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _drop(self):
+        while not self._stop.wait(1.0):
+            if self._mmap is not None:
+                self._mmap.madvise(mmap.MADV_DONTNEED)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 # ---- one database size, each index in a fresh process --------------------------
@@ -243,7 +272,8 @@ def exact_task(model_path, data_path, args, params):
     ret = _load(model_path)
     X_map = np.load(data_path, mmap_mode="r")
     Xq, cond = _queries(args, params)
-    row, truth = measure_index(ret, X_map, args, Xq, cond, "exact")
+    with DropPages(X_map):
+        row, truth = measure_index(ret, X_map, args, Xq, cond, "exact")
     row["recall"] = row["cond_recall"] = 1.0
     anchors = topk_anchors(ret.vector_index_, ret.transform(Xq), args.k, args.repeat)
     row.update({f"topk_{key}": v for key, v in anchors.items()})
@@ -257,7 +287,8 @@ def truth_task(model_path, data_path, args, params):
     Xq, cond = _queries(args, params)
     targets = np.stack([cond, np.full_like(cond, -1)], 1)
     Zq = ret.transform(Xq)
-    t, truth = timed(partial(streamed_truth, ret, X_map, Zq, args.k, targets))
+    with DropPages(X_map):
+        t, truth = timed(partial(streamed_truth, ret, X_map, Zq, args.k, targets))
     print(f"  streamed exact top-{args.k}: {t:.0f} s", flush=True)
     return truth
 
@@ -274,8 +305,9 @@ def faiss_task(model_path, data_path, args, params, factory, truth):
     for nprobe in args.nprobe:
         if build is None:
             ret.vector_index.set_params(nprobe=nprobe)
-            row, _ = measure_index(ret, X_map, args, Xq, cond,
-                                   f"faiss {factory} nprobe={nprobe}", truth)
+            with DropPages(X_map):
+                row, _ = measure_index(ret, X_map, args, Xq, cond,
+                                       f"faiss {factory} nprobe={nprobe}", truth)
             build = {key: row[key] for key in ("index_s", "index_peak_gb",
                                                 "stored_gb", "pickle_gb")}
         else:
