@@ -19,7 +19,9 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
+from sklearn.preprocessing import normalize
 from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._conditions import parse_condition
@@ -58,6 +60,19 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 # transform / kneighbors warn when at least this share of the conditioned
 # queries of a call did not reach their condition
 UNREACHED_WARNING_SHARE = 0.1
+# the ``preserve`` parameter: "none", "predicted" or a list of attribute names
+PRESERVE_CONSTRAINT = [StrOptions({"none", "predicted"}), list, tuple]
+
+
+def blend_directions(Z, Z0, weight):
+    """``(1 - weight) * Z/|Z| + weight * Z0/|Z0|`` row by row (``Z`` itself
+    when ``weight`` is 0): a query direction between the moved embedding and
+    the query's own."""
+    if weight == 0:
+        return Z
+    return (1 - weight) * normalize(Z) + weight * normalize(Z0)
+
+
 # queries embedded, moved and searched at once by kneighbors (bounds its memory)
 QUERY_BATCH = 4096
 # working memory of one chunk of items embedded by index()
@@ -87,13 +102,24 @@ class BaseRetriever(
     # ---- to implement -------------------------------------------------------
 
     @abstractmethod
-    def _condition_embeddings(self, Z, targets, weights):
+    def _condition_embeddings(self, Z, targets, weights, keep):
         """Move query embeddings ``Z`` towards the parsed condition.
 
-        Called only with queries that have a condition. Returns the moved
-        embeddings and the gradient steps each took (zeros for strategies
-        that do not search).
+        Called only with queries that have a condition. ``keep`` (n, A) holds
+        the query's own predicted class of each attribute to preserve (-1
+        elsewhere), or is None. Returns the moved embeddings and the gradient
+        steps each took (zeros for strategies that do not search).
         """
+
+    # The ``preserve`` setting that applies: the parameter for the strategies
+    # that have one, "none" for the others.
+    def _preserve_setting(self):
+        return getattr(self, "preserve", "none")
+
+    def _ranking_embeddings(self, Z, Z0):
+        """The query vectors the index ranks by: the moved ``Z`` (``Z0``: the
+        queries' own embeddings, for strategies that blend the two)."""
+        return Z
 
     # Whether the strategy moves the query until the heads predict the
     # condition (a search, or a student of one): those warn when a notable
@@ -324,7 +350,7 @@ class BaseRetriever(
         targets, weights = self._parse_condition(
             condition, Z.shape[0], condition_weight
         )
-        out, n_steps = self._move(Z, targets, weights)
+        out, n_steps, _ = self._move(Z, targets, weights)
         return out, targets, n_steps
 
     def _parse_condition(self, condition, n_queries, condition_weight):
@@ -334,15 +360,45 @@ class BaseRetriever(
         )
 
     def _move(self, Z, targets, weights):
-        """``(Z_moved, n_steps)`` for parsed targets and weights."""
+        """``(Z_moved, n_steps, keep)`` for parsed targets and weights;
+        ``keep`` as in :meth:`_kept_classes`."""
         n_steps = np.zeros(Z.shape[0], dtype=np.int64)
+        keep = self._kept_classes(Z, targets)
         out = Z.copy()
         rows = np.flatnonzero((targets >= 0).any(axis=1))
         if rows.size:
             out[rows], n_steps[rows] = self._condition_embeddings(
-                Z[rows], targets[rows], weights[rows]
+                Z[rows], targets[rows], weights[rows],
+                None if keep is None else keep[rows],
             )
-        return out, n_steps
+        return out, n_steps, keep
+
+    def _preserved_attributes(self):
+        """Indices of the attributes that ``preserve`` keeps when a query does
+        not ask for them."""
+        preserve = self._preserve_setting()
+        if isinstance(preserve, str):
+            return list(range(len(self.attributes_))) if preserve == "predicted" else []
+        unknown = [a for a in preserve if a not in self.attributes_]
+        if unknown:
+            raise ValueError(
+                f"preserve names attribute(s) {unknown} the model was not fitted "
+                f"on; known attributes: {self.attributes_}."
+            )
+        return [self.attributes_.index(a) for a in preserve]
+
+    def _kept_classes(self, Z0, targets):
+        """(n, A): the query's own predicted class of every preserved
+        attribute it does not condition on, -1 elsewhere; None when nothing
+        is preserved. Queries without any condition keep nothing."""
+        kept = self._preserved_attributes()
+        if not kept:
+            return None
+        predicted = predict_labels(self.model_, Z0, self.device)
+        keep = np.full(targets.shape, -1, dtype=np.int64)
+        asked = (targets >= 0).any(axis=1, keepdims=True)
+        keep[:, kept] = np.where(asked & (targets[:, kept] < 0), predicted[:, kept], -1)
+        return keep
 
     def _reached(self, Z, targets):
         """Whether the heads predict every wanted class at ``Z``: (n,) bool."""
@@ -541,11 +597,13 @@ class BaseRetriever(
                  else self._embed(X[s:e]))
             prefer = None
             if targets is not None:
-                Z = self._move(Z, targets[s:e], weights[s:e])[0]
+                Z0, (Z, _, keep) = Z, self._move(Z, targets[s:e], weights[s:e])
                 a, m = self._unreached(Z, targets[s:e])
                 asked, missed = asked + a, missed + m
+                Z = self._ranking_embeddings(Z, Z0)
                 if self._prefers_predicted:
-                    prefer = [targets[s:e]]
+                    # the asked condition first, then the preserved classes
+                    prefer = [targets[s:e]] + ([] if keep is None else [keep])
             ex = None if exclude is None else exclude[s:e]
             dist[s:e], ind[s:e] = index.search(Z, k, exclude=ex, prefer=prefer)
         self._warn_unreached(asked, missed, stacklevel=2)
