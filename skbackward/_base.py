@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
 
 from ._conditions import parse_condition
+from ._dask import is_dask_collection
 from ._index import cosine_kneighbors, normalize_rows
 from ._labels import as_columns, attribute_names, encode_columns, lookup
 from ._model import (
@@ -164,7 +165,10 @@ class BaseRetriever(
 
         Parameters
         ----------
-        X : array-like of shape (n_queries, n_features)
+        X : array-like or dask array of shape (n_queries, n_features)
+            A dask array is transformed lazily, block by block (on the
+            workers of a distributed scheduler), and gives a dask array;
+            per-query conditions may then be numpy or dask arrays.
         condition : scalar, array-like of shape (n_queries,) or dict, default=None
             The wanted label(s). A scalar applies to every query, a 1-D array
             gives one label per query, and ``{attribute: label or labels}``
@@ -180,10 +184,15 @@ class BaseRetriever(
 
         Returns
         -------
-        Z : ndarray of shape (n_queries, embedding_dim)
-            In the dtype of ``X`` (float32 or float64).
+        Z : ndarray or dask array of shape (n_queries, embedding_dim)
+            In the dtype of ``X`` (float32 or float64); a dask array when
+            ``X`` is one.
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            from . import _dask
+
+            return _dask.transform(self, X, condition, condition_weight)
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
         return self._queries(self._embed(X), condition, condition_weight)[0]
 
@@ -195,9 +204,14 @@ class BaseRetriever(
 
         Parameters
         ----------
-        X : array-like of shape (n_queries, n_features), default=None
+        X : array-like or dask array of shape (n_queries, n_features), default=None
             Queries. ``None`` queries the indexed items themselves, each
-            excluded from its own neighbours.
+            excluded from its own neighbours. A dask array is answered
+            lazily, block by block (on the workers of a distributed
+            scheduler, the fitted retriever shipped once per worker), and
+            the results are dask arrays; ``condition``, ``condition_weight``
+            and ``exclude`` may then be numpy or dask arrays of one entry
+            per query.
         n_neighbors : int, default=None
             Number of neighbours; defaults to the ``n_neighbors`` parameter.
         return_distance : bool, default=True
@@ -212,16 +226,21 @@ class BaseRetriever(
 
         Returns
         -------
-        distances : ndarray of shape (n_queries, n_neighbors)
+        distances : ndarray or dask array of shape (n_queries, n_neighbors)
             Cosine distances (1 - cosine similarity), ascending (for a
             strategy that ranks predicted matches first, ascending within the
             matches and within the rest). Only when ``return_distance=True``.
-        indices : ndarray of shape (n_queries, n_neighbors)
+        indices : ndarray or dask array of shape (n_queries, n_neighbors)
             Row indices of the neighbours in the indexed items.
         """
         check_is_fitted(self)
         k = self.n_neighbors if n_neighbors is None else n_neighbors
         check_scalar(k, "n_neighbors", numbers.Integral, min_val=1)
+        if is_dask_collection(X):
+            from . import _dask
+
+            return _dask.kneighbors(self, X, k, return_distance, condition,
+                                    condition_weight, exclude)
         n_db = self.n_index_samples_
         if X is None:
             if exclude is not None:
