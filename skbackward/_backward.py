@@ -73,6 +73,11 @@ class BackwardSearchRetriever(TrainedRetriever):
         other attribute.
     n_neighbors : int, default=10
         Default number of neighbours of :meth:`kneighbors`.
+    vector_index : VectorIndex, default=None
+        Where the indexed items are kept and how they are searched: None
+        (an :class:`~skbackward.indexes.ExactIndex`) for exact search,
+        :class:`~skbackward.indexes.FaissIndex` for approximate search of
+        large databases. Not modified: the fitted copy is ``vector_index_``.
     device : str, default="cpu"
         Torch device for training and search ("cpu", "cuda", "cuda:1", or
         "auto" for CUDA when available). The fitted modules are kept on the
@@ -95,6 +100,8 @@ class BackwardSearchRetriever(TrainedRetriever):
         Mean training loss of each epoch.
     n_iter_ : int
         Number of training epochs run.
+    vector_index_ : VectorIndex
+        The fitted index of the searched items (a copy of ``vector_index``).
     index_labels_ : ndarray or None
         Labels of the indexed items (the training labels after ``fit``).
     n_index_samples_ : int
@@ -140,6 +147,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         select="best",
         filter_predicted=True,
         n_neighbors=10,
+        vector_index=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -156,6 +164,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.select = select
         self.filter_predicted = filter_predicted
         self.n_neighbors = n_neighbors
+        self.vector_index = vector_index
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -11,13 +11,18 @@ from abc import ABCMeta, abstractmethod
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    clone,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
 
 from ._conditions import parse_condition
 from ._dask import is_dask_collection
-from ._index import cosine_kneighbors, normalize_rows
+from ._index import chunk_rows, unit_float32
 from ._labels import as_columns, attribute_names, encode_columns, lookup
 from ._model import (
     build_network,
@@ -27,8 +32,11 @@ from ._model import (
     resolve_device,
     train_network,
 )
+from .indexes import ExactIndex, VectorIndex
 
 FLOAT_DTYPES = (np.float64, np.float32)
+# queries embedded, moved and searched at once by kneighbors (bounds its memory)
+QUERY_BATCH = 4096
 
 
 class BaseRetriever(
@@ -86,6 +94,11 @@ class BaseRetriever(
     def _check_params(self):
         check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, min_val=1)
         resolve_device(self.device)
+        if self.vector_index is not None and not isinstance(self.vector_index, VectorIndex):
+            raise ValueError(
+                "vector_index must be None or an index of skbackward.indexes "
+                f"(ExactIndex, FaissIndex, ...); got {self.vector_index!r}."
+            )
 
     @property
     def _n_features_out(self):
@@ -93,8 +106,14 @@ class BaseRetriever(
 
     # ---- the index ------------------------------------------------------------
 
-    def index(self, X, y=None):
-        """Replace the searched database by the items ``X``.
+    def index(self, X, y=None, *, append=False):
+        """Replace the searched database by the items ``X``, or add them to it.
+
+        Embeddings and predicted labels are computed in chunks of rows, so
+        ``X`` may be a ``np.memmap`` (or ``np.load(..., mmap_mode="r")``) larger
+        than memory. The new index replaces the old one at once: a
+        :meth:`kneighbors` running in another thread uses either the old or
+        the new one.
 
         Parameters
         ----------
@@ -103,6 +122,11 @@ class BaseRetriever(
         y : array-like of shape (n_items,) or (n_items, n_attributes), default=None
             Labels of the items, kept as ``index_labels_`` for scoring; the
             database may be unlabelled.
+        append : bool, default=False
+            Add the items after the indexed ones (numbered from
+            ``n_index_samples_`` on) instead of replacing them, for databases
+            that arrive in pieces; the earlier items keep their numbers. Give
+            ``y`` for every piece or for none.
 
         Returns
         -------
@@ -119,17 +143,65 @@ class BaseRetriever(
                     f"{len(self.attributes_)}) (attributes {self.attributes_}); "
                     f"got {y.shape}."
                 )
-        self._set_index(X, y)
+        if append:
+            old = self._fitted_index()
+            if (old.labels_ is None) != (y is None):
+                raise ValueError(
+                    "y must be given for every part of an appended index or for "
+                    f"none; the index {'has' if y is None else 'has no'} labels."
+                )
+        self._set_index(X, y, append=append)
         return self
 
-    def _set_index(self, X, y):
-        Z = self._embed(X)
-        self._index_embedding = Z
-        self._index_unit = normalize_rows(Z)
-        # the heads' labels of the items, for strategies that filter by them
-        self._index_predicted = predict_labels(self.model_, Z, self.device)
-        self.index_labels_ = y
-        self.n_index_samples_ = Z.shape[0]
+    def _set_index(self, X, y, append=False):
+        """Build the index of ``X`` chunk by chunk and swap it in at the end."""
+        n = X.shape[0]
+        dim = self.model_.embed.embedding_dim
+        if append:
+            new = self._fitted_index()._grown(n)
+        else:
+            new = clone(ExactIndex() if self.vector_index is None else self.vector_index)
+            new._start_build(n, dim, len(self._classes))
+            n_train = new._n_training_items(n)
+            if n_train:
+                rows = np.unique(np.linspace(0, n - 1, n_train).round().astype(np.int64))
+                new._train(np.concatenate(
+                    [chunk[1] for chunk in self._index_chunks(X[rows])]
+                ))
+        for start, unit, norms, predicted in self._index_chunks(X):
+            labels = None if y is None else y[start:start + unit.shape[0]]
+            new._add(unit, norms, predicted, labels)
+        new._end_build()
+        self.vector_index_ = new  # one assignment: the swap is atomic
+
+    def _chunk_rows(self, X):
+        # a chunk's features, embedding and hidden layers, in X's dtype
+        row_bytes = X.dtype.itemsize * (X.shape[1] + 4 * self.model_.embed.embedding_dim)
+        return chunk_rows(row_bytes, X.shape[0])
+
+    def _index_chunks(self, X):
+        """``(start, unit, norms, predicted)`` of consecutive chunks of rows
+        of ``X``: float32 unit embeddings, their norms, predicted classes."""
+        step = self._chunk_rows(X)
+        for start in range(0, X.shape[0], step):
+            Z = self._embed(X[start:start + step])
+            unit, norms = unit_float32(Z)
+            yield start, unit, norms, predict_labels(self.model_, Z, self.device)
+
+    def _fitted_index(self):
+        """The fitted index (read once per call by the methods that search)."""
+        check_is_fitted(self)
+        return self.vector_index_
+
+    @property
+    def index_labels_(self):
+        """Labels of the indexed items (None when not given)."""
+        return self._fitted_index().labels_
+
+    @property
+    def n_index_samples_(self):
+        """Number of indexed items."""
+        return self._fitted_index().n_items_
 
     def _encode(self, y):
         """Labels -> (n, n_attributes) class indices (-1 for labels not in fit)."""
@@ -151,10 +223,13 @@ class BaseRetriever(
         targets, weights = parse_condition(
             condition, self.attributes_, self._classes, Z.shape[0], condition_weight
         )
+        return self._moved(Z, targets, weights), targets
+
+    def _moved(self, Z, targets, weights):
         out = self._condition_embeddings(Z, targets, weights)
         free = (targets < 0).all(axis=1)  # no condition for these queries
         out[free] = Z[free]
-        return out, targets
+        return out
 
     # Whether kneighbors ranks the items the heads predict to carry the
     # condition before the others (the label filter and its relatives).
@@ -202,6 +277,9 @@ class BaseRetriever(
     ):
         """Find the indexed items nearest to each (conditioned) query.
 
+        Queries are embedded, moved and searched in batches of bounded size,
+        ``X=None`` included.
+
         Parameters
         ----------
         X : array-like or dask array of shape (n_queries, n_features), default=None
@@ -226,14 +304,14 @@ class BaseRetriever(
 
         Returns
         -------
-        distances : ndarray or dask array of shape (n_queries, n_neighbors)
+        distances : ndarray or dask array of shape (n_queries, n_neighbors), float32
             Cosine distances (1 - cosine similarity), ascending (for a
             strategy that ranks predicted matches first, ascending within the
             matches and within the rest). Only when ``return_distance=True``.
         indices : ndarray or dask array of shape (n_queries, n_neighbors)
             Row indices of the neighbours in the indexed items.
         """
-        check_is_fitted(self)
+        index = self._fitted_index()  # one read: a concurrent index() swaps it
         k = self.n_neighbors if n_neighbors is None else n_neighbors
         check_scalar(k, "n_neighbors", numbers.Integral, min_val=1)
         if is_dask_collection(X):
@@ -241,32 +319,46 @@ class BaseRetriever(
 
             return _dask.kneighbors(self, X, k, return_distance, condition,
                                     condition_weight, exclude)
-        n_db = self.n_index_samples_
+        n_db = index.n_items_
         if X is None:
             if exclude is not None:
                 raise ValueError("exclude cannot be used with X=None, which "
                                  "already excludes each item itself.")
-            Z0, exclude = self._index_embedding, np.arange(n_db)
+            n_q = n_db
+            exclude = np.arange(n_db)
         else:
             X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-            Z0 = self._embed(X)
-            exclude = self._check_exclude(exclude, Z0.shape[0])
-        if k > n_db - (X is None):  # checked before paying for a search
+            n_q = X.shape[0]
+            exclude = self._check_exclude(exclude, n_q, n_db)
+        left = n_db - (exclude is not None and bool((exclude >= 0).any()))
+        if k > left:  # checked before paying for a search
             raise ValueError(
                 f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, "
-                f"n_samples_fit = {n_db}, n_samples = {Z0.shape[0]}"
-                + (" (X=None excludes each item itself)" if X is None else "")
+                f"n_samples_fit = {n_db}, n_samples = {n_q}"
+                + ("" if left == n_db else
+                   f" ({left} items are left after excluding one per query"
+                   + ("; X=None excludes each item itself)" if X is None else ")"))
             )
-        Z, targets = self._queries(Z0, condition, condition_weight)
-        prefer = None
-        if targets is not None and self._prefers_predicted:
-            prefer = (targets, self._index_predicted)
-        dist, ind = cosine_kneighbors(
-            Z, self._index_unit, k, exclude=exclude, prefer=prefer
-        )
+        targets = weights = None
+        if condition is not None:
+            targets, weights = parse_condition(
+                condition, self.attributes_, self._classes, n_q, condition_weight
+            )
+        dist = np.empty((n_q, k), dtype=np.float32)
+        ind = np.empty((n_q, k), dtype=np.int64)
+        for s in range(0, n_q, QUERY_BATCH):
+            e = min(s + QUERY_BATCH, n_q)
+            Z = index.embeddings(s, e) if X is None else self._embed(X[s:e])
+            prefer = None
+            if targets is not None:
+                Z = self._moved(Z, targets[s:e], weights[s:e])
+                if self._prefers_predicted:
+                    prefer = [targets[s:e]]
+            ex = None if exclude is None else exclude[s:e]
+            dist[s:e], ind[s:e] = index.search(Z, k, exclude=ex, prefer=prefer)
         return (dist, ind) if return_distance else ind
 
-    def _check_exclude(self, exclude, n_queries):
+    def _check_exclude(self, exclude, n_queries, n_items):
         if exclude is None:
             return None
         exclude = np.asarray(exclude)
@@ -275,10 +367,8 @@ class BaseRetriever(
                 f"exclude must be integers of shape ({n_queries},), one indexed "
                 f"row (or -1) per query; got {exclude.dtype} {exclude.shape}."
             )
-        if (exclude >= self.n_index_samples_).any() or (exclude < -1).any():
-            raise ValueError(
-                f"exclude holds rows outside [-1, {self.n_index_samples_ - 1}]."
-            )
+        if (exclude >= n_items).any() or (exclude < -1).any():
+            raise ValueError(f"exclude holds rows outside [-1, {n_items - 1}].")
         return exclude.astype(np.int64)
 
     def __sklearn_tags__(self):

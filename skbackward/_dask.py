@@ -134,21 +134,22 @@ def kneighbors(estimator, X, k, return_distance, condition, condition_weight,
     _require_dask()
     import dask.array as da
 
-    n_db = estimator.n_index_samples_
-    if k > n_db:  # checked before building the graph
+    n_db = estimator._fitted_index().n_items_
+    left = n_db
+    if exclude is not None and not is_dask_collection(exclude):
+        exclude = estimator._check_exclude(exclude, X.shape[0], n_db)
+        left -= bool((exclude >= 0).any())
+    if k > left:  # checked before building the graph (blocks check again)
         raise ValueError(
             f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, "
             f"n_samples_fit = {n_db}, n_samples = {X.shape[0]}"
         )
-    if exclude is not None and not is_dask_collection(exclude):
-        exclude = estimator._check_exclude(np.asarray(exclude), X.shape[0])
     per_query = {"condition": condition, "condition_weight": condition_weight,
                  "exclude": exclude}
-    dist_dtype = _distance_dtype(estimator)
     dist, ind = [], []
     for n, out in _blocks(estimator, X, _kneighbors_block, per_query, k):
         d, i = out[0], out[1]
-        dist.append(da.from_delayed(d, (n, k), dtype=dist_dtype))
+        dist.append(da.from_delayed(d, (n, k), dtype=np.float32))
         ind.append(da.from_delayed(i, (n, k), dtype=np.int64))
     ind = da.concatenate(ind)
     if not return_distance:
@@ -157,7 +158,3 @@ def kneighbors(estimator, X, k, return_distance, condition, condition_weight,
     # (dask.compute(dist, ind)) runs each block once
     return da.concatenate(dist), ind
 
-
-def _distance_dtype(estimator):
-    """dtype of the distances the in-memory ``kneighbors`` returns."""
-    return estimator._index_unit.dtype

@@ -34,8 +34,9 @@ class DistilledRetriever(BaseRetriever):
     embedding and the one-hot conditions straight to the searched embedding.
     A conditional query then costs one forward pass instead of up to
     ``max_iter`` gradient steps (Lee & Kim, PLoS ONE 2024).
-    Retrieval, the index and the embedding are the teacher's, and so is the
-    ranking option ``teacher.filter_predicted``. The student is tied to the
+    The embedding is the teacher's, and so is the ranking option
+    ``teacher.filter_predicted``; the index is built by this retriever's
+    ``vector_index`` and shared with ``teacher_``. The student is tied to the
     teacher's ``alpha`` at fit time, and answers without a search loss, so
     ``condition_weight`` does not change its output.
 
@@ -79,6 +80,11 @@ class DistilledRetriever(BaseRetriever):
         Adam's weight decay.
     n_neighbors : int, default=10
         Default number of neighbours of :meth:`kneighbors`.
+    vector_index : VectorIndex, default=None
+        Where the indexed items are kept and how they are searched: None
+        (an :class:`~skbackward.indexes.ExactIndex`) for exact search,
+        :class:`~skbackward.indexes.FaissIndex` for approximate search of
+        large databases. Not modified: the fitted copy is ``vector_index_``.
     device : str, default="cpu"
         Torch device for the student's training and queries; the teacher uses
         its own ``device``.
@@ -96,6 +102,9 @@ class DistilledRetriever(BaseRetriever):
         The trained student, on CPU.
     model_ : torch.nn.Module
         The teacher's network (embedding and classifier heads).
+    vector_index_ : VectorIndex
+        The fitted index of the searched items (a copy of ``vector_index``),
+        shared with ``teacher_``: the retriever keeps one index.
     attributes_, classes_, index_labels_, n_index_samples_
         As in :class:`BackwardSearchRetriever`.
     loss_curve_ : list of float
@@ -137,6 +146,7 @@ class DistilledRetriever(BaseRetriever):
         learning_rate=1e-3,
         weight_decay=0.0,
         n_neighbors=10,
+        vector_index=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -152,6 +162,7 @@ class DistilledRetriever(BaseRetriever):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.n_neighbors = n_neighbors
+        self.vector_index = vector_index
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -178,7 +189,9 @@ class DistilledRetriever(BaseRetriever):
             )
         if self.prefit:
             check_is_fitted(teacher)
-            return copy.deepcopy(teacher)
+            # without its index: this retriever builds the one both use
+            index = teacher.__dict__.get("vector_index_")
+            return copy.deepcopy(teacher, memo={id(index): None})
         teacher = clone(teacher)
         if teacher.random_state is None:
             teacher.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
@@ -244,6 +257,10 @@ class DistilledRetriever(BaseRetriever):
             select=teacher.select,
         )
         return Z0, targets, Z_star
+
+    def _set_index(self, X, y, append=False):
+        super()._set_index(X, y, append=append)
+        self.teacher_.vector_index_ = self.vector_index_  # one index for both
 
     def set_params(self, **params):
         # nested teacher__* parameters need a teacher to set them on: the

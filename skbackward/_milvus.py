@@ -26,12 +26,12 @@ import numbers
 import os
 
 import numpy as np
-from sklearn.exceptions import NotFittedError
 
 from ._index import unit_float32
-from .indexes import VectorIndex
+from ._preference import place, wish_groups
+from .indexes import VectorIndex, _check_built, _check_exclude
 
-MAX_TOPK = 16384  # Milvus's limit on neighbours per query (and queries per call)
+MAX_TOPK = 16384  # Milvus's limit on neighbours per query
 _MAX_NQ = 1024  # queries per search call: bounds the request and reply size
 _QUERY_BATCH = 8192  # rows per query call when reading items back
 
@@ -177,18 +177,17 @@ def _pattern_filter(wished, chosen):
     return " and ".join(terms)
 
 
-def level_filters(wish_row, n_tiers):
-    """Filter expressions of the preference levels of one wish row, best first.
+def level_filters(wish):
+    """Filter expressions of the preference levels of one wish, best first.
 
-    ``wish_row`` concatenates the tiers' wanted classes (-1: no wish), tier 0
-    first. An item's level is its tuple of matches per tier, ranked
-    lexicographically; each level's expression selects exactly its items, so
-    the levels partition the collection. ``""`` means no filter.
+    ``wish`` (n_tiers, A) holds the wanted classes (-1: no wish). An item's
+    level is its tuple of wishes met per tier, ranked lexicographically; each
+    level's expression selects exactly its items, so the levels partition
+    the collection. ``""`` means no filter.
     """
-    tiers = np.asarray(wish_row).reshape(n_tiers, -1)
     wished = {}
-    for a in range(tiers.shape[1]):
-        classes = sorted({int(c) for c in tiers[:, a] if c >= 0})
+    for a in range(wish.shape[1]):
+        classes = sorted({int(c) for c in wish[:, a] if c >= 0})
         if classes:
             wished[a] = classes
     if not wished:
@@ -198,8 +197,8 @@ def level_filters(wish_row, n_tiers):
     for choice in itertools.product(*([None] + wished[a] for a in attributes)):
         chosen = dict(zip(attributes, choice))
         key = tuple(
-            sum(chosen.get(a) == t[a] for a in attributes if t[a] >= 0)
-            for t in tiers
+            sum(chosen.get(a) == tier[a] for a in attributes if tier[a] >= 0)
+            for tier in wish
         )
         levels.setdefault(key, []).append(_pattern_filter(wished, chosen))
     return [
@@ -219,54 +218,48 @@ def search(client, name, unit, k, exclude, prefer, search_params, n_items):
     -1 where fewer than k were found (an approximate index may miss some).
     """
     n = unit.shape[0]
-    sim = np.full((n, k), -np.inf, dtype=np.float32)
-    ind = np.full((n, k), -1, dtype=np.int64)
-    found = np.zeros(n, dtype=np.int64)
-    exclude = np.full(n, -1, np.int64) if exclude is None else exclude
-    if prefer is None or not len(prefer):
-        wishes, n_tiers = np.full((n, 1), -1, np.int64), 1
+    sims = np.full((n, k), -np.inf, dtype=np.float32)
+    ids = np.full((n, k), -1, dtype=np.int64)
+    filled = np.zeros(n, dtype=np.int64)
+    if prefer is None:
+        wishes, group = np.full((1, 1, 1), -1, np.int64), np.zeros(n, np.int64)
     else:
-        wishes, n_tiers = np.concatenate(prefer, axis=1), len(prefer)
-    rows_of, inverse = np.unique(wishes, axis=0, return_inverse=True)
-    order = np.argsort(inverse.ravel(), kind="stable")
-    bounds = np.cumsum(np.bincount(inverse.ravel(), minlength=len(rows_of)))
-    for g, group in enumerate(np.split(order, bounds[:-1])):
-        for level in level_filters(rows_of[g], n_tiers):
-            expr = f"({level}) and id < {n_items}" if level else f"id < {n_items}"
-            todo = group[found[group] < k]
+        wishes, group = wish_groups(prefer, n)
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(len(wishes) + 1))
+    for g, wish in enumerate(wishes):
+        members = order[bounds[g]:bounds[g + 1]]
+        for level in level_filters(wish):
+            todo = members[filled[members] < k]
             if not todo.size:
                 break
+            expr = f"({level}) and id < {n_items}" if level else f"id < {n_items}"
             for s in range(0, todo.size, _MAX_NQ):
                 rows = todo[s:s + _MAX_NQ]
-                _search_level(client, name, unit, k, rows, exclude, expr,
-                              search_params, sim, ind, found)
-    return sim, ind
+                ex = None if exclude is None else exclude[rows]
+                s_, i_ = _search_level(client, name, unit[rows], k - filled[rows],
+                                       ex, expr, search_params)
+                place(sims, ids, filled, rows, s_, i_)
+    return sims, ids
 
 
-def _search_level(client, name, unit, k, rows, exclude, expr, search_params,
-                  sim, ind, found):
-    """Search one level for ``rows`` and append the hits after what each
-    query already found (in place)."""
-    need = k - found[rows]
-    excl = exclude[rows]
-    limit = int(need.max() + (excl >= 0).any())
+def _search_level(client, name, unit, need, exclude, expr, search_params):
+    """One filtered search: each query's ``need`` best items (one more when
+    it excludes an item, which is then dropped); -1 pads missing hits."""
+    extra = exclude is not None and bool((exclude >= 0).any())
+    limit = int(need.max()) + extra
     hits = client.search(
-        name, data=unit[rows], limit=limit, filter=expr, anns_field=VECTOR,
+        name, data=unit, limit=limit, filter=expr, anns_field=VECTOR,
         search_params=search_params, output_fields=[],
     )
-    ids = np.full((rows.size, limit), -1, dtype=np.int64)
-    dist = np.zeros((rows.size, limit), dtype=np.float32)
+    ids = np.full((unit.shape[0], limit), -1, dtype=np.int64)
+    sims = np.full((unit.shape[0], limit), -np.inf, dtype=np.float32)
     for i, h in enumerate(hits):  # pymilvus answers one object per query
         ids[i, :len(h.ids)] = h.ids
-        dist[i, :len(h.distances)] = h.distances
-    keep = (ids >= 0) & (ids != excl[:, None])
-    rank = np.cumsum(keep, axis=1)
-    keep &= rank <= need[:, None]
-    q, j = np.nonzero(keep)
-    slot = found[rows][q] + rank[q, j] - 1
-    sim[rows[q], slot] = dist[q, j]
-    ind[rows[q], slot] = ids[q, j]
-    found[rows] += keep.sum(axis=1)
+        sims[i, :len(h.distances)] = h.distances
+    if extra:
+        ids[ids == exclude[:, None]] = -1
+    return sims, ids
 
 
 def read_range(client, name, start, stop, fields):
@@ -506,16 +499,10 @@ class MilvusIndex(VectorIndex):
 
     # ---- queries ----------------------------------------------------------------
 
-    def _check_built(self):
-        if "n_items_" not in self.__dict__:
-            raise NotFittedError(
-                "This MilvusIndex holds parameters only: a retriever builds a "
-                "fitted copy (its vector_index_) in fit or index."
-            )
-
     def search(self, queries, k, *, exclude=None, prefer=None):
-        self._check_built()
+        _check_built(self)
         unit = unit_float32(np.asarray(queries))[0]
+        exclude = _check_exclude(exclude, unit.shape[0])
         if k + 1 > MAX_TOPK:
             raise ValueError(f"MilvusIndex answers at most {MAX_TOPK - 1} "
                              f"neighbours per query; got n_neighbors={k}.")
@@ -526,7 +513,7 @@ class MilvusIndex(VectorIndex):
         return dist.astype(np.float32), ids
 
     def _range(self, start, stop):
-        self._check_built()
+        _check_built(self)
         start, stop, _ = slice(start, stop).indices(self.n_items_)
         return start, max(stop, start)
 
@@ -547,7 +534,7 @@ class MilvusIndex(VectorIndex):
     @property
     def labels_(self):
         """The items' labels (read back from Milvus once after unpickling)."""
-        self._check_built()
+        _check_built(self)
         if not self.__dict__.get("_has_labels"):
             return None
         labels = self.__dict__.get("_labels")

@@ -9,6 +9,7 @@ answered.
 import numpy as np
 
 from ._base import TrainedRetriever
+from ._index import chunk_rows
 from ._model import predict_labels
 
 _TRAINING_PARAMS_DOC = """
@@ -26,6 +27,11 @@ _TRAINING_PARAMS_DOC = """
         Adam's weight decay.
     n_neighbors : int, default=10
         Default number of neighbours of :meth:`kneighbors`.
+    vector_index : VectorIndex, default=None
+        Where the indexed items are kept and how they are searched: None
+        (an :class:`~skbackward.indexes.ExactIndex`) for exact search,
+        :class:`~skbackward.indexes.FaissIndex` for approximate search of
+        large databases. Not modified: the fitted copy is ``vector_index_``.
     device : str, default="cpu"
         Torch device for training ("cpu", "cuda", "auto"); fitted modules are
         kept on the CPU.
@@ -46,6 +52,8 @@ _TRAINING_PARAMS_DOC = """
         Mean training loss of each epoch.
     n_iter_ : int
         Number of training epochs run.
+    vector_index_ : VectorIndex
+        The fitted index of the searched items (a copy of ``vector_index``).
     index_labels_ : ndarray or None
         Labels of the indexed items.
     n_index_samples_ : int
@@ -70,6 +78,7 @@ class _PeerRetriever(TrainedRetriever):
         learning_rate=1e-3,
         weight_decay=1e-6,
         n_neighbors=10,
+        vector_index=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -80,6 +89,7 @@ class _PeerRetriever(TrainedRetriever):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.n_neighbors = n_neighbors
+        self.vector_index = vector_index
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -182,10 +192,17 @@ class CentroidShiftRetriever(_PeerRetriever):
         """
         super().fit(X, y)
         # fit indexes the training items: their embeddings are already there
-        Z, codes = self._index_embedding, self._encode(self.index_labels_)
+        index = self.vector_index_
+        codes = self._encode(index.labels_)
+        sums = [np.zeros((len(cls), index.dim_)) for cls in self._classes]
+        step = chunk_rows(8 * index.dim_, index.n_items_)
+        for start in range(0, index.n_items_, step):
+            Z = index.embeddings(start, start + step).astype(np.float64)
+            for a, total in enumerate(sums):
+                np.add.at(total, codes[start:start + step, a], Z)
         self.centroids_ = [
-            np.stack([Z[codes[:, a] == c].mean(0) for c in range(len(cls))])
-            for a, cls in enumerate(self._classes)
+            total / np.bincount(codes[:, a], minlength=len(total))[:, None]
+            for a, total in enumerate(sums)
         ]
         return self
 

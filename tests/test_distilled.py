@@ -178,7 +178,7 @@ def test_filter_predicted_follows_the_teacher_parameter(student, digits):
     student.set_params(teacher__filter_predicted=True)
     try:
         ind = student.kneighbors(X, 5, return_distance=False, condition=3)
-        assert (student._index_predicted[ind, 0] == 3).all()
+        assert (student.vector_index_.predicted_[ind, 0] == 3).all()
     finally:
         student.set_params(teacher__filter_predicted=False)
     np.testing.assert_array_equal(

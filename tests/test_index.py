@@ -1,24 +1,40 @@
-"""Tests of the exact chunked cosine index (skbackward._index)."""
+"""Tests of the exact tiled cosine top-k (skbackward._index)."""
 
 import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
 import skbackward._index as index_module
-from skbackward._index import cosine_kneighbors, normalize_rows
+from skbackward._index import exact_topk, normalize_rows, unit_float32
 
 
-def _data(dtype=np.float64, n_db=40, n_q=13, dim=6, seed=0):
+def _data(n_db=300, n_q=37, dim=8, seed=0):
     rng = np.random.RandomState(seed)
-    return rng.randn(n_q, dim).astype(dtype), rng.randn(n_db, dim).astype(dtype)
+    return rng.randn(n_q, dim), rng.randn(n_db, dim)
 
 
-def _reference(queries, database, k):
-    nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute")
-    nn.fit(database.astype(np.float64))
-    if queries is None:
-        return nn.kneighbors()
-    return nn.kneighbors(queries.astype(np.float64))
+def _unit(X):
+    return unit_float32(X)[0]
+
+
+def _reference(queries, database, k, rows=None, exclude=None):
+    """Brute-force float64 top-k by cosine (item numbers, similarities)."""
+    cos = normalize_rows(queries) @ normalize_rows(database).T
+    if rows is not None:
+        keep = np.zeros(database.shape[0], bool)
+        keep[rows] = True
+        cos[:, ~keep] = -np.inf
+    if exclude is not None:
+        on = exclude >= 0
+        cos[np.flatnonzero(on), exclude[on]] = -np.inf
+    ids = np.argsort(-cos, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(cos, ids, 1), ids
+
+
+def _small_tiles(monkeypatch, tile=16, group=4, q_tile=16):
+    monkeypatch.setattr(index_module, "ITEM_TILE", tile)
+    monkeypatch.setattr(index_module, "GROUP", group)
+    monkeypatch.setattr(index_module, "MAX_QUERY_TILE", q_tile)
 
 
 def test_normalize_rows():
@@ -26,130 +42,146 @@ def test_normalize_rows():
     np.testing.assert_allclose(normalize_rows(Z), [[0.6, 0.8], [0, 0], [0, -1]])
 
 
-@pytest.mark.parametrize("k", [1, 5, 40])
-def test_agrees_with_nearest_neighbors(k):
+def test_unit_float32():
+    unit, norms = unit_float32(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    assert unit.dtype == norms.dtype == np.float32
+    np.testing.assert_allclose(unit, [[0.6, 0.8], [0, 0]], rtol=1e-7)
+    np.testing.assert_array_equal(norms, [5, 0])
+
+
+@pytest.mark.parametrize("k", [1, 5, 40, 300])
+def test_agrees_with_brute_force(k):
     queries, database = _data()
-    dist, ind = cosine_kneighbors(queries, normalize_rows(database), k)
-    ref_dist, ref_ind = _reference(queries, database, k)
-    assert dist.shape == ind.shape == (13, k)
-    assert ind.dtype == np.int64
-    np.testing.assert_allclose(dist, ref_dist, rtol=0, atol=1e-12)
-    np.testing.assert_array_equal(ind, ref_ind)
+    sims, ids = exact_topk(_unit(queries), [_unit(database)], k)
+    ref_sims, ref_ids = _reference(queries, database, k)
+    assert sims.shape == ids.shape == (37, k)
+    assert sims.dtype == np.float32 and ids.dtype == np.int64
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_allclose(sims, ref_sims, atol=1e-6)
 
 
-@pytest.mark.parametrize("k", [1, 5, 39])
-def test_exclude_self_agrees_with_nearest_neighbors_x_none(k):
-    _, database = _data()
-    unit = normalize_rows(database)
-    dist, ind = cosine_kneighbors(database, unit, k, exclude=np.arange(len(database)))
-    ref_dist, ref_ind = _reference(None, database, k)
-    np.testing.assert_allclose(dist, ref_dist, rtol=0, atol=1e-12)
-    np.testing.assert_array_equal(ind, ref_ind)
-    assert not np.any(ind == np.arange(len(database))[:, None])
-
-
-def test_queries_are_normalised_but_scale_free():
+def test_agrees_with_nearest_neighbors_cosine():
     queries, database = _data()
-    unit = normalize_rows(database)
-    dist, ind = cosine_kneighbors(queries, unit, 5)
-    dist2, ind2 = cosine_kneighbors(queries * 37.5, unit, 5)
-    np.testing.assert_allclose(dist, dist2, rtol=0, atol=1e-12)
-    np.testing.assert_array_equal(ind, ind2)
+    _, ids = exact_topk(_unit(queries), [_unit(database)], 7)
+    nn = NearestNeighbors(n_neighbors=7, metric="cosine", algorithm="brute")
+    np.testing.assert_array_equal(ids, nn.fit(database).kneighbors(queries)[1])
 
 
-def _self(queries, exclude_self):
-    """Each query's own row to exclude, or None."""
-    return np.arange(len(queries)) if exclude_self else None
-
-
-@pytest.mark.parametrize("max_block", [1, 7, 41, 100])
-@pytest.mark.parametrize("exclude_self", [False, True])
-def test_chunking_gives_identical_results(monkeypatch, max_block, exclude_self):
+@pytest.mark.parametrize("tile, group, q_tile", [(16, 4, 16), (8, 8, 32), (32, 1, 16)])
+def test_tiling_gives_identical_results(monkeypatch, tile, group, q_tile):
     queries, database = _data()
-    if exclude_self:
-        queries = database
-    unit = normalize_rows(database)
-    dist, ind = cosine_kneighbors(queries, unit, 6, exclude=_self(queries, exclude_self))
-    monkeypatch.setattr(index_module, "MAX_BLOCK", max_block)
-    dist_c, ind_c = cosine_kneighbors(queries, unit, 6, exclude=_self(queries, exclude_self))
-    np.testing.assert_array_equal(ind_c, ind)
-    # BLAS may round a 1-row matmul differently from a many-row one (1 ulp)
-    np.testing.assert_allclose(dist_c, dist, rtol=0, atol=1e-12)
+    q, db = _unit(queries), _unit(database)
+    exclude = np.arange(37) * 3
+    expected = exact_topk(q, [db], 6, exclude=exclude)
+    _small_tiles(monkeypatch, tile, group, q_tile)
+    for got, want in zip(exact_topk(q, [db], 6, exclude=exclude), expected):
+        np.testing.assert_array_equal(got, want)
 
 
-def test_chunking_small_database(monkeypatch):
-    # MAX_BLOCK // n_db > 1: several queries per chunk, last chunk partial
-    queries, database = _data(n_db=3, n_q=11)
-    unit = normalize_rows(database)
-    dist, ind = cosine_kneighbors(queries, unit, 2)
-    monkeypatch.setattr(index_module, "MAX_BLOCK", 7)  # chunks of 2 queries
-    dist_c, ind_c = cosine_kneighbors(queries, unit, 2)
-    np.testing.assert_array_equal(ind_c, ind)
-    np.testing.assert_allclose(dist_c, dist, rtol=0, atol=1e-12)
-    ref_dist, ref_ind = _reference(queries, database, 2)
-    np.testing.assert_array_equal(ind_c, ref_ind)
+@pytest.mark.parametrize("working_memory", [0.01, 0.1, 1])
+def test_working_memory_bounds_the_blocks_not_the_result(working_memory):
+    # 0.01 MiB: one query tile of 16 rows, a block of one item tile
+    queries, database = _data(n_db=5000, n_q=40, dim=16)
+    q, db = _unit(queries), _unit(database)
+    expected = exact_topk(q, [db], 10)
+    got = exact_topk(q, [db], 10, working_memory=working_memory)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    group, tile, q_tile, tiles_per_block, share = index_module._plan(5000, 10, working_memory)
+    assert q_tile * tile * 4 <= max(share, 16 * tile * 4)
 
 
-@pytest.mark.parametrize("exclude_self", [False, True])
-def test_distances_ascending_and_in_range(exclude_self):
-    queries, database = _data(n_db=60, n_q=60, dim=4, seed=3)
-    if exclude_self:
-        queries = database
-    dist, _ = cosine_kneighbors(queries, normalize_rows(database), 20,
-                                exclude=_self(queries, exclude_self))
-    assert np.all(np.diff(dist, axis=1) >= 0)
-    assert np.all((dist >= 0) & (dist <= 2))
+def test_exclude_self_with_every_other_item():
+    queries, database = _data(n_db=30, n_q=30)
+    exclude = np.arange(30)
+    sims, ids = exact_topk(_unit(database), [_unit(database)], 29, exclude=exclude)
+    ref_sims, ref_ids = _reference(database, database, 29, exclude=exclude)
+    np.testing.assert_array_equal(ids, ref_ids)
+    assert not (ids == exclude[:, None]).any()
+    # asking for all 30: the last one is missing, not the excluded item
+    sims, ids = exact_topk(_unit(database), [_unit(database)], 30, exclude=exclude)
+    np.testing.assert_array_equal(ids[:, :29], ref_ids)
+    assert (ids[:, 29] == -1).all() and np.isneginf(sims[:, 29]).all()
 
 
-def test_float32():
-    queries, database = _data(np.float32)
-    dist, ind = cosine_kneighbors(queries, normalize_rows(database), 5)
-    assert dist.dtype == np.float32
-    assert ind.dtype == np.int64
-    ref_dist, ref_ind = _reference(queries, database, 5)
-    np.testing.assert_allclose(dist, ref_dist, rtol=0, atol=1e-5)
-    np.testing.assert_array_equal(ind, ref_ind)
-
-
-def test_float32_exclude_self():
-    _, database = _data(np.float32)
-    dist, ind = cosine_kneighbors(database, normalize_rows(database), 4,
-                                  exclude=np.arange(len(database)))
-    ref_dist, ref_ind = _reference(None, database, 4)
-    np.testing.assert_allclose(dist, ref_dist, rtol=0, atol=1e-5)
-    np.testing.assert_array_equal(ind, ref_ind)
-
-
-def test_float64_queries_on_float32_database():
+def test_exclude_minus_one_is_none():
     queries, database = _data()
-    unit32 = normalize_rows(database).astype(np.float32)
-    dist, ind = cosine_kneighbors(queries, unit32, 5)
-    assert dist.dtype == np.float32
-    _, ref_ind = _reference(queries, database, 5)
-    np.testing.assert_array_equal(ind, ref_ind)
+    q, db = _unit(queries), _unit(database)
+    got = exact_topk(q, [db], 5, exclude=np.full(37, -1))
+    for a, b in zip(got, exact_topk(q, [db], 5)):
+        np.testing.assert_array_equal(a, b)
 
 
-def test_identical_direction_has_zero_distance():
-    database = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
-    dist, ind = cosine_kneighbors(np.array([[2.0, 0.0]]), normalize_rows(database), 3)
-    np.testing.assert_array_equal(ind, [[0, 1, 2]])
-    np.testing.assert_allclose(dist, [[0.0, 1.0, 2.0]], atol=1e-12)
-
-
-def test_non_contiguous_inputs():
+@pytest.mark.parametrize("small", [False, True])
+def test_rows_restrict_the_search(monkeypatch, small):
+    if small:
+        _small_tiles(monkeypatch)
     queries, database = _data()
-    unit = np.asfortranarray(normalize_rows(database))
-    dist, ind = cosine_kneighbors(np.asfortranarray(queries), unit, 5)
-    ref_dist, ref_ind = _reference(queries, database, 5)
-    np.testing.assert_array_equal(ind, ref_ind)
-    np.testing.assert_allclose(dist, ref_dist, rtol=0, atol=1e-12)
+    rows = np.flatnonzero(np.random.RandomState(1).rand(300) < 0.3)
+    exclude = rows[np.arange(37) % len(rows)]
+    exclude[::2] = 5  # an item that may not be among the rows
+    sims, ids = exact_topk(_unit(queries), [_unit(database)], 8, rows=rows,
+                           exclude=exclude)
+    ref_sims, ref_ids = _reference(queries, database, 8, rows=rows, exclude=exclude)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_allclose(sims, ref_sims, atol=1e-6)
+
+
+def test_fewer_rows_than_k():
+    queries, database = _data()
+    sims, ids = exact_topk(_unit(queries), [_unit(database)], 5, rows=np.array([3, 9]))
+    assert set(ids[:, :2].ravel()) <= {3, 9} and (ids[:, 2:] == -1).all()
+    assert np.isfinite(sims[:, :2]).all() and np.isneginf(sims[:, 2:]).all()
+    sims, ids = exact_topk(_unit(queries), [_unit(database)], 5, rows=np.array([], int))
+    assert (ids == -1).all()
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_segments_are_one_database(monkeypatch, small):
+    if small:
+        _small_tiles(monkeypatch)
+    queries, database = _data()
+    q, db = _unit(queries), _unit(database)
+    segments = [db[:100], db[100:107], db[107:]]
+    rows = np.arange(0, 300, 7)
+    for kw in ({}, {"rows": rows}, {"exclude": np.arange(37) + 90}):
+        got = exact_topk(q, segments, 9, **kw)
+        for a, b in zip(got, exact_topk(q, [db], 9, **kw)):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_a_query_does_not_depend_on_its_batch(monkeypatch, small):
+    # scikit-learn's subset invariance, bit for bit (float32 matmuls of 1-3
+    # rows take other BLAS paths: query tiles are padded)
+    if small:
+        _small_tiles(monkeypatch)
+    rng = np.random.RandomState(0)
+    q = _unit(rng.randn(300, 64))
+    db = _unit(rng.randn(2000, 64))
+    sims, ids = exact_topk(q, [db], 10)
+    for n in (1, 2, 3, 5, 17, 100):
+        part = rng.choice(300, n, replace=False)
+        s, i = exact_topk(q[part], [db], 10)
+        np.testing.assert_array_equal(i, ids[part])
+        np.testing.assert_array_equal(s, sims[part])
+
+
+def test_zero_query_and_scale_free():
+    queries, database = _data()
+    db = _unit(database)
+    sims, ids = exact_topk(_unit(np.zeros((1, 8))), [db], 3)
+    assert (sims == 0).all() and (ids >= 0).all()
+    a = exact_topk(_unit(queries), [db], 5)
+    b = exact_topk(_unit(queries * 37.5), [db], 5)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_allclose(a[0], b[0], atol=1e-7)
 
 
 def test_does_not_modify_inputs():
     queries, database = _data()
-    unit = normalize_rows(database)
-    q_copy, u_copy = queries.copy(), unit.copy()
-    cosine_kneighbors(database, unit, 3, exclude=np.arange(len(database)))
-    cosine_kneighbors(queries, unit, 3)
-    np.testing.assert_array_equal(queries, q_copy)
-    np.testing.assert_array_equal(unit, u_copy)
+    q, db = _unit(queries), _unit(database)
+    q_copy, db_copy = q.copy(), db.copy()
+    exact_topk(q, [db], 3, exclude=np.arange(37))
+    np.testing.assert_array_equal(q, q_copy)
+    np.testing.assert_array_equal(db, db_copy)

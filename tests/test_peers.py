@@ -50,13 +50,13 @@ def test_label_filter_returns_predicted_matches_nearest_first(fitted, digits):
     ret = fitted[LabelFilterRetriever]
     X = digits[1][:30]
     dist, ind = ret.kneighbors(X, 8, condition=4)
-    assert (ret._index_predicted[ind, 0] == 4).all()
+    assert (ret.vector_index_.predicted_[ind, 0] == 4).all()
     assert np.all(np.diff(dist, axis=1) >= 0)
     # the same order as plain similarity restricted to those items
     Zq, Zdb = ret.transform(X), ret.transform(digits[1])
     cos = (Zq / np.linalg.norm(Zq, axis=1, keepdims=True)) @ (
         Zdb / np.linalg.norm(Zdb, axis=1, keepdims=True)).T
-    cos[:, ret._index_predicted[:, 0] != 4] = -np.inf
+    cos[:, ret.vector_index_.predicted_[:, 0] != 4] = -np.inf
     np.testing.assert_array_equal(ind, np.argsort(-cos, axis=1, kind="stable")[:, :8])
     # transform does not move the query
     np.testing.assert_array_equal(ret.transform(X, condition=4), Zq)
@@ -66,7 +66,7 @@ def test_label_filter_falls_back_when_too_few_match():
     X, shape, colour = two_attribute_data(n=120)
     y = np.array([shape, colour], dtype=object).T
     ret = LabelFilterRetriever(**TRAIN).fit(X, y)
-    pred = ret._index_predicted
+    pred = ret.vector_index_.predicted_
     wanted = (pred[:, 0] == 1) & (pred[:, 1] == ret._classes[1].tolist().index("red"))
     k = int(wanted.sum()) + 5
     ind = ret.kneighbors(X[:10], k, return_distance=False,
@@ -113,12 +113,12 @@ def test_filter_predicted_ranks_candidates_by_the_searched_embedding(fitted, dig
     ret.set_params(filter_predicted=True, alpha=0.3)
     try:
         dist, ind = ret.kneighbors(X, 6, condition=9)
-        assert (ret._index_predicted[ind, 0] == 9).all()
+        assert (ret.vector_index_.predicted_[ind, 0] == 9).all()
         Zs = ret.transform(X, condition=9)
         Zdb = ret.transform(digits[1])
         cos = (Zs / np.linalg.norm(Zs, axis=1, keepdims=True)) @ (
             Zdb / np.linalg.norm(Zdb, axis=1, keepdims=True)).T
-        cos[:, ret._index_predicted[:, 0] != 9] = -np.inf
+        cos[:, ret.vector_index_.predicted_[:, 0] != 9] = -np.inf
         np.testing.assert_array_equal(ind, np.argsort(-cos, axis=1)[:, :6])
         # the search itself does not change
         ret.set_params(filter_predicted=False)
@@ -132,7 +132,7 @@ def test_student_inherits_filter_predicted(digits):
     teacher = BackwardSearchRetriever(**TRAIN, max_iter=30, filter_predicted=True)
     ret = DistilledRetriever(teacher, epochs=3, random_state=0).fit(X_train, y_train)
     ind = ret.kneighbors(X_test[:20], 5, return_distance=False, condition=2)
-    assert (ret._index_predicted[ind, 0] == 2).all()
+    assert (ret.vector_index_.predicted_[ind, 0] == 2).all()
 
 
 def test_exclude_leaves_rows_out(fitted, digits):

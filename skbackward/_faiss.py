@@ -1,0 +1,99 @@
+"""faiss specifics: import with a clear error, search parameters, selectors.
+
+Only :class:`skbackward.indexes.FaissIndex` imports this module's functions,
+so faiss is imported only when a faiss index is built or loaded.
+"""
+
+import numpy as np
+
+
+def import_faiss():
+    """The faiss module, or an ImportError that names the extra to install."""
+    try:
+        import faiss
+    except ImportError as exc:
+        raise ImportError(
+            "FaissIndex needs faiss: pip install \"skbackward[faiss]\" "
+            "(or faiss-cpu / faiss-gpu)."
+        ) from exc
+    return faiss
+
+
+def new_index(factory, dim):
+    """``faiss.index_factory`` for cosine similarity (inner product on unit
+    vectors), with a ValueError naming the factory string when faiss refuses it."""
+    faiss = import_faiss()
+    if not isinstance(factory, str):
+        raise ValueError(f"factory must be a faiss factory string; got {factory!r}.")
+    try:
+        return faiss.index_factory(int(dim), factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"faiss cannot build factory={factory!r} for dimension {dim}: {exc}"
+        ) from None
+
+
+def ivf_of(index):
+    """The IVF part of ``index`` (through wrappers), or None."""
+    faiss = import_faiss()
+    try:
+        return faiss.extract_index_ivf(index)
+    except (RuntimeError, ValueError):
+        return None
+
+
+def hnsw_of(index):
+    """The HNSW part of ``index`` (through a pre-transform), or None."""
+    faiss = import_faiss()
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexPreTransform):
+        inner = faiss.downcast_index(inner.index)
+    return inner if isinstance(inner, faiss.IndexHNSW) else None
+
+
+def search_parameters(index, selector, nprobe, ef_search):
+    """``SearchParameters`` for one search of ``index``.
+
+    Returns ``(params, keep)``: ``keep`` holds the Python objects ``params``
+    points to, which must outlive the search.
+    """
+    faiss = import_faiss()
+    inner = faiss.downcast_index(index)
+    wrapper = None
+    if isinstance(inner, faiss.IndexPreTransform):
+        wrapper = faiss.SearchParametersPreTransform()
+        inner = faiss.downcast_index(inner.index)
+    if isinstance(inner, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF()
+        params.nprobe = int(nprobe if nprobe is not None else inner.nprobe)
+    elif isinstance(inner, faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = int(ef_search if ef_search is not None
+                              else inner.hnsw.efSearch)
+    else:
+        params = faiss.SearchParameters()
+    if selector is not None:
+        params.sel = selector
+    keep = [params, selector]
+    if wrapper is not None:
+        wrapper.index_params = params
+        params = wrapper
+    return params, keep
+
+
+def bitmap_selector(local_rows, n):
+    """An ID selector of the items ``local_rows`` among ``n``; returns
+    ``(selector, bits)`` (``bits`` must outlive the selector)."""
+    faiss = import_faiss()
+    mask = np.zeros(n, dtype=bool)
+    mask[local_rows] = True
+    bits = np.packbits(mask, bitorder="little")  # faiss reads bit i of byte i >> 3
+    return faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits)), bits
+
+
+def serialize(index):
+    return import_faiss().serialize_index(index)
+
+
+def deserialize(data):
+    return import_faiss().deserialize_index(data)
