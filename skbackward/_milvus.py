@@ -451,7 +451,7 @@ class MilvusIndex(VectorIndex):
         self._label_shape = None  # (m,) or (m, A) labels, once known
 
     def _add(self, unit, norms, predicted, labels):
-        client = self.__dict__["_connection"]
+        client = self._client()
         if labels is not None:
             labels = np.asarray(labels)
             if self._label_shape is None:
@@ -482,7 +482,7 @@ class MilvusIndex(VectorIndex):
         parts = self.__dict__.pop("_labels")
         if any(p is None for p in parts) and not all(p is None for p in parts):
             raise ValueError("y must be given for every part of the index or none.")
-        client = self.__dict__["_connection"]
+        client = self._client()
         client.flush(self.collection)
         client.load_collection(self.collection)
         if parts and parts[0] is not None:

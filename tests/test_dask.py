@@ -6,12 +6,15 @@ in a few tens of seconds.
 """
 
 import logging
+import socket
 import subprocess
 import sys
+import time
 
 import joblib
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from skbackward import (
@@ -162,6 +165,59 @@ def test_dask_input_errors(fitted, data):
         fitted.transform(X_d[:, 0])
     with pytest.raises(ValueError, match="unknown condition label"):
         fitted.transform(X_d, condition=np.full(90, 11)).compute()
+
+
+# ---- the workers query a shared Milvus database ------------------------------
+
+
+@pytest.fixture(scope="module")
+def milvus_server(tmp_path_factory):
+    """A Milvus Lite server (milvus-lite 3's ``milvus-lite server``) on a free
+    port: the workers are other processes, and a Milvus Lite file serves one."""
+    pytest.importorskip("pymilvus")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data_dir = tmp_path_factory.mktemp("milvus_server") / "items.db"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, "the Milvus Lite server exited"
+                assert time.monotonic() < deadline, "the Milvus Lite server did not start"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_workers_query_shared_milvus(client, data, milvus_server):
+    from skbackward.indexes import MilvusIndex
+
+    X, y, X_q, _ = data
+    exact = BackwardSearchRetriever(**SEARCH).fit(X, y)
+    ret = clone(exact).set_params(
+        vector_index=MilvusIndex(milvus_server, "shared")).fit(X, y)
+    cond = np.random.RandomState(0).randint(10, size=X_q.shape[0])
+    d0, i0 = ret.kneighbors(X_q, 6, condition=cond)
+    X_d = da.from_array(X_q, chunks=30)
+    with distributed.get_task_stream(client) as stream:
+        dist, ind = dask.compute(*ret.kneighbors(X_d, 6, condition=cond))
+    assert {t["worker"] for t in stream.data}  # ran on the workers
+    np.testing.assert_array_equal(ind, i0)
+    # Milvus's float32 similarities may differ in the last bit with the batch
+    np.testing.assert_allclose(dist, d0, atol=1e-6)
+    # and the database answers as the exact in-memory index does
+    np.testing.assert_array_equal(ind, exact.kneighbors(X_q, 6, condition=cond)[1])
 
 
 # ---- model selection through joblib's dask backend ---------------------------
