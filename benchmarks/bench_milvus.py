@@ -162,10 +162,22 @@ def bench_size(n, args, tmp):
         print(f"  {name}: {n / t_build:,.0f} items/s, {args.queries / t_cond:,.1f} "
               f"cond q/s, {args.queries / t_plain:,.1f} plain q/s, recall "
               f"{recall:.3f}, RSS {mem:.1f} GiB", flush=True)
+        if isinstance(index, MilvusIndex):
+            release_milvus_lite(index.uri)
         del ret
         gc.collect()
     del X
     return out
+
+
+def release_milvus_lite(path):
+    """Stop this process's Milvus Lite server of ``path`` (milvus-lite 3), so
+    its memory is freed and it writes nothing after the files are deleted."""
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:
+        return
+    server_manager_instance.release_server(path)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ The collection of an index holds one entity per item:
 - ``pred_<a>`` (INT64): the heads' predicted class (0..C-1) of attribute
   number ``a``;
 - ``label_<a>`` (only when labels are given): the item's label of attribute
-  ``a``, INT64 when all of that attribute's labels are integers, else VARCHAR
-  (``str(label)``).
+  ``a``, INT64 when the labels are an integer array, else VARCHAR
+  (``str(label)``, mapped back to the labels through their distinct values).
 
 Preference levels are answered inside Milvus, by filter expressions on the
 ``pred_<a>`` fields: the queries are grouped by their distinct wish rows, and
@@ -32,7 +32,9 @@ from ._preference import place, wish_groups
 from .indexes import VectorIndex, _check_built, _check_exclude
 
 MAX_TOPK = 16384  # Milvus's limit on neighbours per query
-_MAX_NQ = 1024  # queries per search call: bounds the request and reply size
+# queries per search call: Milvus Lite holds a (queries x items) similarity
+# block per call (1 GiB for 256 queries against a million items)
+_MAX_NQ = 256
 _QUERY_BATCH = 8192  # rows per query call when reading items back
 
 VECTOR, NORM = "vector", "norm"
