@@ -37,6 +37,8 @@ URI::
 # Lite's own server (``milvus-lite server``, milvus-lite 3) on a temporary
 # directory, which speaks the same protocol as a Milvus standalone or cluster.
 import argparse
+import atexit
+import logging
 import os
 import shutil
 import socket
@@ -71,6 +73,12 @@ parser.add_argument("--out", default="cluster.png", help="where to save the figu
 args, _ = parser.parse_known_args()  # tolerate extra args (e.g. sphinx-gallery)
 
 
+def stop(process):
+    if process.poll() is None:
+        process.terminate()
+        process.wait()
+
+
 def serve_milvus_lite(directory):
     """Start a Milvus Lite server on a free local port; ``(uri, process)``."""
     with socket.socket() as s:
@@ -82,6 +90,7 @@ def serve_milvus_lite(directory):
          "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    atexit.register(stop, process)  # even when the example fails
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -105,6 +114,7 @@ if __spec__ is None:
 
 tic = time.perf_counter()
 workdir = tempfile.mkdtemp(prefix="skbackward-cluster-")
+atexit.register(shutil.rmtree, workdir, ignore_errors=True)  # runs last
 server = None
 if args.milvus_uri:
     milvus_uri = args.milvus_uri
@@ -115,7 +125,7 @@ if args.scheduler:
 else:
     # two worker processes of one thread each; torch follows the one thread
     cluster = LocalCluster(n_workers=2, threads_per_worker=1,
-                           dashboard_address=":0")
+                           dashboard_address=":0", silence_logs=logging.ERROR)
     client = Client(cluster)
 print(f"dask: {len(client.scheduler_info()['workers'])} workers at "
       f"{client.scheduler.address}; Milvus at {milvus_uri}")
@@ -215,7 +225,6 @@ client.close()
 if cluster is not None:
     cluster.close()
 if server is not None:
-    server.terminate()
-    server.wait()
+    stop(server)
 shutil.rmtree(workdir, ignore_errors=True)
 print(f"done in {time.perf_counter() - tic:.0f} s")
