@@ -192,7 +192,7 @@ def milvus_server(tmp_path_factory):
                 break
             except OSError:
                 assert server.poll() is None, "the Milvus Lite server exited"
-                assert time.monotonic() < deadline, "the Milvus Lite server did not start"
+                assert time.monotonic() < deadline, "the Milvus Lite server is late"
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:

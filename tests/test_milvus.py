@@ -54,6 +54,11 @@ def pair(data, db_path):
     return exact, milvus
 
 
+def _field_types(client, collection):
+    fields = client.describe_collection(collection)["fields"]
+    return {f["name"]: f["type"] for f in fields}
+
+
 def assert_same_results(a, b):
     (d0, i0), (d1, i1) = a, b
     np.testing.assert_allclose(d1, d0, atol=2e-6)
@@ -71,7 +76,7 @@ def test_collection_layout(pair, db_path):
     index = ret.vector_index_
     assert index.n_items_ == ret.n_index_samples_ == 300
     client = pymilvus.MilvusClient(db_path)
-    fields = {f["name"]: f["type"] for f in client.describe_collection("pair")["fields"]}
+    fields = _field_types(client, "pair")
     D = pymilvus.DataType
     assert fields == {"id": D.INT64, "vector": D.FLOAT_VECTOR, "norm": D.FLOAT,
                       "pred_0": D.INT64, "pred_1": D.INT64,
@@ -82,7 +87,8 @@ def test_collection_layout(pair, db_path):
     for i, row in enumerate(rows):
         assert row["id"] == i
         assert [row["pred_0"], row["pred_1"]] == predicted[i].tolist()
-        assert [row["label_0"], row["label_1"]] == [str(v) for v in ret.index_labels_[i]]
+        labels = [str(v) for v in ret.index_labels_[i]]
+        assert [row["label_0"], row["label_1"]] == labels
         np.testing.assert_allclose(np.linalg.norm(row["vector"]), 1, rtol=1e-5)
 
 
@@ -123,7 +129,8 @@ def test_exclude_and_X_none(pair, data):
                                   return_distance=False)[:15]
                 == np.arange(15)[:, None]).any()
     # X=None: the indexed items, each left out, even when k = all the others
-    assert_same_results(exact.kneighbors(n_neighbors=6), milvus.kneighbors(n_neighbors=6))
+    assert_same_results(exact.kneighbors(n_neighbors=6),
+                        milvus.kneighbors(n_neighbors=6))
     # k = all the other items: the excluded one is still left out
     ind = milvus.kneighbors(X_q[:8], 299, exclude=np.arange(8),
                             return_distance=False)
@@ -158,7 +165,8 @@ def test_approximate_index_types(data, db_path, index_type, search):
         db_path, index_type.lower(), index_type=index_type, search_params=search),
         **TRAIN).fit(X, y)
     client = pymilvus.MilvusClient(db_path)
-    assert client.describe_index(index_type.lower(), "vector")["index_type"] == index_type
+    described = client.describe_index(index_type.lower(), "vector")
+    assert described["index_type"] == index_type
     dist, ind = ret.kneighbors(X[:20], 5, condition=1)
     # approximate: valid, distinct items, each level's distances ascending
     assert ((ind >= 0) & (ind < 300)).all()
@@ -205,7 +213,7 @@ def test_labels_round_trip(data, db_path):
     y_int = (np.arange(300) % 3)
     ret.fit(X, y_int)
     client = pymilvus.MilvusClient(db_path)
-    fields = {f["name"]: f["type"] for f in client.describe_collection("ints")["fields"]}
+    fields = _field_types(client, "ints")
     assert fields["label_0"] == pymilvus.DataType.INT64
     loaded = pickle.loads(pickle.dumps(ret))
     np.testing.assert_array_equal(loaded.index_labels_, y_int)
@@ -250,7 +258,8 @@ def test_overwrite_is_explicit(data, db_path):
     first.fit(X, y)
     before = first.kneighbors(X[:5], 3)
     second = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "mine"), **TRAIN)
-    with pytest.raises(ValueError, match="collection 'mine' already exists.*overwrite=True"):
+    with pytest.raises(ValueError,
+                       match="collection 'mine' already exists.*overwrite=True"):
         second.fit(X[:100], y[:100])
     # the refused build left the data alone
     assert_same_results(before, first.kneighbors(X[:5], 3))
