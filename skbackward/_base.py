@@ -348,7 +348,10 @@ class BaseRetriever(
         ind = np.empty((n_q, k), dtype=np.int64)
         for s in range(0, n_q, QUERY_BATCH):
             e = min(s + QUERY_BATCH, n_q)
-            Z = index.embeddings(s, e) if X is None else self._embed(X[s:e])
+            # the items' stored embeddings are float32; a search from them
+            # runs in float64, where a row's result does not depend on its batch
+            Z = (index.embeddings(s, e).astype(np.float64) if X is None
+                 else self._embed(X[s:e]))
             prefer = None
             if targets is not None:
                 Z = self._moved(Z, targets[s:e], weights[s:e])

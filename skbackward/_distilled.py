@@ -14,6 +14,7 @@ from ._base import BaseRetriever
 from ._model import (
     as_tensor,
     frozen,
+    padded_forward,
     resolve_device,
     seeded,
     torch_dtype,
@@ -282,5 +283,6 @@ class DistilledRetriever(BaseRetriever):
         dev = resolve_device(self.device)
         student = frozen(self.student_, torch_dtype(Z.dtype), dev)
         with torch.no_grad():
-            out = student(as_tensor(Z, dev), as_tensor(targets, dev, torch.int64))
+            out = padded_forward(student, as_tensor(Z, dev),
+                                 as_tensor(targets, dev, torch.int64))
         return out.cpu().numpy()

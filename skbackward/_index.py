@@ -28,6 +28,7 @@ ITEM_TILE = 4096  # item rows per matmul tile (a multiple of GROUP)
 GROUP = 32  # columns per group in pass 1
 QUERY_ALIGN = 16  # query tiles are padded to a multiple of this many rows
 MAX_QUERY_TILE = 1024  # larger query tiles gain nothing in matmul speed
+REFINE_BYTES = 4 * 2**20  # candidate vectors gathered at once in pass 2
 
 
 def normalize_rows(Z):
@@ -231,7 +232,8 @@ def _refine(q, maxima, columns, k, b0, b1, ex, plan):
     cols = torch.where(valid, cols, 0)
     n_cand = cols.shape[1]
     out = torch.empty((n, n_cand))
-    chunk = max(1, share // (4 * n_cand * dim))
+    # small chunks: the gathered vectors and the sums stay in cache
+    chunk = max(1, min(share, REFINE_BYTES) // (4 * n_cand * dim))
     for s in range(0, n, chunk):
         e = min(s + chunk, n)
         vec = torch.from_numpy(columns.vectors(cols[s:e].reshape(-1).numpy()))

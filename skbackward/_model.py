@@ -193,7 +193,7 @@ def predict_embedding(module, X, device, chunk_size=8192):
     dev = resolve_device(device)
     module = frozen(module, torch_dtype(X.dtype), dev)
     out = [
-        module(as_tensor(X[s : s + chunk_size], dev)).cpu().numpy()
+        padded_forward(module, as_tensor(X[s : s + chunk_size], dev)).cpu().numpy()
         for s in range(0, X.shape[0], chunk_size)
     ]
     return np.concatenate(out) if out else np.empty((0,), X.dtype)
@@ -205,8 +205,26 @@ def predict_labels(network, Z, device):
     dev = resolve_device(device)
     dtype = torch_dtype(Z.dtype)
     z = as_tensor(Z, dev)
-    out = [frozen(h, dtype, dev)(z).argmax(1).cpu().numpy() for h in network.heads]
+    out = [
+        padded_forward(frozen(h, dtype, dev), z).argmax(1).cpu().numpy()
+        for h in network.heads
+    ]
     return np.stack(out, axis=1)
+
+
+def padded_forward(module, *inputs, align=16):
+    """``module(*inputs)`` (eval mode) with the rows padded by zeros to a
+    multiple of ``align``.
+
+    BLAS computes a matmul of 1-3 rows (or an odd number of rows per thread)
+    by other kernels, which round float32 differently; padded, a row's output
+    no longer depends on how many rows share its batch.
+    """
+    n = inputs[0].shape[0]
+    pad = -n % align
+    if pad:
+        inputs = [torch.cat([x, x.new_zeros((pad, *x.shape[1:]))]) for x in inputs]
+    return module(*inputs)[:n]
 
 
 def torch_dtype(np_dtype):
