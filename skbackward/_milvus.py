@@ -421,23 +421,29 @@ class MilvusIndex(VectorIndex):
     # ---- building ---------------------------------------------------------------
 
     def _check_params(self):
+        """Validate the parameters; return the resolved URI."""
+        def bad(name, expected):
+            return ValueError(f"{name} must be {expected}; got "
+                              f"{getattr(self, name)!r}.")
+
         if not isinstance(self.collection, str) or not self.collection:
-            raise ValueError(
-                f"collection must be a non-empty string; got {self.collection!r}."
-            )
-        for name in ("batch_size",):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) \
-                    or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+            raise bad("collection", "a non-empty string")
+        if (not isinstance(self.batch_size, numbers.Integral)
+                or isinstance(self.batch_size, bool) or self.batch_size < 1):
+            raise bad("batch_size", "an integer >= 1")
         for name in ("index_params", "search_params"):
-            if getattr(self, name) is not None and not isinstance(
-                getattr(self, name), dict
-            ):
-                raise ValueError(f"{name} must be a dict or None; got "
-                                 f"{getattr(self, name)!r}.")
+            if not isinstance(getattr(self, name), (dict, type(None))):
+                raise bad(name, "a dict or None")
         if not isinstance(self.index_type, str):
-            raise ValueError(f"index_type must be a string; got {self.index_type!r}.")
+            raise bad("index_type", "a string")
+        if not isinstance(self.overwrite, (bool, np.bool_)):
+            raise bad("overwrite", "True or False")
+        if self.timeout is not None and not (
+            isinstance(self.timeout, numbers.Real) and self.timeout > 0
+        ):
+            raise bad("timeout", "a positive number or None")
+        if not isinstance(self.token, (str, type(None))):
+            raise ValueError("token must be a string or None.")
         return check_uri(self.uri)
 
     def _start_build(self, n_items, dim, n_attributes):

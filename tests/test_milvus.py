@@ -280,6 +280,8 @@ def test_unreachable_server_names_the_uri(data):
     (dict(collection=""), "collection must be a non-empty string"),
     (dict(batch_size=0), "batch_size must be an integer >= 1"),
     (dict(index_params=[1]), "index_params must be a dict"),
+    (dict(overwrite="yes"), "overwrite must be True or False"),
+    (dict(timeout=-1), "timeout must be a positive number"),
 ])
 def test_bad_parameters(data, db_path, params, match):
     X, y = data
