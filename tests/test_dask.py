@@ -78,6 +78,7 @@ def test_no_dask_import_without_dask_input():
         "r = BackwardSearchRetriever(epochs=1, embedding_dim=4, max_iter=2).fit(X, y)\n"
         "r.transform(X, condition=1); r.kneighbors(X, 3, condition=0)\n"
         "assert 'dask' not in sys.modules, 'dask imported'\n"
+        "assert 'pymilvus' not in sys.modules, 'pymilvus imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
