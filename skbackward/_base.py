@@ -11,6 +11,7 @@ from abc import ABCMeta, abstractmethod
 import numbers
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -37,6 +38,8 @@ from .indexes import ExactIndex, VectorIndex
 FLOAT_DTYPES = (np.float64, np.float32)
 # queries embedded, moved and searched at once by kneighbors (bounds its memory)
 QUERY_BATCH = 4096
+# working memory of one chunk of items embedded by index()
+INDEX_CHUNK_MIB = 64
 
 
 class BaseRetriever(
@@ -175,9 +178,11 @@ class BaseRetriever(
         self.vector_index_ = new  # one assignment: the swap is atomic
 
     def _chunk_rows(self, X):
-        # a chunk's features, embedding and hidden layers, in X's dtype
+        # a chunk's features, embedding and hidden layers, in X's dtype; larger
+        # chunks than INDEX_CHUNK_MIB gain no speed
         row_bytes = X.dtype.itemsize * (X.shape[1] + 4 * self.model_.embed.embedding_dim)
-        return chunk_rows(row_bytes, X.shape[0])
+        mib = min(get_config()["working_memory"], INDEX_CHUNK_MIB)
+        return chunk_rows(row_bytes, X.shape[0], mib)
 
     def _index_chunks(self, X):
         """``(start, unit, norms, predicted)`` of consecutive chunks of rows

@@ -42,6 +42,18 @@ def ivf_of(index):
         return None
 
 
+def skip_polysemous_training(index):
+    """Turn off the polysemous training of PQ codes that faiss's factory asks
+    for: it serves only polysemous (Hamming) search, which is not used here,
+    and costs minutes (seconds per sub-quantizer)."""
+    faiss = import_faiss()
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexPreTransform):
+        inner = faiss.downcast_index(inner.index)
+    if getattr(inner, "do_polysemous_training", False):
+        inner.do_polysemous_training = False
+
+
 def hnsw_of(index):
     """The HNSW part of ``index`` (through a pre-transform), or None."""
     faiss = import_faiss()

@@ -176,24 +176,26 @@ def _query_tile(q, columns, k, excluded, plan):
     ex = None if excluded is None else torch.from_numpy(excluded)
     stride = tile // group  # groups per tile
     block_cols = tile * tiles_per_block
+    buf = torch.empty((padded, tile))  # reused: no page faults per tile
     for b0 in range(0, columns.n, block_cols):
         b1 = min(b0 + block_cols, columns.n)
         n_tiles = -(-(b1 - b0) // tile)
-        maxima = torch.empty((padded, n_tiles * stride))
+        maxima = torch.empty((n_tiles, padded, stride))
         for t in range(n_tiles):
             c0 = b0 + t * tile
             c1 = min(c0 + tile, b1)
-            sim = q @ columns.tile(c0, c1).T
-            if c1 - c0 < tile:  # the last tile, padded to a whole tile
-                sim = torch.nn.functional.pad(sim, (0, tile - (c1 - c0)),
+            if c1 - c0 == tile:
+                sim = torch.mm(q, columns.tile(c0, c1).T, out=buf)
+            else:  # the last tile, padded to a whole tile
+                sim = torch.nn.functional.pad(q @ columns.tile(c0, c1).T,
+                                              (0, tile - (c1 - c0)),
                                               value=-float("inf"))
             if ex is not None:
                 on = torch.nonzero((ex >= c0) & (ex < c1)).flatten()
                 sim[on, ex[on] - c0] = -float("inf")
-            maxima[:, t * stride:(t + 1) * stride] = (
-                sim.view(padded, group, stride).amax(1)
-            )
-        s, c = _refine(q[:n], maxima[:n], columns, k, b0, b1, ex, plan)
+            torch.amax(sim.view(padded, group, stride), 1, out=maxima[t])
+        maxima = maxima[:, :n].permute(1, 0, 2).reshape(n, n_tiles * stride)
+        s, c = _refine(q[:n], maxima, columns, k, b0, b1, ex, plan)
         merged = torch.cat([best_s, s], 1)
         best_s, j = torch.topk(merged, k, dim=1)
         best_c = torch.cat([best_c, c], 1).gather(1, j)

@@ -141,7 +141,7 @@ def train_network(
     """
     dev = resolve_device(device)
     tensors = [
-        as_tensor(a, dev, torch.int64 if a.dtype.kind in "iu" else torch.float32)
+        _rows(a, dev, torch.int64 if a.dtype.kind in "iu" else torch.float32)
         for a in arrays
     ]
     n = tensors[0].shape[0]
@@ -181,6 +181,28 @@ def train_network(
     # it (search, amortized student) never accumulate in its weights
     network.cpu().eval().requires_grad_(False)
     return losses
+
+
+# Arrays larger than this are read minibatch by minibatch (a memmap is never
+# loaded whole); smaller ones are copied to the device once.
+PRELOAD_BYTES = 2**28
+
+
+class _RowReader:
+    """The rows of a large (e.g. memory-mapped) array, read per minibatch."""
+
+    def __init__(self, array, device, dtype):
+        self.array, self.device, self.dtype = array, device, dtype
+        self.shape = array.shape
+
+    def __getitem__(self, idx):
+        return as_tensor(self.array[idx.cpu().numpy()], self.device, self.dtype)
+
+
+def _rows(array, device, dtype):
+    if array.nbytes > PRELOAD_BYTES:
+        return _RowReader(array, device, dtype)
+    return as_tensor(array, device, dtype)
 
 
 @torch.no_grad()

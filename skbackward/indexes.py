@@ -374,7 +374,8 @@ class FaissIndex(_InMemoryIndex):
     as float32), "Flat" (exact), ... The items' unit vectors are indexed with
     inner-product metric, which on unit vectors is cosine similarity. Indexes
     that need training (IVF, PQ) train on ``n_train`` items evenly spaced over
-    the indexed ones.
+    the indexed ones (PQ codes without faiss's polysemous training, which
+    only polysemous search uses).
 
     Conditional rankings (``filter_predicted``, the label filter) run inside
     faiss: the items whose predicted classes meet the condition are passed to
@@ -474,6 +475,7 @@ class FaissIndex(_InMemoryIndex):
         return min(n_items, max(100_000, 40 * nlist))
 
     def _train(self, unit):
+        _faiss.skip_polysemous_training(self._segments[-1])
         try:
             self._segments[-1].train(np.ascontiguousarray(unit))
         except RuntimeError as exc:

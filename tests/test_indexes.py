@@ -257,7 +257,7 @@ def test_index_in_chunks_equals_index_at_once(monkeypatch, two_attr):
     ret = LabelFilterRetriever(**TRAIN).fit(X, y)
     expected = ret.kneighbors(X[:30], 10, condition={1: "blue"})
     predicted = ret.vector_index_.predicted_.copy()
-    monkeypatch.setattr(base_module, "chunk_rows", lambda row_bytes, n: 7)
+    monkeypatch.setattr(base_module, "chunk_rows", lambda row_bytes, n, mib=None: 7)
     ret.index(X, y)
     np.testing.assert_array_equal(ret.vector_index_.predicted_, predicted)
     for u, v in zip(ret.kneighbors(X[:30], 10, condition={1: "blue"}), expected):
@@ -276,6 +276,19 @@ def test_fit_and_index_read_memmaps(tmp_path, two_attr):
     a.index(X[100:].astype(np.float32))
     for u, v in zip(a.kneighbors(X_map[:20], condition=1), b.kneighbors(X_map[:20], condition=1)):
         np.testing.assert_array_equal(u, v)
+
+
+def test_large_training_arrays_are_read_per_minibatch(monkeypatch, tmp_path, two_attr):
+    import skbackward._model as model_module
+
+    X, y = two_attr
+    expected = BackwardSearchRetriever(**TRAIN).fit(X, y)
+    monkeypatch.setattr(model_module, "PRELOAD_BYTES", 0)
+    np.save(tmp_path / "X.npy", X)
+    got = BackwardSearchRetriever(**TRAIN).fit(np.load(tmp_path / "X.npy", mmap_mode="r"), y)
+    assert got.loss_curve_ == expected.loss_curve_
+    np.testing.assert_array_equal(got.transform(X[:20], condition={0: 1}),
+                                  expected.transform(X[:20], condition={0: 1}))
 
 
 @pytest.mark.parametrize("factory", [None, "Flat", "IVF4,Flat"])
