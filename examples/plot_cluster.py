@@ -63,7 +63,9 @@ from skbackward import BackwardSearchRetriever  # noqa: E402
 from skbackward.indexes import MilvusIndex  # noqa: E402
 from skbackward.metrics import make_map_scorer, precision_at_k  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[1])
+parser = argparse.ArgumentParser(
+    description="On a cluster: tuning with Dask, the database in Milvus"
+)
 parser.add_argument("--scheduler", default=os.environ.get("SKBACKWARD_SCHEDULER"),
                     help="dask scheduler address (default: start a LocalCluster)")
 parser.add_argument("--milvus-uri", default=os.environ.get("SKBACKWARD_MILVUS_URI"),
@@ -103,7 +105,7 @@ def serve_milvus_lite(directory):
                        "has the `milvus-lite server` command)")
 
 
-if __spec__ is None:
+if globals().get("__spec__") is None:
     # Run as a script, this file would be run again by each worker process
     # the LocalCluster spawns (multiprocessing re-imports the main script);
     # naming it "__main__" tells multiprocessing not to (as under
