@@ -508,6 +508,28 @@ class MilvusIndex(VectorIndex):
     # ---- queries ----------------------------------------------------------------
 
     def search(self, queries, k, *, exclude=None, prefer=None):
+        """The ``k`` items most similar to each query, searched in Milvus.
+
+        Parameters
+        ----------
+        queries : ndarray of shape (n_queries, dim)
+            Query vectors (normalised here).
+        k : int
+            Number of neighbours (at most 16383, Milvus's limit less one).
+        exclude : ndarray of shape (n_queries,), default=None
+            An item number to leave out of each query's results, -1 for none.
+        prefer : list of ndarray of shape (n_queries, n_attributes), default=None
+            Tiers of wanted classes (-1: no wish), answered by filter
+            expressions on the ``pred_<a>`` fields, best level first.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, k), float32
+            Cosine distances ``1 - cos``, ascending within each preference
+            level; ``inf`` where fewer than ``k`` items were found.
+        indices : ndarray of shape (n_queries, k), int64
+            Item numbers; -1 where none was found.
+        """
         _check_built(self)
         unit = unit_float32(np.asarray(queries))[0]
         exclude = _check_exclude(exclude, unit.shape[0])
@@ -526,6 +548,20 @@ class MilvusIndex(VectorIndex):
         return start, max(stop, start)
 
     def embeddings(self, start=0, stop=None):
+        """The embeddings of items ``start:stop``, read back from Milvus.
+
+        Parameters
+        ----------
+        start : int, default=0
+            First item.
+        stop : int, default=None
+            One past the last item; None for all.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_items, dim), float32
+            Unit vector times norm of each item.
+        """
         start, stop = self._range(start, stop)
         cols = read_range(self._client(), self.collection, start, stop,
                           [VECTOR, NORM])
@@ -533,6 +569,20 @@ class MilvusIndex(VectorIndex):
         return unit * np.array(cols[NORM], dtype=np.float32)[:, None]
 
     def predicted(self, start=0, stop=None):
+        """The heads' predicted classes of items ``start:stop``, from Milvus.
+
+        Parameters
+        ----------
+        start : int, default=0
+            First item.
+        stop : int, default=None
+            One past the last item; None for all.
+
+        Returns
+        -------
+        predicted : ndarray of shape (n_items, n_attributes), int64
+            Class index of each attribute.
+        """
         start, stop = self._range(start, stop)
         fields = [f"pred_{a}" for a in range(self._n_attributes)]
         cols = read_range(self._client(), self.collection, start, stop, fields)
