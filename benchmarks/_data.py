@@ -1,34 +1,94 @@
-"""Data for the benchmarks: the PACS features when present, else digits."""
+"""Data sets of the benchmarks: PACS features when present, and digits."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-PACS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pacs_effnet_lite0.npz"
+PACS = (Path(__file__).resolve().parents[1].parent / "shared" / "data"
+        / "pacs_effnet_lite0.npz")
+NAMES = ("auto", "pacs", "digits", "digits_style")
+
+
+@dataclass
+class Dataset:
+    """A train / test split; ``y_*`` are DataFrames, one column per attribute."""
+
+    name: str
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: pd.DataFrame
+    y_test: pd.DataFrame
+
+    @property
+    def attributes(self):
+        return list(self.y_train.columns)
 
 
 def load(name="auto", test_size=0.3, random_state=0):
-    """``(name, X_train, X_test, y_train, y_test)``; y has one column per attribute.
+    """A :class:`Dataset` by name.
 
     "pacs": PACS EfficientNet-Lite0 features, attributes ``domain`` and
-    ``label`` (a DataFrame-free object array; attribute names in ``names``).
-    "digits": scikit-learn's digits, one attribute. "auto": PACS if present.
+    ``label``. "digits": scikit-learn's digits, one attribute ``digit``.
+    "digits_style": every digit as written, mirrored and rotated, attributes
+    ``digit`` and ``style``; the three styles of one image stay on the same
+    side of the split. "auto": PACS when the file is there, else digits.
     """
     if name == "auto":
         name = "pacs" if PACS.exists() else "digits"
+    if name == "digits_style":
+        return _digits_style(test_size, random_state)
     if name == "pacs":
         d = np.load(PACS)
         X = d["X"].astype(np.float32)
-        y = np.column_stack([d["domain"], d["label"]]).astype(object)
-        names = ["domain", "label"]
-        strat = d["domain"] + "/" + d["label"]
-    else:
-        X, y = load_digits(return_X_y=True)
+        y = pd.DataFrame({"domain": d["domain"], "label": d["label"]}, dtype=object)
+        strata = d["domain"] + "/" + d["label"]
+    elif name == "digits":
+        X, target = load_digits(return_X_y=True)
         X = X.astype(np.float32)
-        y, names, strat = y[:, None], ["digit"], y
-    X_tr, X_te, y_tr, y_te = train_test_split(
-        X, y, test_size=test_size, stratify=strat, random_state=random_state
+        y, strata = pd.DataFrame({"digit": target}), target
+    else:
+        raise ValueError(f"unknown data set {name!r}; known: {NAMES}")
+    train, test = train_test_split(
+        np.arange(len(X)), test_size=test_size, stratify=strata,
+        random_state=random_state,
     )
-    return name, names, X_tr, X_te, y_tr, y_te
+    return _split(name, X, y, train, test)
+
+
+def digits_style():
+    """``X, y, source``: each 8x8 digit as written, mirrored and rotated 90
+    degrees; ``y`` has columns ``digit`` and ``style``; ``source`` is the
+    index of the original image of each row."""
+    digits = load_digits()
+    images = digits.images / 16.0
+    styles = {
+        "original": images,
+        "mirrored": images[:, :, ::-1],
+        "rotated": np.rot90(images, k=1, axes=(1, 2)),
+    }
+    X = np.concatenate([s.reshape(len(images), -1) for s in styles.values()])
+    y = pd.DataFrame({
+        "digit": np.tile(digits.target, len(styles)),
+        "style": np.repeat(list(styles), len(images)),
+    })
+    source = np.tile(np.arange(len(images)), len(styles))
+    return X.astype(np.float32), y, source
+
+
+def _digits_style(test_size, random_state):
+    X, y, source = digits_style()
+    split = GroupShuffleSplit(n_splits=1, test_size=test_size,
+                              random_state=random_state)
+    train, test = next(split.split(X, groups=source))
+    return _split("digits_style", X, y, train, test)
+
+
+def _split(name, X, y, train, test):
+    return Dataset(
+        name, X[train], X[test],
+        y.iloc[train].reset_index(drop=True), y.iloc[test].reset_index(drop=True),
+    )

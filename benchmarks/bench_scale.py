@@ -28,12 +28,15 @@ Run (about 25 minutes at 1 thread; check ``free -g`` first)::
 
 import argparse
 import gc
+import mmap
+import multiprocessing
 import os
 import pickle
 import re
 import resource
 import threading
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -70,14 +73,20 @@ def _rows(start, stop, dim, params, seed):
 
 
 def make_memmap(path, n, dim, params, seed=0):
-    """Write ``n`` rows in chunks to a float32 memmap; returns it and the labels."""
-    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
+    """Write ``n`` rows in chunks to a float32 ``.npy`` file (plain file
+    writes: no mapping holds its pages); returns it memory-mapped, and the
+    labels."""
+    header = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                       shape=(n, dim))
+    offset = header.offset
+    del header
     y = np.empty((n, len(N_CLASSES)), dtype=np.int64)
-    for s in range(0, n, CHUNK):
-        e = min(s + CHUNK, n)
-        X[s:e], y[s:e] = _rows(s, e, dim, params, seed)
-    X.flush()
-    del X
+    with open(path, "r+b") as f:
+        for s in range(0, n, CHUNK):
+            e = min(s + CHUNK, n)
+            X, y[s:e] = _rows(s, e, dim, params, seed)
+            f.seek(offset + s * dim * 4)
+            f.write(X.tobytes())
     return np.load(path, mmap_mode="r"), y
 
 
@@ -133,7 +142,7 @@ def gb(n_bytes):
     return n_bytes / 2**30
 
 
-# ---- the exact top-k part against its anchors --------------------------------------------
+# ---- the exact top-k part against its anchors ----------------------------------
 
 
 def topk_anchors(index, queries, k, repeat):
@@ -164,131 +173,214 @@ def topk_anchors(index, queries, k, repeat):
         t, _ = timed(bare_matmul)
         times["matmul"] = min(times["matmul"], t)
     times["agree"] = float((ind == ind_f).mean())
-    del flat
+    flat.reset()  # its copy of the vectors goes now
     return times
 
 
 def streamed_truth(ret, X_map, Zq, k, conditions):
     """Exact top-k (plain and conditional) streamed over the memmap in chunks,
     without storing the database: the ground truth where the exact index is
-    too large."""
+    too large. Every class holds far more than k items, so the conditional
+    top-k (filter_predicted) lies among the items predicted in the class."""
     from skbackward._index import exact_topk, unit_float32
 
     n = X_map.shape[0]
     q = unit_float32(Zq)[0]
-    Zc = ret._moved(Zq, conditions, (conditions >= 0).astype(np.float64))
+    Zc = ret._move(Zq, conditions, (conditions >= 0).astype(np.float64))[0]
     qc = unit_float32(Zc)[0]
-    best = [(np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1)),
-            (np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1))]
-    big = np.float32(4.0)  # a match outranks any cosine (range 2)
+    empty = (np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1))
+    best = [empty, tuple(a.copy() for a in empty)]
+
+    def merge(j, sims, ids):
+        ss = np.concatenate([best[j][0], sims], 1)
+        ii = np.concatenate([best[j][1], ids], 1)
+        o = np.argsort(-ss, axis=1, kind="stable")[:, :k]
+        best[j] = (np.take_along_axis(ss, o, 1), np.take_along_axis(ii, o, 1))
+
     for s in range(0, n, CHUNK):
         e = min(s + CHUNK, n)
-        chunk = [c[1:] for c in ret._index_chunks(X_map[s:e])]
-        unit = np.concatenate([c[0] for c in chunk])
-        pred = np.concatenate([c[2] for c in chunk])
-        for j, (qq, filt) in enumerate([(q, False), (qc, True)]):
-            if filt:  # conditional: matching items first, one search per class
-                s_new = np.full((len(q), k), -np.inf, np.float32)
-                i_new = np.full((len(q), k), -1)
-                for c in np.unique(conditions[:, 0]):
-                    on = conditions[:, 0] == c
-                    rows = np.flatnonzero(pred[:, 0] == c)
-                    sm, im = exact_topk(qq[on], [unit], k, rows=rows)
-                    so, io = exact_topk(qq[on], [unit], k,
-                                        rows=np.flatnonzero(pred[:, 0] != c))
-                    ss = np.concatenate([sm + big, so], 1)
-                    ii = np.concatenate([im, io], 1)
-                    o = np.argsort(-ss, axis=1, kind="stable")[:, :k]
-                    s_new[on] = np.take_along_axis(ss, o, 1)
-                    i_new[on] = np.take_along_axis(ii, o, 1)
-            else:
-                s_new, i_new = exact_topk(qq, [unit], k)
-            i_new = np.where(i_new >= 0, i_new + s, -1)
-            ss = np.concatenate([best[j][0], s_new], 1)
-            ii = np.concatenate([best[j][1], i_new], 1)
-            o = np.argsort(-ss, axis=1, kind="stable")[:, :k]
-            best[j] = (np.take_along_axis(ss, o, 1), np.take_along_axis(ii, o, 1))
+        chunks = list(ret._index_chunks(X_map[s:e]))
+        unit = np.concatenate([c[1] for c in chunks])
+        pred = np.concatenate([c[3] for c in chunks])
+        sims, ids = exact_topk(q, [unit], k)
+        merge(0, sims, ids + s)
+        sims = np.full((len(q), k), -np.inf, np.float32)
+        ids = np.full((len(q), k), -1)
+        for c in np.unique(conditions[:, 0]):
+            on = conditions[:, 0] == c
+            rows = np.flatnonzero(pred[:, 0] == c)
+            sims[on], found = exact_topk(qc[on], [unit], k, rows=rows)
+            ids[on] = np.where(found >= 0, found + s, -1)
+        merge(1, sims, ids)
+    assert (best[1][1] >= 0).all()
     return best[0][1], best[1][1]
 
 
-# ---- one database size --------------------------------------------------------------------
+class DropPages:
+    """Unmap the memmap's pages from this process every second while inside.
+
+    The file's pages stay in the page cache (re-reading them costs a minor
+    fault); the process's RSS then holds at most about a second's worth of
+    them instead of the whole file."""
+
+    def __init__(self, X_map):
+        self._mmap = getattr(X_map, "_mmap", None)
+
+    def __enter__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _drop(self):
+        while not self._stop.wait(1.0):
+            if self._mmap is not None:
+                self._mmap.madvise(mmap.MADV_DONTNEED)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
-def measure_index(ret, X_map, k, Xq, cond, workdir, label, truth=None, repeat=1):
-    """Index, pickle and query through the retriever; a dict of figures."""
-    row = {"index": label}
+# ---- one database size, each index in a fresh process --------------------------
+#
+# Each measurement runs in its own process (spawned): the peak memory growth
+# of index() is then not hidden by memory an earlier index left to the
+# allocator, and a finished index gives all its memory back.
+
+
+def _worker_init(threads):
+    torch.set_num_threads(threads)
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+
+
+def _load(model_path):
+    with open(model_path, "rb") as f:
+        return pickle.load(f)
+
+
+def _queries(args, params):
+    Xq, _ = _rows(10**9, 10**9 + args.queries, args.dim, params, seed=7)
+    cond = np.random.RandomState(1).randint(N_CLASSES[0], size=args.queries)
+    return Xq, cond
+
+
+def exact_task(model_path, data_path, args, params):
+    """Index exactly; figures, the top-k anchors, and the ground truth."""
+    ret = _load(model_path)
+    X_map = np.load(data_path, mmap_mode="r")
+    Xq, cond = _queries(args, params)
+    with DropPages(X_map):
+        row, truth = measure_index(ret, X_map, args, Xq, cond, "exact")
+    row["recall"] = row["cond_recall"] = 1.0
+    anchors = topk_anchors(ret.vector_index_, ret.transform(Xq), args.k, args.repeat)
+    row.update({f"topk_{key}": v for key, v in anchors.items()})
+    return [row], truth
+
+
+def truth_task(model_path, data_path, args, params):
+    """The exact top-k streamed over the memmap (no index)."""
+    ret = _load(model_path)
+    X_map = np.load(data_path, mmap_mode="r")
+    Xq, cond = _queries(args, params)
+    targets = np.stack([cond, np.full_like(cond, -1)], 1)
+    Zq = ret.transform(Xq)
+    with DropPages(X_map):
+        t, truth = timed(partial(streamed_truth, ret, X_map, Zq, args.k, targets))
+    print(f"  streamed exact top-{args.k}: {t:.0f} s", flush=True)
+    return truth
+
+
+def faiss_task(model_path, data_path, args, params, factory, truth):
+    """Index with faiss once, then query at each nprobe (no rebuild)."""
+    from skbackward.indexes import FaissIndex
+
+    ret = _load(model_path).set_params(vector_index=FaissIndex(factory))
+    X_map = np.load(data_path, mmap_mode="r")
+    Xq, cond = _queries(args, params)
+    rows = []
+    build = None
+    for nprobe in args.nprobe:
+        if build is None:
+            ret.vector_index.set_params(nprobe=nprobe)
+            with DropPages(X_map):
+                row, _ = measure_index(ret, X_map, args, Xq, cond,
+                                       f"faiss {factory} nprobe={nprobe}", truth)
+            build = {key: row[key] for key in ("index_s", "index_peak_gb",
+                                                "stored_gb", "pickle_gb")}
+        else:
+            ret.vector_index_.set_params(nprobe=nprobe)
+            row = measure_queries(ret, args, Xq, cond,
+                                  f"faiss {factory} nprobe={nprobe}", truth)[0]
+            row.update(build)
+        rows.append(row)
+    return rows
+
+
+def measure_index(ret, X_map, args, Xq, cond, label, truth=None):
+    """Index (time, peak memory), pickle size, then the queries' figures."""
     gc.collect()
     with PeakMemory() as mem:
         t, _ = timed(lambda: ret.index(X_map))
-    index = ret.vector_index_
-    row["index_s"] = t
-    row["index_peak_gb"] = gb(mem.growth)
-    stored = sum(getattr(s, "nbytes", 0) for s in index._segments)
-    row["stored_gb"] = gb(stored) if stored else np.nan
-    path = os.path.join(workdir, "retriever.pkl")
+    segments = ret.vector_index_._segments
+    stored = sum(getattr(s, "nbytes", 0) for s in segments)
+    path = os.path.join(args.workdir, f"retriever_{os.getpid()}.pkl")
     with open(path, "wb") as f:
         pickle.dump(ret, f, protocol=5)
-    row["pickle_gb"] = gb(os.path.getsize(path))
+    pickle_bytes = os.path.getsize(path)
     os.remove(path)
+    row, found = measure_queries(ret, args, Xq, cond, label, truth)
+    row.update(index_s=t, index_peak_gb=gb(mem.growth),
+               stored_gb=gb(stored) if stored else np.nan, pickle_gb=gb(pickle_bytes))
+    return row, found
+
+
+def measure_queries(ret, args, Xq, cond, label, truth=None):
+    row = {"index": label}
+    k, repeat = args.k, args.repeat
+    # warm-up: the first conditional call of a process pays torch's start-up
+    ret.kneighbors(Xq[:32], k, condition={0: cond[:32]})
     t, (_, ind) = timed(lambda: ret.kneighbors(Xq, k), repeat)
     row["plain_qps"] = len(Xq) / t
     t, (_, ind_c) = timed(lambda: ret.kneighbors(Xq, k, condition={0: cond}), repeat)
     row["cond_qps"] = len(Xq) / t
-    # the labels of attribute 0 are 0..9: class codes equal labels
-    row["cond_match"] = float((index.predicted_[ind_c, 0] == cond[:, None]).mean())
+    # attribute 0's labels are 0..9, so its class codes equal the labels
+    predicted = ret.vector_index_.predicted_
+    row["cond_match"] = float((predicted[ind_c, 0] == cond[:, None]).mean())
     if truth is not None:
         row["recall"] = recall(ind, truth[0])
         row["cond_recall"] = recall(ind_c, truth[1])
     return row, (ind, ind_c)
 
 
-def run_size(n, args, params, fitted):
-    from skbackward.indexes import FaissIndex
-
+def run_size(n, args, params, model_path, pool):
     path = os.path.join(args.workdir, f"bench_scale_{n}.npy")
     print(f"\n== {n:,} items x {args.dim}: writing {path}", flush=True)
     X_map, _ = make_memmap(path, n, args.dim, params)
-    rng = np.random.RandomState(1)
-    Xq, _ = _rows(10**9, 10**9 + args.queries, args.dim, params, seed=7)
-    cond = rng.randint(N_CLASSES[0], size=args.queries)
+    del X_map
     rows = []
     try:
-        ret = fitted
-        truth = None
         if n <= args.exact_max:
-            row, truth = measure_index(ret, X_map, args.k, Xq, cond, args.workdir,
-                                       "exact", repeat=args.repeat)
-            row["recall"] = row["cond_recall"] = 1.0
-            Zq = ret.transform(Xq)
-            anchors = topk_anchors(ret.vector_index_, Zq, args.k, args.repeat)
-            row.update({f"topk_{key}": v for key, v in anchors.items()})
-            rows.append(row)
-            print_row(row)
-            ret.vector_index_ = None  # free the exact index before the next
-            gc.collect()
+            new, truth = pool.apply(exact_task, (model_path, path, args, params))
         else:
-            print("  exact index skipped (--exact-max); streaming the exact top-10",
-                  flush=True)
-            Zq = ret.transform(Xq)
-            targets = ret._encode(np.stack([cond, np.zeros_like(cond)], 1))
-            targets[:, 1] = -1
-            t, truth = timed(lambda: streamed_truth(ret, X_map, Zq, args.k, targets))
-            print(f"  streamed exact top-{args.k}: {t:.0f} s", flush=True)
-        for factory, nprobe in args.faiss:
+            print("  exact index skipped (--exact-max)", flush=True)
+            new, truth = [], pool.apply(truth_task, (model_path, path, args, params))
+        for row in new:
+            print_row(row)
+        rows += new
+        factories = args.faiss if n <= args.faiss_max_flat else args.faiss_large
+        for factory in factories:
             nlist = re.match(r"(?:.*,)?IVF(\d+)", factory)
             if nlist and n < 40 * int(nlist.group(1)):
                 continue  # too few items to train that many lists
-            ret_f = ret.set_params(vector_index=FaissIndex(factory, nprobe=nprobe))
-            row, _ = measure_index(ret_f, X_map, args.k, Xq, cond, args.workdir,
-                                   f"faiss {factory} nprobe={nprobe}", truth,
-                                   repeat=args.repeat)
-            rows.append(row)
-            print_row(row)
-            ret.vector_index_ = None
-            ret.set_params(vector_index=None)
-            gc.collect()
+            new = pool.apply(faiss_task,
+                             (model_path, path, args, params, factory, truth))
+            for row in new:
+                print_row(row)
+            rows += new
     finally:
-        del X_map
         os.remove(path)
     for row in rows:
         row["n"] = n
@@ -300,7 +392,8 @@ def print_row(row):
              f"peak +{row['index_peak_gb']:.2f} GB",
              f"stored {row['stored_gb']:.2f} GB", f"pickle {row['pickle_gb']:.2f} GB",
              f"plain {row['plain_qps']:8.1f} q/s", f"cond {row['cond_qps']:7.1f} q/s",
-             f"recall {row.get('recall', np.nan):.3f}/{row.get('cond_recall', np.nan):.3f}",
+             f"recall {row.get('recall', np.nan):.3f}/"
+             f"{row.get('cond_recall', np.nan):.3f}",
              f"match {row['cond_match']:.3f}"]
     print(" | ".join(parts), flush=True)
     if "topk_exact" in row:
@@ -310,6 +403,43 @@ def print_row(row):
               f"{row['topk_matmul']:.2f} s (ratio "
               f"{row['topk_exact'] / row['topk_matmul']:.2f}); same top-k "
               f"{row['topk_agree']:.4f}", flush=True)
+
+
+def print_table(rows, args):
+    """The summary as a reStructuredText table, and the plot."""
+    head = ["items", "index", "index (s)", "peak (GB)", "stored (GB)", "pickle (GB)",
+            "plain q/s", "cond. q/s", "recall@10", "cond. recall@10"]
+    body = []
+    for r in rows:
+        body.append([f"{r['n']:,}", r["index"], f"{r['index_s']:.1f}",
+                     f"{r['index_peak_gb']:.2f}",
+                     "" if np.isnan(r["stored_gb"]) else f"{r['stored_gb']:.2f}",
+                     f"{r['pickle_gb']:.2f}", f"{r['plain_qps']:.0f}",
+                     f"{r['cond_qps']:.0f}", f"{r['recall']:.3f}",
+                     f"{r['cond_recall']:.3f}"])
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    rule = "  ".join("=" * w for w in widths)
+    print(f"\nthreads: torch {args.threads}, faiss {args.threads}; "
+          f"{args.queries} queries, k={args.k}, dimension {args.dim}")
+    print(rule)
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    print(rule)
+    for b in body:
+        print("  ".join(x.ljust(w) for x, w in zip(b, widths)))
+    print(rule)
+    print("\nexact top-k part (same unit vectors, same run):")
+    for r in rows:
+        if "topk_exact" in r:
+            print(f"  {r['n']:,}: exact {r['topk_exact']:.2f} s, faiss IndexFlatIP "
+                  f"{r['topk_faiss_flat']:.2f} s, bare matmul "
+                  f"{r['topk_matmul']:.2f} s: "
+                  f"{r['topk_exact'] / r['topk_faiss_flat']:.2f}x IndexFlatIP, "
+                  f"{r['topk_exact'] / r['topk_matmul']:.2f}x matmul")
+    peak = gb(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+    print("largest peak RSS of a measuring process (memmap pages included): "
+          f"{peak:.1f} GB")
+    if args.plot:
+        plot(rows, args.plot)
 
 
 def fit(args, params):
@@ -329,18 +459,18 @@ def baseline(args, params):
             Xq, _ = _rows(10**9, 10**9 + args.queries, args.dim, params, seed=7)
             cond = np.random.RandomState(1).randint(N_CLASSES[0], size=args.queries)
             with PeakMemory() as mem:
-                t_index, _ = timed(lambda: ret.index(X_map))
+                t_index, _ = timed(partial(ret.index, X_map))
             pkl = os.path.join(args.workdir, "retriever.pkl")
             with open(pkl, "wb") as f:
                 pickle.dump(ret, f, protocol=5)
             size = os.path.getsize(pkl)
             os.remove(pkl)
-            t, _ = timed(lambda: ret.kneighbors(Xq, args.k, condition={0: cond}))
-            print(f"baseline {n:,}: index {t_index:.1f} s, peak +{gb(mem.growth):.2f} GB, "
-                  f"pickle {gb(size):.2f} GB, conditional {len(Xq) / t:.1f} q/s "
-                  f"({t:.1f} s)", flush=True)
+            t, _ = timed(partial(ret.kneighbors, Xq, args.k, condition={0: cond}))
+            print(f"baseline {n:,}: index {t_index:.1f} s, peak "
+                  f"+{gb(mem.growth):.2f} GB, pickle {gb(size):.2f} GB, "
+                  f"conditional {len(Xq) / t:.1f} q/s ({t:.1f} s)", flush=True)
         finally:
-            del X_map
+            X_map = None  # unmapped before the file goes
             os.remove(path)
 
 
@@ -350,18 +480,26 @@ def plot(rows, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for label in dict.fromkeys(r["index"] for r in rows):
         rs = [r for r in rows if r["index"] == label]
         n = [r["n"] for r in rs]
-        axes[0].plot(n, [r["plain_qps"] for r in rs], "o-", label=f"{label}, plain")
-        axes[0].plot(n, [r["cond_qps"] for r in rs], "s--", label=f"{label}, conditional")
-        axes[1].plot(n, [r["index_peak_gb"] for r in rs], "o-", label=f"{label}, index peak")
-        axes[1].plot(n, [r["pickle_gb"] for r in rs], "s--", label=f"{label}, pickle")
-    axes[0].set(xscale="log", yscale="log", xlabel="items", ylabel="queries / s",
-                title="kneighbors, 1024 queries, k=10")
-    axes[1].set(xscale="log", yscale="log", xlabel="items", ylabel="GB",
-                title="index() peak memory growth, pickle size")
+        line, = axes[0].plot(n, [r["plain_qps"] for r in rs], "o-", label=f"{label}")
+        axes[0].plot(n, [r["cond_qps"] for r in rs], "s--", color=line.get_color())
+    builds = {}
+    for r in rows:  # one build per index, whatever nprobe it was queried with
+        builds.setdefault(r["index"].split(" nprobe")[0], {})[r["n"]] = r
+    for label, by_n in builds.items():
+        n = sorted(by_n)
+        line, = axes[1].plot(n, [by_n[x]["index_peak_gb"] for x in n], "o-",
+                             label=f"{label}")
+        axes[1].plot(n, [by_n[x]["pickle_gb"] for x in n], "s--",
+                     color=line.get_color())
+    axes[0].set(xscale="log", yscale="log", xlabel="indexed items",
+                ylabel="queries / s",
+                title="kneighbors q/s: plain (solid), conditional (dashed)")
+    axes[1].set(xscale="log", yscale="log", xlabel="indexed items", ylabel="GB",
+                title="index() peak growth (solid), pickle (dashed)")
     for ax in axes:
         ax.legend(fontsize=6)
         ax.grid(alpha=0.3)
@@ -382,15 +520,17 @@ def main():
                    help="timings are the best of this many runs")
     p.add_argument("--exact-max", type=int, default=2_000_000,
                    help="largest size indexed exactly (larger: faiss only)")
-    p.add_argument("--faiss", nargs="+", default=["IVF1024,Flat:32", "IVF1024,PQ64:32"],
-                   help="faiss factory:nprobe pairs")
-    p.add_argument("--faiss-max-flat", type=int, default=2_000_000,
-                   help="largest size for uncompressed (Flat) faiss indexes")
+    p.add_argument("--faiss", nargs="+", default=["IVF1024,Flat", "IVF1024,SQ8"],
+                   help="faiss factory strings (up to --faiss-max-flat items)")
+    p.add_argument("--faiss-large", nargs="+", default=["IVF4096,SQ8"],
+                   help="faiss factory strings for larger sizes (compressed)")
+    p.add_argument("--faiss-max-flat", type=int, default=2_000_000)
+    p.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32],
+                   help="nprobe values queried on each IVF index")
     p.add_argument("--workdir", default="/tmp")
     p.add_argument("--plot", default=None, help="save the plot here")
     p.add_argument("--baseline", action="store_true")
     args = p.parse_args()
-    args.faiss = [(f.rsplit(":", 1)[0], int(f.rsplit(":", 1)[1])) for f in args.faiss]
     torch.set_num_threads(args.threads)
     params = _generator(args.dim)
     print(f"skbackward {skbackward.__file__}; torch threads {torch.get_num_threads()}",
@@ -400,18 +540,21 @@ def main():
         return
     import faiss
 
-    faiss.omp_set_num_threads(args.threads)
     print(f"faiss {faiss.__version__} threads {args.threads}", flush=True)
     ret = fit(args, params)
+    model_path = os.path.join(args.workdir, "bench_scale_model.pkl")
+    with open(model_path, "wb") as f:
+        pickle.dump(ret, f)
     rows = []
-    all_faiss = args.faiss
-    for n in args.sizes:
-        args.faiss = [(f, p_) for f, p_ in all_faiss
-                      if n <= args.faiss_max_flat or "Flat" not in f]
-        rows += run_size(n, args, params, ret)
-    print(f"\npeak RSS of the run: {gb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024):.1f} GB")
-    if args.plot:
-        plot(rows, args.plot)
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        for n in args.sizes:
+            # a fresh process per size and index (maxtasksperchild=1)
+            with ctx.Pool(1, _worker_init, (args.threads,), maxtasksperchild=1) as pool:
+                rows += run_size(n, args, params, model_path, pool)
+    finally:
+        os.remove(model_path)
+    print_table(rows, args)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
@@ -46,7 +47,13 @@ from skbackward import BackwardSearchRetriever, LabelFilterRetriever  # noqa: E4
 from skbackward.metrics import average_precision_at_k, precision_at_k  # noqa: E402
 from skbackward.model_selection import sample_queries  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[1])
+# Small networks on small data: one torch thread is faster than two on a
+# shared machine (a run with two threads can differ in the third decimal).
+torch.set_num_threads(1)
+
+parser = argparse.ArgumentParser(
+    description='Quickstart: "this 3, but as an 8" on digits'
+)
 parser.add_argument("--out", default="quickstart_neighbours.png",
                     help="where to save the figure (PNG)")
 args, _ = parser.parse_known_args()  # tolerate extra args (e.g. sphinx-gallery)
@@ -158,8 +165,8 @@ references = [("ref: nearest K of class c", evaluate(oracle)),
               ("ref: random K of class c", evaluate(random_of_class))]
 
 print()
-print("| method                                  | precision@10 | AP@10 | cos(query, results) |")
-print("|-----------------------------------------|--------------|-------|---------------------|")
+print(f"| {'method':<39} | precision@10 | AP@10 | cos(query, results) |")
+print(f"|{'-' * 41}|--------------|-------|---------------------|")
 for name, (p, ap, close) in rows + references:
     print(f"| {name:<39} | {p:12.3f} | {ap:5.3f} | {close:19.3f} |")
 print()
@@ -180,7 +187,8 @@ ALPHA_SHOWN, N_ROWS, N_SHOW = 0.3, 6, 5
 ind = results[True, ALPHA_SHOWN]  # the default: filter_predicted=True
 rng = np.random.RandomState(1)
 shown = rng.choice(len(qi), N_ROWS, replace=False)
-fig, axes = plt.subplots(N_ROWS, N_SHOW + 2, figsize=(1.3 * (N_SHOW + 2), 1.45 * N_ROWS))
+fig, axes = plt.subplots(N_ROWS, N_SHOW + 2,
+                         figsize=(1.3 * (N_SHOW + 2), 1.45 * N_ROWS))
 for r, q in enumerate(shown):
     axes[r, 0].imshow(X_test[qi[q]].reshape(8, 8), cmap="gray_r")
     axes[r, 0].set_title("query", fontsize=9)

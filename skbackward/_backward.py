@@ -1,13 +1,11 @@
 """BackwardSearchRetriever: conditional retrieval by Backward Search."""
 
-import numbers
-
 import numpy as np
-
-from sklearn.utils.validation import check_scalar
+from sklearn.utils._param_validation import StrOptions
 
 from ._base import TrainedRetriever
-from ._search import search_embeddings
+from ._search import SELECTION_RULES, search_embeddings
+from ._validation import count, finite
 
 
 class BackwardSearchRetriever(TrainedRetriever):
@@ -33,7 +31,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         much longer grow overconfident, and the search then fools them with
         small moves that do not reach the condition class.
     batch_size : int, default=256
-        Minibatch size in training.
+        Minibatch size in training (at least 2: BatchNorm needs two samples).
     learning_rate : float, default=1e-3
         Adam's initial learning rate in training; halved every third of the
         epochs.
@@ -47,18 +45,25 @@ class BackwardSearchRetriever(TrainedRetriever):
     search_lr : float, default=0.2
         Adam's learning rate in the search over ``z``.
     max_iter : int, default=100
-        Maximum search steps per query.
+        Maximum search steps (Adam steps on ``z``) per query.
     patience : int, default=10
-        A query whose search loss has not improved for more than ``patience``
-        steps stops; the search ends when every query has stopped.
-    select : {"best", "last"}, default="best"
-        Which iterate of the search is ``z*``. "best": each query's lowest
-        loss seen, with ``patience`` and an early exit (the published rule).
-        "last": the iterate after ``max_iter`` steps, every query running all
-        steps (slower; not in the paper). On overconfident heads the lowest
-        loss lies just across the decision boundary, where the heads are
-        fooled but few items of the class are; the last iterate goes deeper
-        into the class (see docs/benchmarks.md).
+        The stall counter's limit: a query that has not stored a new iterate
+        for more than ``patience`` steps stops updating, and the search ends
+        as soon as every query has stopped (the result is the same as running
+        all ``max_iter`` steps).
+    select : {"published", "last"}, default="published"
+        Which iterate of the search is ``z*``.
+
+        - "published": the rule of the paper's public implementation. At
+          each step the loss ``L(z_t)`` is computed, Adam moves ``z`` to
+          ``z_{t+1}``, and a query whose best loss so far is ``>= L(z_t)``
+          (ties update) stores ``z_{t+1}``, the iterate *after* the step. So
+          ``z0`` is never the result, and the result is one step beyond the
+          lowest-loss iterate.
+        - "last": the iterate after ``max_iter`` steps, every query running
+          all steps (not in the paper; slower).
+
+        See the benchmarks in the documentation for what each gives.
     filter_predicted : bool, default=True
         Not in the paper. When True, :meth:`kneighbors` ranks the indexed
         items the heads predict to carry the condition first (as
@@ -67,7 +72,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         fewer than ``n_neighbors`` are predicted to match. The search itself
         (and :meth:`transform`) is unchanged. ``False`` is the published
         algorithm: rank every item by similarity to ``z*``. On the PACS
-        benchmark (docs/benchmarks.md) True beat the label filter on both
+        benchmark (:ref:`benchmarks`) True beat the label filter on both
         precision@10 and keeping the query's other attribute, and beat the
         published ranking on precision@10 by far, keeping a little less of the
         other attribute.
@@ -96,6 +101,9 @@ class BackwardSearchRetriever(TrainedRetriever):
         Attribute names: the columns of a DataFrame ``y``, else 0, 1, ...
     classes_ : ndarray or list of ndarray
         Labels of each attribute (a list when ``y`` was 2-D).
+    attribute_classes_ : list of ndarray
+        Labels of each attribute, always a list (one array per attribute, in
+        the order of ``attributes_``).
     loss_curve_ : list of float
         Mean training loss of each epoch.
     n_iter_ : int
@@ -108,7 +116,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         Number of indexed items.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -144,7 +152,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         search_lr=0.2,
         max_iter=100,
         patience=10,
-        select="best",
+        select="published",
         filter_predicted=True,
         n_neighbors=10,
         vector_index=None,
@@ -169,25 +177,35 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self):
-        super()._check_params()
-        check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
-        check_scalar(self.patience, "patience", numbers.Integral, min_val=0)
-        check_scalar(self.search_lr, "search_lr", numbers.Real, min_val=0,
-                     include_boundaries="neither")
-        check_scalar(self.alpha, "alpha", numbers.Real, min_val=0)
-        check_scalar(self.filter_predicted, "filter_predicted", (bool, np.bool_))
-        if self.select not in ("best", "last"):
-            raise ValueError(f'select must be "best" or "last"; got {self.select!r}.')
+    # the search parameters are read at query time, and checked there
+    _search_params = ("alpha", "search_lr", "max_iter", "patience", "select",
+                      "filter_predicted")
+    _parameter_constraints: dict = {
+        **TrainedRetriever._parameter_constraints,
+        "alpha": [finite(0.0)],
+        "search_lr": [finite(0.0, positive=True)],
+        "max_iter": [count(1)],
+        "patience": [count(0)],
+        "select": [StrOptions(set(SELECTION_RULES))],
+        "filter_predicted": ["boolean"],
+    }
+    _query_params = TrainedRetriever._query_params + _search_params
+
+    _aims_at_condition = True
 
     @property
     def _prefers_predicted(self):
         return self.filter_predicted
 
     def _condition_embeddings(self, Z, targets, weights):
-        self._check_params()
-        return search_embeddings(
+        Z, n_steps = search_embeddings(
             self.model_, Z, targets, weights, device=self.device,
             alpha=self.alpha, lr=self.search_lr, max_iter=self.max_iter,
             patience=self.patience, select=self.select,
         )
+        if not np.isfinite(Z).all():
+            raise ValueError(
+                f"the search diverged (non-finite z*) with search_lr="
+                f"{self.search_lr} and alpha={self.alpha}; lower search_lr."
+            )
+        return Z, n_steps

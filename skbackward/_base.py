@@ -3,12 +3,12 @@
 A retriever embeds features with a trained network, optionally moves the query
 embeddings towards a condition (the strategy: Backward Search, a distilled
 student, ...), and ranks an index of embeddings by cosine similarity.
-Subclasses implement ``_fit_network`` (training) and ``_condition_embeddings``
-(the strategy); everything else is here.
+Subclasses implement ``fit`` (training, with the helpers here) and
+``_condition_embeddings`` (the strategy); everything else is here.
 """
 
+import warnings
 from abc import ABCMeta, abstractmethod
-import numbers
 
 import numpy as np
 from sklearn import get_config
@@ -16,26 +16,49 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
+    _fit_context,
     clone,
 )
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._conditions import parse_condition
 from ._dask import is_dask_collection
 from ._index import chunk_rows, unit_float32
-from ._labels import as_columns, attribute_names, encode_columns, lookup
+from ._labels import (
+    align_columns,
+    as_columns,
+    attribute_names,
+    check_column_names,
+    check_labels,
+    encode_columns,
+    label_codes,
+)
 from ._model import (
     build_network,
+    check_finite_network,
     heads_loss,
     predict_embedding,
     predict_labels,
     resolve_device,
     train_network,
 )
+from ._validation import (
+    TRAINING_CONSTRAINTS,
+    DeviceOptions,
+    check_arguments,
+    check_params,
+    count,
+)
+from .exceptions import ConditionNotReachedWarning
 from .indexes import ExactIndex, VectorIndex
 
 FLOAT_DTYPES = (np.float64, np.float32)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# transform / kneighbors warn when at least this share of the conditioned
+# queries of a call did not reach their condition
+UNREACHED_WARNING_SHARE = 0.1
 # queries embedded, moved and searched at once by kneighbors (bounds its memory)
 QUERY_BATCH = 4096
 # working memory of one chunk of items embedded by index()
@@ -50,58 +73,75 @@ class BaseRetriever(
     Warning: This class should not be used directly. Use derived classes instead.
     """
 
+    _parameter_constraints: dict = {
+        "n_neighbors": [count(1)],
+        "device": [DeviceOptions()],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "vector_index": [VectorIndex, None],
+    }
+
+    # The parameters the query methods (transform, kneighbors, index) read:
+    # checked there, as set_params may change them after fit.
+    _query_params = ("n_neighbors", "device", "vector_index")
+
     # ---- to implement -------------------------------------------------------
 
     @abstractmethod
-    def _fit_network(self, X, y, codes, seed):
-        """Train (or adopt) the network; return it (embed + heads, on CPU)."""
-
-    @abstractmethod
     def _condition_embeddings(self, Z, targets, weights):
-        """Move query embeddings ``Z`` towards the parsed condition."""
+        """Move query embeddings ``Z`` towards the parsed condition.
 
-    # ---- fitting ------------------------------------------------------------
-
-    def fit(self, X, y):
-        """Fit the embedding and classifier heads, then index ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Precomputed features (embeddings from any backbone).
-        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
-            Labels: 1-D for one attribute, or 2-D / a DataFrame with one column
-            per attribute (the DataFrame's column names become the attribute
-            names, otherwise attributes are named 0, 1, ...). Strings or ints.
-
-        Returns
-        -------
-        self : object
-            The fitted retriever.
+        Called only with queries that have a condition. Returns the moved
+        embeddings and the gradient steps each took (zeros for strategies
+        that do not search).
         """
-        self._check_params()
-        columns = getattr(y, "columns", None)  # a DataFrame names the attributes
-        X, y = validate_data(
-            self, X, y, multi_output=True, dtype=FLOAT_DTYPES, ensure_min_samples=2
-        )
-        names = attribute_names(y, columns)
-        self.attributes_ = names
-        classes, codes = encode_columns(as_columns(y), names, type(self).__name__)
-        self.classes_ = classes[0] if y.ndim == 1 else classes
-        self._classes = classes  # always a list, one array per attribute
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        self.model_ = self._fit_network(X, y, codes, seed)
-        self._set_index(X, y)
-        return self
 
-    def _check_params(self):
-        check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, min_val=1)
-        resolve_device(self.device)
-        if self.vector_index is not None and not isinstance(self.vector_index, VectorIndex):
+    # Whether the strategy moves the query until the heads predict the
+    # condition (a search, or a student of one): those warn when a notable
+    # share of a batch did not get there (:meth:`condition_report`).
+    _aims_at_condition = False
+
+    # ---- fitting helpers ------------------------------------------------------
+
+    def _validate_fit_data(self, X, y):
+        """Validated ``X`` (features seen in fit are recorded) and labels ``y``.
+
+        Returns ``X, Y, columns``: ``Y`` the 1-D or 2-D label array and
+        ``columns`` a DataFrame's column names (None otherwise).
+        """
+        if y is None:
             raise ValueError(
-                "vector_index must be None or an index of skbackward.indexes "
-                f"(ExactIndex, FaissIndex, ...); got {self.vector_index!r}."
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
             )
+        resolve_device(self.device)  # CUDA asked for but absent: say so first
+        columns = getattr(y, "columns", None)
+        if columns is not None:
+            columns = check_column_names(columns)
+        X = self._validate_X(X, reset=True, ensure_min_samples=2)
+        return X, check_labels(y, n_samples=X.shape[0], attributes=columns), columns
+
+    def _validate_X(self, X, **kwargs):
+        """``validate_data`` for ``X``; an error that does not name X says so.
+
+        ``order="C"`` copies arrays with negative strides (``X[::-1]``),
+        which torch cannot read.
+        """
+        kwargs.setdefault("reset", False)
+        try:
+            return validate_data(self, X, dtype=FLOAT_DTYPES, order="C", **kwargs)
+        except ValueError as exc:
+            if "X" in str(exc).split(" ") or "Input X" in str(exc):
+                raise
+            raise ValueError(f"Invalid X: {exc}") from None
+
+    def _set_labels(self, attributes, classes, ndim):
+        self.attributes_ = list(attributes)
+        self.classes_ = classes[0] if ndim == 1 else classes
+        self.attribute_classes_ = list(classes)  # a list, one array per attribute
+
+    def _validate_query_params(self, names=None):
+        check_params(self, self._query_params if names is None else names)
 
     @property
     def _n_features_out(self):
@@ -124,7 +164,9 @@ class BaseRetriever(
             Features of the database items, in the space the model was fitted on.
         y : array-like of shape (n_items,) or (n_items, n_attributes), default=None
             Labels of the items, kept as ``index_labels_`` for scoring; the
-            database may be unlabelled.
+            database may be unlabelled. Labels must be among those seen in
+            ``fit`` (a ValueError names the others). A DataFrame's columns are
+            matched to the attributes by name; an array's by position.
         append : bool, default=False
             Add the items after the indexed ones (numbered from
             ``n_index_samples_`` on) instead of replacing them, for databases
@@ -134,18 +176,23 @@ class BaseRetriever(
         Returns
         -------
         self : object
+            The retriever, now searching ``X``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        self._validate_query_params()
+        X = self._validate_X(X)
         if y is not None:
-            y = np.asarray(y)
+            y = check_labels(align_columns(y, self.attributes_),
+                             attributes=self.attributes_)
             n_attr = 1 if y.ndim == 1 else y.shape[1]
-            if y.ndim > 2 or y.shape[0] != X.shape[0] or n_attr != len(self.attributes_):
+            if y.shape[0] != X.shape[0] or n_attr != len(self.attributes_):
                 raise ValueError(
                     f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, "
                     f"{len(self.attributes_)}) (attributes {self.attributes_}); "
                     f"got {y.shape}."
                 )
+            # known labels only
+            label_codes(y, self.attribute_classes_, self.attributes_)
         if append:
             old = self._fitted_index()
             if (old.labels_ is None) != (y is None):
@@ -163,11 +210,13 @@ class BaseRetriever(
         if append:
             new = self._fitted_index()._grown(n)
         else:
-            new = clone(ExactIndex() if self.vector_index is None else self.vector_index)
-            new._start_build(n, dim, len(self._classes))
+            param = self.vector_index
+            new = clone(ExactIndex() if param is None else param)
+            new._start_build(n, dim, len(self.attribute_classes_))
             n_train = new._n_training_items(n)
             if n_train:
-                rows = np.unique(np.linspace(0, n - 1, n_train).round().astype(np.int64))
+                rows = np.linspace(0, n - 1, n_train).round().astype(np.int64)
+                rows = np.unique(rows)
                 new._train(np.concatenate(
                     [chunk[1] for chunk in self._index_chunks(X[rows])]
                 ))
@@ -180,7 +229,8 @@ class BaseRetriever(
     def _chunk_rows(self, X):
         # a chunk's features, embedding and hidden layers, in X's dtype; larger
         # chunks than INDEX_CHUNK_MIB gain no speed
-        row_bytes = X.dtype.itemsize * (X.shape[1] + 4 * self.model_.embed.embedding_dim)
+        dim = self.model_.embed.embedding_dim
+        row_bytes = X.dtype.itemsize * (X.shape[1] + 4 * dim)
         mib = min(get_config()["working_memory"], INDEX_CHUNK_MIB)
         return chunk_rows(row_bytes, X.shape[0], mib)
 
@@ -208,33 +258,175 @@ class BaseRetriever(
         """Number of indexed items."""
         return self._fitted_index().n_items_
 
-    def _encode(self, y):
-        """Labels -> (n, n_attributes) class indices (-1 for labels not in fit)."""
-        Y = as_columns(np.asarray(y))
-        return np.stack(
-            [lookup(cls, Y[:, a])[0] for a, cls in enumerate(self._classes)], axis=1
-        )
+    def encode_labels(self, y):
+        """Class indices of labels, one column per attribute.
+
+        The inverse is ``attribute_classes_[a][codes[:, a]]``: the metrics use
+        this pair to draw conditions from labelled queries.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Labels in the layout of the ``y`` given to :meth:`fit` (a
+            DataFrame's columns are matched to the attributes by name).
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_attributes), dtype int64
+            Index of each label in ``attribute_classes_[a]``; -1 for a label
+            not seen in :meth:`fit` (it equals no fitted class). Labels of
+            another kind than the fitted ones (strings for numbers, or the
+            reverse), or missing ones, raise a ValueError.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skbackward import NearestNeighborRetriever
+        >>> X = np.random.RandomState(0).normal(size=(20, 4))
+        >>> y = np.repeat(["cat", "dog"], 10)
+        >>> ret = NearestNeighborRetriever(epochs=1, random_state=0).fit(X, y)
+        >>> ret.encode_labels(["dog", "cat", "owl"]).ravel().tolist()
+        [1, 0, -1]
+        """
+        check_is_fitted(self)
+        y = check_labels(align_columns(y, self.attributes_),
+                         attributes=self.attributes_)
+        n_attr = 1 if y.ndim == 1 else y.shape[1]
+        if n_attr != len(self.attributes_):
+            raise ValueError(
+                f"y must have shape (n_samples,) or (n_samples, "
+                f"{len(self.attributes_)}) (attributes {self.attributes_}); "
+                f"got {y.shape}."
+            )
+        return label_codes(y, self.attribute_classes_, self.attributes_,
+                           allow_unknown=True)
 
     # ---- queries --------------------------------------------------------------
 
     def _embed(self, X):
-        return predict_embedding(self.model_.embed, X, self.device)
+        Z = predict_embedding(self.model_.embed, X, self.device)
+        if not np.isfinite(Z).all():
+            raise ValueError(
+                f"X has values too large for the model (max |X| = "
+                f"{np.abs(X).max():.3g}): its embedding overflowed in {X.dtype}. "
+                "Scale X as in fit."
+            )
+        return Z
+
+    def _conditioned(self, Z, condition, condition_weight):
+        """Query embeddings ``Z`` moved towards the condition: ``(Z_moved,
+        targets, n_steps)``; ``targets`` is None without a condition.
+
+        Only the queries with a condition go to the strategy; the others keep
+        their embedding and take no step.
+        """
+        if condition is None:
+            return Z, None, np.zeros(Z.shape[0], dtype=np.int64)
+        targets, weights = self._parse_condition(
+            condition, Z.shape[0], condition_weight
+        )
+        out, n_steps = self._move(Z, targets, weights)
+        return out, targets, n_steps
+
+    def _parse_condition(self, condition, n_queries, condition_weight):
+        return parse_condition(
+            condition, self.attributes_, self.attribute_classes_, n_queries,
+            condition_weight,
+        )
+
+    def _move(self, Z, targets, weights):
+        """``(Z_moved, n_steps)`` for parsed targets and weights."""
+        n_steps = np.zeros(Z.shape[0], dtype=np.int64)
+        out = Z.copy()
+        rows = np.flatnonzero((targets >= 0).any(axis=1))
+        if rows.size:
+            out[rows], n_steps[rows] = self._condition_embeddings(
+                Z[rows], targets[rows], weights[rows]
+            )
+        return out, n_steps
+
+    def _reached(self, Z, targets):
+        """Whether the heads predict every wanted class at ``Z``: (n,) bool."""
+        predicted = predict_labels(self.model_, Z, self.device)
+        return ((targets < 0) | (predicted == targets)).all(axis=1)
 
     def _queries(self, Z, condition, condition_weight):
-        """Query embeddings ``Z`` moved towards the condition, and the parsed
-        targets (None without a condition)."""
-        if condition is None:
-            return Z, None
-        targets, weights = parse_condition(
-            condition, self.attributes_, self._classes, Z.shape[0], condition_weight
-        )
-        return self._moved(Z, targets, weights), targets
+        """:meth:`_conditioned` for transform, which warns when a notable
+        share of the conditioned queries did not reach their condition."""
+        out, targets, _ = self._conditioned(Z, condition, condition_weight)
+        if targets is not None:
+            self._warn_unreached(*self._unreached(out, targets), stacklevel=4)
+        return out, targets
 
-    def _moved(self, Z, targets, weights):
-        out = self._condition_embeddings(Z, targets, weights)
-        free = (targets < 0).all(axis=1)  # no condition for these queries
-        out[free] = Z[free]
-        return out
+    def _unreached(self, Z, targets):
+        """``(asked, missed)``: conditioned queries, and those whose condition
+        the heads do not predict at ``Z`` (0, 0 for strategies that do not
+        aim at the condition)."""
+        if not self._aims_at_condition:
+            return 0, 0
+        asked = (targets >= 0).any(axis=1)
+        return int(asked.sum()), int((asked & ~self._reached(Z, targets)).sum())
+
+    def _warn_unreached(self, asked, missed, stacklevel):
+        if missed and missed >= UNREACHED_WARNING_SHARE * asked:
+            warnings.warn(
+                f"{missed} of {asked} conditioned queries did not reach "
+                "their condition: at the searched embedding the classifier heads "
+                "still predict another class. A smaller alpha moves queries "
+                "further; condition_report(X, condition) shows, per query, the "
+                "steps taken, whether the condition was reached and how far the "
+                "embedding moved.",
+                ConditionNotReachedWarning,
+                stacklevel=stacklevel,
+            )
+
+    def condition_report(self, X, condition, condition_weight=None):
+        """Per query: where the condition took its embedding, and whether it got there.
+
+        A search that does not reach its condition is not an error: a large
+        ``alpha`` keeps a query near its own embedding on purpose, and a query
+        far from the wanted class may need more steps than ``max_iter``. This
+        report shows, per query, what happened, so that such queries can be
+        found (``transform`` and ``kneighbors`` warn with a
+        :class:`~skbackward.exceptions.ConditionNotReachedWarning` when a
+        notable share of a batch did not reach its condition).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Queries.
+        condition : scalar, array-like of shape (n_queries,) or dict
+            As in :meth:`transform`.
+        condition_weight : float or dict, default=None
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        report : :class:`~sklearn.utils.Bunch`
+            With the arrays
+
+            - ``embedding`` (n_queries, embedding_dim): the conditioned
+              embedding (what ``transform(X, condition)`` returns);
+            - ``n_steps`` (n_queries,) int: gradient steps from the query's
+              own embedding to ``embedding`` (0 for a query without a
+              condition, and for strategies that do not search);
+            - ``reached`` (n_queries,) bool: whether the classifier heads
+              predict every wanted class at ``embedding`` (True without a
+              condition);
+            - ``distance`` (n_queries,) float: how far the embedding moved,
+              ``mean_d |embedding - z0|`` (the quantity ``alpha`` weighs).
+        """
+        check_is_fitted(self)
+        self._validate_query_params()
+        X = self._validate_X(X)
+        Z0 = self._embed(X)
+        Z, targets, n_steps = self._conditioned(Z0, condition, condition_weight)
+        return Bunch(
+            embedding=Z,
+            n_steps=n_steps,
+            reached=self._reached(Z, targets),
+            distance=np.abs(Z - Z0).mean(axis=1),
+        )
 
     # Whether kneighbors ranks the items the heads predict to carry the
     # condition before the others (the label filter and its relatives).
@@ -246,9 +438,10 @@ class BaseRetriever(
         Parameters
         ----------
         X : array-like or dask array of shape (n_queries, n_features)
-            A dask array is transformed lazily, block by block (on the
-            workers of a distributed scheduler), and gives a dask array;
-            per-query conditions may then be numpy or dask arrays.
+            Queries, in the feature space the model was fitted on. A dask
+            array is transformed lazily, block by block (on the workers of
+            a distributed scheduler), and gives a dask array; per-query
+            conditions may then be numpy or dask arrays.
         condition : scalar, array-like of shape (n_queries,) or dict, default=None
             The wanted label(s). A scalar applies to every query, a 1-D array
             gives one label per query, and ``{attribute: label or labels}``
@@ -269,11 +462,12 @@ class BaseRetriever(
             ``X`` is one.
         """
         check_is_fitted(self)
+        self._validate_query_params()
         if is_dask_collection(X):
             from . import _dask
 
             return _dask.transform(self, X, condition, condition_weight)
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        X = self._validate_X(X)
         return self._queries(self._embed(X), condition, condition_weight)[0]
 
     def kneighbors(
@@ -299,9 +493,12 @@ class BaseRetriever(
             Number of neighbours; defaults to the ``n_neighbors`` parameter.
         return_distance : bool, default=True
             Whether to return the distances.
-        condition, condition_weight
-            As in :meth:`transform`; ``None`` is plain nearest-neighbour search
-            in the embedding space.
+        condition : scalar, array-like of shape (n_queries,) or dict, default=None
+            The wanted label(s), as in :meth:`transform`; ``None`` is plain
+            nearest-neighbour search in the embedding space.
+        condition_weight : float or dict, default=None
+            Relative weight of each attribute's condition, as in
+            :meth:`transform`.
         exclude : array-like of shape (n_queries,), default=None
             An indexed item to leave out of each query's results, e.g. the
             query's own row when the queries are indexed items; -1 for none.
@@ -317,8 +514,13 @@ class BaseRetriever(
             Row indices of the neighbours in the indexed items.
         """
         index = self._fitted_index()  # one read: a concurrent index() swaps it
+        self._validate_query_params()
+        check_arguments(
+            {"n_neighbors": [count(1), None], "return_distance": ["boolean"]},
+            f"{type(self).__name__}.kneighbors",
+            n_neighbors=n_neighbors, return_distance=return_distance,
+        )
         k = self.n_neighbors if n_neighbors is None else n_neighbors
-        check_scalar(k, "n_neighbors", numbers.Integral, min_val=1)
         if is_dask_collection(X):
             from . import _dask
 
@@ -332,7 +534,7 @@ class BaseRetriever(
             n_q = n_db
             exclude = np.arange(n_db)
         else:
-            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+            X = self._validate_X(X)
             n_q = X.shape[0]
             exclude = self._check_exclude(exclude, n_q, n_db)
         left = n_db - (exclude is not None and bool((exclude >= 0).any()))
@@ -346,11 +548,10 @@ class BaseRetriever(
             )
         targets = weights = None
         if condition is not None:
-            targets, weights = parse_condition(
-                condition, self.attributes_, self._classes, n_q, condition_weight
-            )
+            targets, weights = self._parse_condition(condition, n_q, condition_weight)
         dist = np.empty((n_q, k), dtype=np.float32)
         ind = np.empty((n_q, k), dtype=np.int64)
+        asked = missed = 0
         for s in range(0, n_q, QUERY_BATCH):
             e = min(s + QUERY_BATCH, n_q)
             # the items' stored embeddings are float32; a search from them
@@ -359,17 +560,23 @@ class BaseRetriever(
                  else self._embed(X[s:e]))
             prefer = None
             if targets is not None:
-                Z = self._moved(Z, targets[s:e], weights[s:e])
+                Z = self._move(Z, targets[s:e], weights[s:e])[0]
+                a, m = self._unreached(Z, targets[s:e])
+                asked, missed = asked + a, missed + m
                 if self._prefers_predicted:
                     prefer = [targets[s:e]]
             ex = None if exclude is None else exclude[s:e]
             dist[s:e], ind[s:e] = index.search(Z, k, exclude=ex, prefer=prefer)
+        self._warn_unreached(asked, missed, stacklevel=2)
         return (dist, ind) if return_distance else ind
 
     def _check_exclude(self, exclude, n_queries, n_items):
         if exclude is None:
             return None
-        exclude = np.asarray(exclude)
+        try:
+            exclude = np.asarray(exclude)
+        except ValueError:  # ragged
+            exclude = np.empty(0, dtype=object)
         if exclude.shape != (n_queries,) or exclude.dtype.kind not in "iu":
             raise ValueError(
                 f"exclude must be integers of shape ({n_queries},), one indexed "
@@ -396,23 +603,56 @@ class TrainedRetriever(BaseRetriever):
     Warning: This class should not be used directly. Use derived classes instead.
     """
 
-    def _check_params(self):
-        super()._check_params()
-        for name in ("embedding_dim", "epochs", "batch_size"):
-            check_scalar(getattr(self, name), name, numbers.Integral, min_val=1)
-        check_scalar(self.learning_rate, "learning_rate", numbers.Real, min_val=0,
-                     include_boundaries="neither")
-        check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
+    _parameter_constraints: dict = {
+        **BaseRetriever._parameter_constraints,
+        **TRAINING_CONSTRAINTS,
+        "embedding_dim": [count(1)],
+    }
 
-    def _fit_network(self, X, y, codes, seed):
-        network = build_network(
-            X.shape[1], [len(c) for c in self._classes], self.embedding_dim, seed
-        )
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the embedding and classifier heads, then index ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Precomputed features (embeddings from any backbone).
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Labels: 1-D for one attribute, or 2-D / a DataFrame with one column
+            per attribute (the DataFrame's column names become the attribute
+            names, otherwise attributes are named 0, 1, ...). The labels of an
+            attribute are all strings or all numbers, none missing.
+
+        Returns
+        -------
+        self : object
+            The fitted retriever.
+        """
+        X, y, columns = self._validate_fit_data(X, y)
+        if X.dtype == np.float64 and np.abs(X).max() > FLOAT32_MAX:
+            raise ValueError(
+                f"X has values beyond float32's range (max |X| = "
+                f"{np.abs(X).max():.3g}); the network trains in float32. Scale X "
+                "(e.g. with StandardScaler)."
+            )
+        names = attribute_names(y, columns)
+        classes, codes = encode_columns(as_columns(y), names, type(self).__name__)
+        self._set_labels(names, classes, y.ndim)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        network = build_network(X.shape[1], [len(c) for c in classes],
+                                self.embedding_dim, seed)
         self.loss_curve_ = train_network(
             network, heads_loss, (X, codes),
             epochs=self.epochs, batch_size=self.batch_size,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
             seed=seed, device=self.device, verbose=self.verbose,
         )
+        check_finite_network(network, X)
+        self.model_ = network
         self.n_iter_ = self.epochs
-        return network
+        self._set_index(X, y)
+        self._fit_extra()
+        return self
+
+    def _fit_extra(self):
+        """What a strategy learns beyond the network, after fit indexed X."""

@@ -1,27 +1,31 @@
 """DistilledRetriever: a student network answers conditional queries in one pass."""
 
 import copy
-import numbers
 
 import numpy as np
 import torch
-from sklearn.base import clone
+from sklearn.base import _fit_context, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, check_scalar
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ._backward import BackwardSearchRetriever
 from ._base import BaseRetriever
+from ._labels import align_columns, check_labels, label_codes
 from ._model import (
     as_tensor,
+    check_finite_network,
     frozen,
+    initialized,
+    make_generator,
     padded_forward,
     resolve_device,
-    seeded,
     torch_dtype,
     train_network,
 )
 from ._search import search_embeddings
 from ._student import StudentNetwork, amortized_loss, distill_loss, draw_conditions
+from ._validation import TRAINING_CONSTRAINTS, count, finite
 
 _OBJECTIVES = ("distill", "amortized")
 
@@ -35,11 +39,12 @@ class DistilledRetriever(BaseRetriever):
     embedding and the one-hot conditions straight to the searched embedding.
     A conditional query then costs one forward pass instead of up to
     ``max_iter`` gradient steps (Lee & Kim, PLoS ONE 2024).
-    The embedding is the teacher's, and so is the ranking option
-    ``teacher.filter_predicted``; the index is built by this retriever's
-    ``vector_index`` and shared with ``teacher_``. The student is tied to the
-    teacher's ``alpha`` at fit time, and answers without a search loss, so
-    ``condition_weight`` does not change its output.
+    The embedding is the teacher's, and so is the ranking option: the fitted
+    ``teacher_.filter_predicted`` (switch it with
+    ``teacher_.set_params(filter_predicted=...)``); the index is built by
+    this retriever's ``vector_index`` and shared with ``teacher_``. The
+    student is tied to the teacher's ``alpha`` at fit time, and answers
+    without a search loss, so ``condition_weight`` does not change its output.
 
     Read more in the :ref:`User Guide <user_guide>`.
 
@@ -74,7 +79,7 @@ class DistilledRetriever(BaseRetriever):
     epochs : int, default=50
         Training epochs of the student.
     batch_size : int, default=256
-        Minibatch size of the student's training.
+        Minibatch size of the student's training (at least 2).
     learning_rate : float, default=1e-3
         Adam's initial learning rate (halved every third of the epochs).
     weight_decay : float, default=0.0
@@ -106,15 +111,23 @@ class DistilledRetriever(BaseRetriever):
     vector_index_ : VectorIndex
         The fitted index of the searched items (a copy of ``vector_index``),
         shared with ``teacher_``: the retriever keeps one index.
-    attributes_, classes_, index_labels_, n_index_samples_
-        As in :class:`BackwardSearchRetriever`.
+    attributes_ : list
+        Attribute names (the teacher's).
+    classes_ : ndarray or list of ndarray
+        Labels of each attribute (the teacher's; a list when ``y`` was 2-D).
+    attribute_classes_ : list of ndarray
+        Labels of each attribute, always a list (the teacher's).
+    index_labels_ : ndarray or None
+        Labels of the indexed items (the training labels after ``fit``).
+    n_index_samples_ : int
+        Number of indexed items.
     loss_curve_ : list of float
         Mean training loss of the student in each epoch.
     n_iter_ : int
         Number of student training epochs run.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -168,28 +181,73 @@ class DistilledRetriever(BaseRetriever):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self):
-        super()._check_params()
-        if self.objective not in _OBJECTIVES:
+    _parameter_constraints: dict = {
+        **BaseRetriever._parameter_constraints,
+        "teacher": [None, BackwardSearchRetriever],
+        "prefit": ["boolean"],
+        "objective": [StrOptions(set(_OBJECTIVES))],
+        "targets_per_sample": [count(1)],
+        "l1_weight": [finite(0.0)],
+        "hidden_dim": [count(1)],
+        **TRAINING_CONSTRAINTS,
+    }
+
+    # nested: the teacher's own fit validates its parameters
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit (or adopt) the teacher, then train the student.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Precomputed features.
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Labels, as in :meth:`BackwardSearchRetriever.fit`. With a prefit
+            teacher they must be among the teacher's labels, and a
+            DataFrame's columns are matched to the teacher's attributes by
+            name.
+
+        Returns
+        -------
+        self : object
+            The fitted retriever.
+        """
+        X_checked, _, _ = self._validate_fit_data(X, y)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        # the raw X and y: a DataFrame's names reach the teacher
+        teacher = self._fit_teacher(X, y, check_random_state(seed))
+        if teacher.n_features_in_ != X_checked.shape[1]:
             raise ValueError(
-                f"objective must be one of {_OBJECTIVES}; got {self.objective!r}."
+                f"X has {X_checked.shape[1]} features, but the prefit teacher was "
+                f"fitted on {teacher.n_features_in_}."
             )
-        for name in ("targets_per_sample", "hidden_dim", "epochs", "batch_size"):
-            check_scalar(getattr(self, name), name, numbers.Integral, min_val=1)
-        check_scalar(self.learning_rate, "learning_rate", numbers.Real, min_val=0,
-                     include_boundaries="neither")
-        for name in ("weight_decay", "l1_weight"):
-            check_scalar(getattr(self, name), name, numbers.Real, min_val=0)
+        Y = check_labels(align_columns(y, teacher.attributes_),
+                         attributes=teacher.attributes_)
+        if (1 if Y.ndim == 1 else Y.shape[1]) != len(teacher.attributes_):
+            raise ValueError(
+                f"y has {1 if Y.ndim == 1 else Y.shape[1]} attribute(s), but the "
+                f"prefit teacher was fitted on {len(teacher.attributes_)}: "
+                f"{teacher.attributes_}."
+            )
+        # a prefit teacher may know more labels than y has, never fewer
+        label_codes(Y, teacher.attribute_classes_, teacher.attributes_)
+        self.teacher_ = teacher
+        # the student speaks the teacher's labels
+        self.attributes_ = list(teacher.attributes_)
+        self.classes_ = teacher.classes_
+        self.attribute_classes_ = list(teacher.attribute_classes_)
+        self.model_ = teacher.model_
+        self.student_, self.loss_curve_ = self._train_student(X_checked, seed)
+        self.n_iter_ = self.epochs
+        self._set_index(X_checked, Y)
+        return self
 
     def _fit_teacher(self, X, y, rng):
         teacher = BackwardSearchRetriever() if self.teacher is None else self.teacher
-        if not isinstance(teacher, BackwardSearchRetriever):
-            raise ValueError(
-                "teacher must be a BackwardSearchRetriever; got "
-                f"{type(teacher).__name__}."
-            )
         if self.prefit:
             check_is_fitted(teacher)
+            # the student reads its search parameters: they must be valid
+            teacher._validate_params()
             # without its index: this retriever builds the one both use
             index = teacher.__dict__.get("vector_index_")
             return copy.deepcopy(teacher, memo={id(index): None})
@@ -198,34 +256,13 @@ class DistilledRetriever(BaseRetriever):
             teacher.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         return teacher.fit(X, y)
 
-    def _fit_network(self, X, y, codes, seed):
-        rng = check_random_state(seed)
-        self.teacher_ = self._fit_teacher(X, y, rng)
-        if self.teacher_.n_features_in_ != X.shape[1]:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but the prefit teacher was fitted "
-                f"on {self.teacher_.n_features_in_}."
-            )
-        if len(self.teacher_.attributes_) != codes.shape[1]:
-            raise ValueError(
-                f"y has {codes.shape[1]} attribute(s), but the prefit teacher was "
-                f"fitted on {len(self.teacher_.attributes_)}: "
-                f"{self.teacher_.attributes_}."
-            )
-        # the student speaks the teacher's labels (a prefit teacher may know more)
-        self.attributes_ = self.teacher_.attributes_
-        self.classes_ = self.teacher_.classes_
-        self._classes = self.teacher_._classes
-        self.student_, self.loss_curve_ = self._train_student(X, seed)
-        self.n_iter_ = self.epochs
-        return self.teacher_.model_
-
     def _train_student(self, X, seed):
         teacher = self.teacher_
-        n_classes = [len(c) for c in self._classes]
-        Z0 = teacher.transform(X.astype(np.float32, copy=False))
-        with seeded(seed, torch.device("cpu")):
-            student = StudentNetwork(Z0.shape[1], n_classes, self.hidden_dim)
+        n_classes = [len(c) for c in self.attribute_classes_]
+        Z0 = teacher._embed(X.astype(np.float32, copy=False))
+        student = initialized(
+            StudentNetwork, Z0.shape[1], n_classes, self.hidden_dim, seed=seed
+        )
         dev = resolve_device(self.device)
         if self.objective == "distill":
             arrays = self._distill_targets(Z0, n_classes, seed)
@@ -233,25 +270,30 @@ class DistilledRetriever(BaseRetriever):
         else:
             heads = [frozen(h, torch.float32, dev) for h in teacher.model_.heads]
             arrays = (Z0,)
-            loss = amortized_loss(heads, teacher.alpha, n_classes)
+            # its own stream: conditions drawn per batch, beside the shuffling
+            draws = make_generator(seed + 2, dev)
+            loss = amortized_loss(heads, teacher.alpha, n_classes, draws)
         curve = train_network(
             student, loss, arrays, epochs=self.epochs, batch_size=self.batch_size,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
             seed=seed, device=self.device, verbose=self.verbose,
-            log_prefix="student ",
+            log_prefix="student ", diverged_hint="lower learning_rate, "
+            "weight_decay or l1_weight, or the teacher's alpha",
         )
+        check_finite_network(student)
         return student, curve
 
     def _distill_targets(self, Z0, n_classes, seed):
         """``targets_per_sample`` random conditions per item and the teacher's
         z* for each, from one batched search."""
         Z0 = np.repeat(Z0, self.targets_per_sample, axis=0)
-        with seeded(seed, torch.device("cpu")):
-            targets = draw_conditions(Z0.shape[0], n_classes, "cpu").numpy()
+        draws = make_generator(seed + 2, torch.device("cpu"))
+        targets = draw_conditions(Z0.shape[0], n_classes, draws).numpy()
         teacher = self.teacher_
         if self.verbose:
-            print(f"searching the teacher's z* for {Z0.shape[0]} (item, condition) pairs")
-        Z_star = search_embeddings(
+            print(f"searching the teacher's z* for {Z0.shape[0]} "
+                  "(item, condition) pairs")
+        Z_star, _ = search_embeddings(
             teacher.model_, Z0, targets, (targets >= 0).astype(np.float32),
             device=teacher.device, alpha=teacher.alpha, lr=teacher.search_lr,
             max_iter=teacher.max_iter, patience=teacher.patience,
@@ -264,20 +306,63 @@ class DistilledRetriever(BaseRetriever):
         self.teacher_.vector_index_ = self.vector_index_  # one index for both
 
     def set_params(self, **params):
-        # nested teacher__* parameters need a teacher to set them on: the
-        # default one, made explicit (GridSearchCV(DistilledRetriever(),
-        # {"teacher__alpha": ...}) then tunes the default teacher)
-        if self.teacher is None and any(k.startswith("teacher__") for k in params):
-            self.teacher = BackwardSearchRetriever()
+        """Set the parameters of this estimator and of its teacher.
+
+        Nested parameters of the teacher are set as ``teacher__<name>``, as
+        in a :class:`~sklearn.pipeline.Pipeline`; they change the ``teacher``
+        object that was passed in. With ``teacher=None``, a nested parameter
+        first makes the default teacher explicit
+        (``teacher=BackwardSearchRetriever()``), so that
+        ``GridSearchCV(DistilledRetriever(), {"teacher__alpha": [...]})``
+        tunes the default teacher. Every name is checked before anything
+        changes: a call that raises leaves the estimator as it was.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, and teacher parameters as
+            ``teacher__<name>``.
+
+        Returns
+        -------
+        self : DistilledRetriever
+            This estimator.
+
+        Examples
+        --------
+        >>> from skbackward import DistilledRetriever
+        >>> ret = DistilledRetriever().set_params(teacher__alpha=0.3, epochs=20)
+        >>> ret.teacher.alpha, ret.epochs
+        (0.3, 20)
+        """
+        own = self.get_params(deep=False)
+        nested = {k.split("__", 1)[1] for k in params if k.startswith("teacher__")}
+        teacher = params.get("teacher", self.teacher)
+        if nested and teacher is None:
+            teacher = BackwardSearchRetriever()
+        known = set(teacher.get_params(deep=True)) if hasattr(
+            teacher, "get_params") else set()
+        invalid = [k for k in params if k.split("__", 1)[0] not in own
+                   or ("__" in k and k.split("__", 1)[0] != "teacher")]
+        invalid += [f"teacher__{k}" for k in sorted(nested - known)]
+        if invalid:
+            raise ValueError(
+                f"Invalid parameter(s) {invalid} for estimator {self}. Valid "
+                f"parameters are: {sorted(own)}, and the teacher's as "
+                "teacher__<name>."
+            )
+        if nested and params.get("teacher", self.teacher) is None:
+            params = {"teacher": teacher, **params}
         return super().set_params(**params)
 
     @property
     def _prefers_predicted(self):
-        # the teacher's ranking option carries over to its student; read from
-        # the parameter, so set_params(teacher__filter_predicted=...) acts at
-        # query time as it does on the teacher itself
-        teacher = self.teacher if self.teacher is not None else self.teacher_
-        return teacher.filter_predicted
+        # the fitted teacher's ranking option carries over to its student:
+        # student.teacher_.set_params(filter_predicted=...) switches it
+        self.teacher_._validate_query_params(("filter_predicted",))
+        return self.teacher_.filter_predicted
+
+    _aims_at_condition = True
 
     def _condition_embeddings(self, Z, targets, weights):
         dev = resolve_device(self.device)
@@ -285,4 +370,4 @@ class DistilledRetriever(BaseRetriever):
         with torch.no_grad():
             out = padded_forward(student, as_tensor(Z, dev),
                                  as_tensor(targets, dev, torch.int64))
-        return out.cpu().numpy()
+        return out.cpu().numpy(), np.zeros(Z.shape[0], dtype=np.int64)

@@ -103,7 +103,7 @@ class _Columns:
         if self.rows is None and len(self.segments) == 1:
             return torch.from_numpy(self.segments[0][start:stop])
         cols = np.arange(start, stop)
-        return torch.from_numpy(gather_rows(self.segments, self.offsets, self.ids(cols)))
+        return torch.from_numpy(self.vectors(cols))
 
     def vectors(self, cols):
         return gather_rows(self.segments, self.offsets, self.ids(cols))

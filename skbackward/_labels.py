@@ -1,6 +1,15 @@
-"""Per-attribute label handling: attribute names, encoding, lookup of labels."""
+"""Per-attribute label handling: validation, attribute names, encoding, lookup.
+
+Labels of one attribute are all strings or all numbers (as scikit-learn's
+classifiers require): a mix cannot be sorted into classes, and labels of the
+other kind never equal the fitted ones, so comparing them would silently
+count every item as not matching.
+"""
+
+import numbers
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def attribute_names(y, columns=None):
@@ -14,6 +23,42 @@ def as_columns(y):
     """``y`` as a 2-D array, one column per attribute (a view when possible)."""
     y = np.asarray(y)
     return y.reshape(-1, 1) if y.ndim == 1 else y
+
+
+def attribute_columns(condition_on, names):
+    """Column indices of the attributes named by ``condition_on`` (None: all).
+
+    Raises a ValueError naming the unknown attributes.
+    """
+    if condition_on is None:
+        return list(range(len(names)))
+    wanted = condition_on if isinstance(condition_on, (list, tuple)) else [condition_on]
+    missing = [a for a in wanted if a not in names]
+    if missing:
+        raise ValueError(f"condition_on names unknown attribute(s) {missing}; "
+                         f"attributes: {names}.")
+    return [names.index(a) for a in wanted]
+
+
+def find_rows(rows, table):
+    """Index of each row of ``rows`` among the rows of ``table`` (-1 if absent).
+
+    Both are 2-D integer arrays; when ``table`` repeats a row, the index of its
+    last occurrence is returned.
+    """
+    both = np.concatenate([table, rows])
+    _, inverse = np.unique(both, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    index = np.full(inverse.max() + 1, -1, dtype=np.int64)
+    index[inverse[: table.shape[0]]] = np.arange(table.shape[0])
+    return index[inverse[table.shape[0]:]]
+
+
+def count_rows(table, rows):
+    """How many rows of ``table`` equal each row of ``rows``."""
+    uniq, counts = np.unique(table, axis=0, return_counts=True)
+    where = find_rows(rows, uniq)
+    return np.where(where >= 0, counts[where], 0)
 
 
 def encode_columns(Y, attributes, name):
@@ -34,7 +79,7 @@ def encode_columns(Y, attributes, name):
     return classes, codes
 
 
-def _is_missing(values):
+def is_missing(values):
     """Elementwise: is the entry None (or a float NaN), i.e. no label given."""
     values = np.asarray(values)
     if values.dtype.kind == "O":
@@ -59,7 +104,7 @@ def lookup(classes, values, *, missing_ok=False):
     """
     values = np.asarray(values, dtype=object).ravel()
     codes = np.full(values.shape[0], -1, dtype=np.int64)
-    present = ~_is_missing(values) if missing_ok else np.ones(values.shape, bool)
+    present = ~is_missing(values) if missing_ok else np.ones(values.shape, bool)
     table = {label: i for i, label in enumerate(classes.tolist())}
     unknown = []
     if present.any():
@@ -86,3 +131,155 @@ def _unique(values):
 def plain_scalar(value):
     """numpy scalars as Python scalars so they hash like the stored classes."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+# ---- validation -------------------------------------------------------------
+
+
+def check_labels(y, *, input_name="y", n_samples=None, attributes=None):
+    """Validated labels as a 1-D or 2-D array (one column per attribute).
+
+    Refuses, with a ValueError or TypeError naming ``input_name``: sparse or
+    ragged input, more than two dimensions, a number of rows other than
+    ``n_samples``, missing labels (None, NaN, ``pd.NA``), infinite labels,
+    and columns that mix strings and numbers or hold other objects. Messages
+    name a column by its attribute name (``attributes``) or its position.
+    """
+    if sp.issparse(y):
+        raise TypeError(
+            f"{input_name} must be dense labels (an array, list or DataFrame); "
+            "got a sparse matrix."
+        )
+    try:
+        Y = np.asarray(y)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(
+            f"{input_name} must be a 1-D or 2-D array of labels; {exc}"
+        ) from None
+    if Y.ndim not in (1, 2):
+        raise ValueError(
+            f"{input_name} must be 1-D (one attribute) or 2-D (one column per "
+            f"attribute); got an array of shape {Y.shape}."
+        )
+    if n_samples is not None and Y.shape[0] != n_samples:
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: "
+            f"X has {n_samples}, {input_name} has {Y.shape[0]}."
+        )
+    n_attributes = 1 if Y.ndim == 1 else Y.shape[1]
+    names = attributes if attributes is not None else range(n_attributes)
+    for a, name in zip(range(n_attributes), names):
+        label_kind(Y if Y.ndim == 1 else Y[:, a], f"{input_name} (attribute {name!r})")
+    return Y
+
+
+def label_kind(values, what):
+    """"number" or "string": the kind of the 1-D labels ``values``.
+
+    Raises a ValueError naming ``what`` for missing or infinite labels, a mix
+    of strings and numbers, or labels that are neither.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "biu":
+        return "number"
+    if values.dtype.kind in "US":
+        return "string"
+    if values.dtype.kind == "f":
+        _check_finite(values.astype(np.float64), what)
+        return "number"
+    if values.dtype.kind != "O":
+        raise TypeError(
+            f"{what} must hold strings or numbers; got dtype {values.dtype}."
+        )
+    if is_missing(values).any():
+        raise ValueError(
+            f"{what} has missing labels (None, NaN or pd.NA); every item needs "
+            "a label (drop the unlabelled ones)."
+        )
+    kinds = {_kind_of_type(t) for t in set(map(type, values.tolist()))}
+    if None in kinds:
+        bad = next(v for v in values.tolist() if _kind_of_type(type(v)) is None)
+        raise TypeError(
+            f"{what} must hold strings or numbers; got a {type(bad).__name__} "
+            f"({bad!r})."
+        )
+    if len(kinds) > 1:
+        raise ValueError(
+            f"{what} mixes strings and numbers; the labels of an attribute must "
+            "all be strings or all numbers."
+        )
+    if kinds == {"number"}:
+        _check_finite(np.asarray(values.tolist(), dtype=np.float64), what)
+    return kinds.pop() if kinds else "number"
+
+
+def _kind_of_type(t):
+    if issubclass(t, str):
+        return "string"
+    if issubclass(t, numbers.Real):  # bools and numpy numbers included
+        return "number"
+    return None
+
+
+def _check_finite(values, what):
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"{what} has missing or infinite labels (NaN or inf); every item "
+            "needs a finite label."
+        )
+
+
+def align_columns(y, attributes, *, input_name="y"):
+    """``y`` with its columns in the order of ``attributes``.
+
+    A DataFrame's columns are matched by name (and reordered); renamed or
+    missing columns raise a ValueError. Arrays are taken by position.
+    """
+    columns = getattr(y, "columns", None)
+    if columns is None:
+        return y
+    columns = list(columns)
+    if sorted(map(repr, columns)) != sorted(map(repr, attributes)):
+        raise ValueError(
+            f"{input_name} has columns {columns}, but the retriever was fitted on "
+            f"attributes {list(attributes)}; name the columns as in fit (they are "
+            "matched by name), or pass an array to pair them by position."
+        )
+    return y[list(attributes)]
+
+
+def check_column_names(columns, input_name="y"):
+    """The column names of a DataFrame ``y`` as a list; they must be unique."""
+    columns = list(columns)
+    if len(set(map(repr, columns))) != len(columns):
+        raise ValueError(
+            f"{input_name} has duplicate column names {columns}; each attribute "
+            "needs its own name."
+        )
+    return columns
+
+
+def label_codes(y, classes, attributes, *, input_name="y", allow_unknown=False):
+    """(n, n_attributes) codes of the labels ``y`` among the fitted ``classes``.
+
+    Labels of another kind than the fitted ones (strings for numbers, or the
+    reverse) raise a ValueError; so do labels not seen in fit, unless
+    ``allow_unknown``, where they get the code -1 (they equal no fitted class).
+    """
+    Y = as_columns(y)
+    codes = np.empty(Y.shape, dtype=np.int64)
+    for a, (attribute, cls) in enumerate(zip(attributes, classes)):
+        what = f"{input_name} (attribute {attribute!r})"
+        kind, fitted = label_kind(Y[:, a], what), label_kind(cls, "classes")
+        if kind != fitted:
+            raise ValueError(
+                f"{what} holds {kind}s, but the retriever was fitted on {fitted}s "
+                f"({cls.tolist()[:5]}...); labels of another kind never match."
+            )
+        codes[:, a], unknown = lookup(cls, Y[:, a])
+        if unknown and not allow_unknown:
+            raise ValueError(
+                f"{what} has labels not seen in fit: {unknown[:10]}; known "
+                f"labels: {cls.tolist()}."
+            )
+    return codes

@@ -4,8 +4,8 @@ Everything torch-specific about the networks lives here; estimators pass plain
 arguments in and get numpy arrays (or CPU modules) back.
 """
 
-import contextlib
 import copy
+import math
 import time
 
 import numpy as np
@@ -14,10 +14,34 @@ from torch import nn
 from torch.nn import functional as F
 
 # Layer sizes and dropout rates of the published model (Lee & Kim, PLoS ONE
-# 2024; docs/user_guide.md §2).
+# 2024; the user guide's page on the method).
 HEAD_HIDDEN = (256, 128)
 EMBEDDING_DROPOUT = 0.1
 HEAD_DROPOUT = 0.4
+
+
+class Dropout(nn.Module):
+    """Dropout that draws its mask from a generator of its own.
+
+    ``nn.Dropout`` draws from torch's global RNG, which threads share: two
+    fits running at once would interleave their draws. :func:`train_network`
+    hands every ``Dropout`` the fit's generator for the duration of training;
+    outside training (eval mode) it is the identity.
+    """
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+        self.generator = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * keep / (1 - self.p)
+
+    def extra_repr(self):
+        return f"p={self.p}"
 
 
 class EmbeddingHead(nn.Module):
@@ -30,7 +54,7 @@ class EmbeddingHead(nn.Module):
             nn.Linear(n_features, embedding_dim),
             nn.ReLU(),
             nn.BatchNorm1d(embedding_dim),
-            nn.Dropout(EMBEDDING_DROPOUT),
+            Dropout(EMBEDDING_DROPOUT),
             nn.Linear(embedding_dim, embedding_dim),
             nn.BatchNorm1d(embedding_dim),
             nn.Tanh(),
@@ -47,11 +71,11 @@ def classifier_head(embedding_dim, n_classes):
         nn.Linear(embedding_dim, h1),
         nn.ReLU(),
         nn.BatchNorm1d(h1),
-        nn.Dropout(HEAD_DROPOUT),
+        Dropout(HEAD_DROPOUT),
         nn.Linear(h1, h2),
         nn.ReLU(),
         nn.BatchNorm1d(h2),
-        nn.Dropout(HEAD_DROPOUT),
+        Dropout(HEAD_DROPOUT),
         nn.Linear(h2, n_classes),
     )
 
@@ -71,10 +95,36 @@ class RetrievalNetwork(nn.Module):
         return z, [head(z) for head in self.heads]
 
 
+def initialized(module_class, *args, seed):
+    """``module_class(*args)`` initialised from ``seed`` alone.
+
+    The module is built on the meta device (no draw from torch's global RNG,
+    which other threads may be using), then every ``nn.Linear`` gets
+    PyTorch's default initialisation drawn from a generator of its own:
+    weights and biases uniform in +-1/sqrt(fan_in), which is what
+    ``kaiming_uniform_(a=sqrt(5))`` gives. Normalisation layers get their
+    deterministic defaults.
+    """
+    with torch.device("meta"):
+        module = module_class(*args)
+    module = module.to_empty(device="cpu")
+    draws = make_generator(seed, torch.device("cpu"))
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                bound = 1 / math.sqrt(layer.in_features)
+                layer.weight.uniform_(-bound, bound, generator=draws)
+                layer.bias.uniform_(-bound, bound, generator=draws)
+            elif isinstance(layer, nn.BatchNorm1d):
+                layer.reset_parameters()
+    return module
+
+
 def build_network(n_features, n_classes, embedding_dim, seed):
     """A freshly initialised :class:`RetrievalNetwork`, reproducible by ``seed``."""
-    with seeded(seed, torch.device("cpu")):
-        return RetrievalNetwork(n_features, n_classes, embedding_dim)
+    return initialized(
+        RetrievalNetwork, n_features, n_classes, embedding_dim, seed=seed
+    )
 
 
 def resolve_device(device):
@@ -87,21 +137,29 @@ def resolve_device(device):
         raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but CUDA is not available.")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r} was asked for, but there are "
+            f"{torch.cuda.device_count()} CUDA device(s)."
+        )
     return dev
 
 
-@contextlib.contextmanager
-def seeded(seed, device):
-    """Seed torch's global RNG (used by dropout) and restore it afterwards."""
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+def make_generator(seed, device):
+    """A torch generator on ``device`` seeded with ``seed``."""
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def as_tensor(X, device, dtype=None):
-    """A torch copy of a numpy array (copying also handles read-only memmaps)."""
-    return torch.tensor(np.asarray(X), device=device, dtype=dtype)
+    """A torch copy of a numpy array (copying also handles read-only memmaps).
+
+    Torch cannot read negative strides (``X[::-1]``; numpy calls a reversed
+    single row contiguous): those are copied first.
+    """
+    X = np.asarray(X)
+    if any(stride < 0 for stride in X.strides):
+        X = X.copy()
+    return torch.tensor(X, device=device, dtype=dtype)
 
 
 def frozen(module, dtype, device):
@@ -129,15 +187,18 @@ def heads_loss(network, x, codes):
 def train_network(
     network, loss_fn, arrays, *, epochs, batch_size, learning_rate, weight_decay,
     seed, device, verbose=0, log_prefix="",
+    diverged_hint="lower learning_rate or weight_decay, or scale X",
 ):
     """Train ``network`` by minibatch Adam on ``loss_fn(network, *batch)``.
 
     ``arrays`` are numpy arrays sharing their first dimension; each minibatch
     holds the same rows of all of them. Adam with weight decay and a step decay
-    of the learning rate (halved every third of the epochs); torch's global RNG
-    is seeded for the duration, so dropout and anything ``loss_fn`` draws are
+    of the learning rate (halved every third of the epochs). The shuffling and
+    every :class:`Dropout` mask come from generators seeded by ``seed``, never
+    from torch's global RNG, so fits running in parallel threads are each
     reproducible. Returns the mean loss of each epoch. The network is returned
-    to the CPU in eval mode so the estimator pickles anywhere.
+    to the CPU in eval mode so the estimator pickles anywhere. A non-finite
+    loss raises a ValueError that ends with ``diverged_hint``.
     """
     dev = resolve_device(device)
     tensors = [
@@ -146,29 +207,38 @@ def train_network(
     ]
     n = tensors[0].shape[0]
     batch_size = min(batch_size, n)
-    generator = torch.Generator().manual_seed(seed)
+    shuffle = make_generator(seed, torch.device("cpu"))
+    dropouts = [m for m in network.modules() if isinstance(m, Dropout)]
+    for m in dropouts:
+        m.generator = make_generator(seed + 1, dev)
     losses = []
-    with seeded(seed, dev):
-        network.to(dev).train()
-        optimizer = torch.optim.Adam(
-            network.parameters(), lr=learning_rate, weight_decay=weight_decay
-        )
-        scheduler = torch.optim.lr_scheduler.StepLR(
-            optimizer, step_size=max(1, epochs // 3), gamma=0.5
-        )
+    network.to(dev).train()
+    optimizer = torch.optim.Adam(
+        network.parameters(), lr=learning_rate, weight_decay=weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=max(1, epochs // 3), gamma=0.5
+    )
+    try:
         for epoch in range(epochs):
             tic = time.perf_counter()
-            order = torch.randperm(n, generator=generator).to(dev)
+            order = torch.randperm(n, generator=shuffle).to(dev)
             total, seen = 0.0, 0
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
                 if idx.shape[0] < 2:  # BatchNorm cannot train on one sample
                     continue
                 loss = loss_fn(network, *(t[idx] for t in tensors))
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise ValueError(
+                        f"{log_prefix}training diverged: the loss became {value} "
+                        f"in epoch {epoch + 1}; {diverged_hint}."
+                    )
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                total += loss.item() * idx.shape[0]
+                total += value * idx.shape[0]
                 seen += idx.shape[0]
             scheduler.step()
             losses.append(total / seen)
@@ -177,6 +247,9 @@ def train_network(
                     f"{log_prefix}epoch {epoch + 1}/{epochs} loss={losses[-1]:.4f} "
                     f"({time.perf_counter() - tic:.2f}s)"
                 )
+    finally:
+        for m in dropouts:  # generators do not pickle; the fitted model must
+            m.generator = None
     # stored frozen: queries use the module as it is, and gradients through
     # it (search, amortized student) never accumulate in its weights
     network.cpu().eval().requires_grad_(False)
@@ -203,6 +276,26 @@ def _rows(array, device, dtype):
     if array.nbytes > PRELOAD_BYTES:
         return _RowReader(array, device, dtype)
     return as_tensor(array, device, dtype)
+
+
+def check_finite_network(network, X=None):
+    """Raise a ValueError when training left non-finite weights or statistics.
+
+    In float32, features of very large scale overflow the BatchNorm running
+    variance (the model then maps every input to the same embedding), and a
+    too large learning rate or weight decay overflows the weights.
+    """
+    bad = [
+        name for name, t in network.state_dict().items()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
+    if bad:
+        scale = "" if X is None else f" (max |X| = {np.abs(X).max():.3g})"
+        raise ValueError(
+            f"training overflowed float32: non-finite {', '.join(bad[:3])}. "
+            f"Scale X{scale}, e.g. with StandardScaler, or lower learning_rate "
+            "or weight_decay."
+        )
 
 
 @torch.no_grad()

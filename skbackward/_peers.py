@@ -9,10 +9,11 @@ answered.
 import numpy as np
 
 from ._base import TrainedRetriever
+from ._docstrings import fill_doc
 from ._index import chunk_rows
 from ._model import predict_labels
 
-_TRAINING_PARAMS_DOC = """
+_TRAINING_PARAMETERS = """
     Parameters
     ----------
     embedding_dim : int, default=256
@@ -20,7 +21,7 @@ _TRAINING_PARAMS_DOC = """
     epochs : int, default=10
         Training epochs of the embedding and classifier heads.
     batch_size : int, default=256
-        Minibatch size in training.
+        Minibatch size in training (at least 2: BatchNorm needs two samples).
     learning_rate : float, default=1e-3
         Adam's initial learning rate (halved every third of the epochs).
     weight_decay : float, default=1e-6
@@ -39,7 +40,9 @@ _TRAINING_PARAMS_DOC = """
         Seeds initialisation, shuffling and dropout.
     verbose : int, default=0
         Print the training loss of each epoch when > 0.
+"""
 
+_FITTED_ATTRIBUTES = """
     Attributes
     ----------
     model_ : torch.nn.Module
@@ -48,6 +51,8 @@ _TRAINING_PARAMS_DOC = """
         Attribute names.
     classes_ : ndarray or list of ndarray
         Labels of each attribute (a list when ``y`` was 2-D).
+    attribute_classes_ : list of ndarray
+        Labels of each attribute, always a list (one array per attribute).
     loss_curve_ : list of float
         Mean training loss of each epoch.
     n_iter_ : int
@@ -60,9 +65,13 @@ _TRAINING_PARAMS_DOC = """
         Number of indexed items.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 """
+
+_peer_doc = fill_doc(
+    training_parameters=_TRAINING_PARAMETERS, fitted_attributes=_FITTED_ATTRIBUTES
+)
 
 
 class _PeerRetriever(TrainedRetriever):
@@ -95,9 +104,10 @@ class _PeerRetriever(TrainedRetriever):
         self.verbose = verbose
 
     def _condition_embeddings(self, Z, targets, weights):
-        return Z.copy()
+        return Z.copy(), np.zeros(Z.shape[0], dtype=np.int64)
 
 
+@_peer_doc
 class NearestNeighborRetriever(_PeerRetriever):
     """Plain nearest neighbours in the learned embedding; ignores conditions.
 
@@ -105,10 +115,16 @@ class NearestNeighborRetriever(_PeerRetriever):
     label. ``condition`` is accepted (and validated) but does not change the
     results. Right when the condition does not matter, and as the reference
     for how much context the other strategies keep.
-    """ + _TRAINING_PARAMS_DOC + """
+
+    {training_parameters}
+
+    {fitted_attributes}
+
     See Also
     --------
-    LabelFilterRetriever, CentroidShiftRetriever, BackwardSearchRetriever
+    LabelFilterRetriever : Keeps the items predicted to carry the condition.
+    CentroidShiftRetriever : Moves the query by a difference of class centroids.
+    BackwardSearchRetriever : Moves the query by gradient descent on the heads.
 
     Examples
     --------
@@ -121,6 +137,7 @@ class NearestNeighborRetriever(_PeerRetriever):
     """
 
 
+@_peer_doc
 class LabelFilterRetriever(_PeerRetriever):
     """Filter the database by the heads' predicted labels, rank by similarity.
 
@@ -132,7 +149,11 @@ class LabelFilterRetriever(_PeerRetriever):
     is). Right when reaching the condition matters most and the heads are
     accurate on the database: its precision is the heads' precision; it keeps
     the query's context only as far as plain similarity does.
-    """ + _TRAINING_PARAMS_DOC + """
+
+    {training_parameters}
+
+    {fitted_attributes}
+
     See Also
     --------
     BackwardSearchRetriever : ``filter_predicted=True`` searches, then ranks the
@@ -151,6 +172,7 @@ class LabelFilterRetriever(_PeerRetriever):
     _prefers_predicted = True
 
 
+@_peer_doc
 class CentroidShiftRetriever(_PeerRetriever):
     """Shift the query by the difference of class centroids, then search.
 
@@ -160,12 +182,17 @@ class CentroidShiftRetriever(_PeerRetriever):
     minus what makes it a photo, plus what makes things sketches". Cheap (one
     addition per query) and often strong when classes form compact, similarly
     shaped clusters; it cannot adapt the move to the individual query.
-    """ + _TRAINING_PARAMS_DOC.replace("""    n_iter_ : int""", """    centroids_ : list of ndarray
+
+    {training_parameters}
+
+    {fitted_attributes}
+    centroids_ : list of ndarray
         Per attribute, the (n_classes, embedding_dim) mean training embeddings.
-    n_iter_ : int""") + """
+
     See Also
     --------
-    BackwardSearchRetriever, LabelFilterRetriever
+    BackwardSearchRetriever : Moves each query by its own gradient search.
+    LabelFilterRetriever : Keeps the items predicted to carry the condition.
 
     Examples
     --------
@@ -177,24 +204,11 @@ class CentroidShiftRetriever(_PeerRetriever):
     (2, 3)
     """
 
-    def fit(self, X, y):
-        """Fit the embedding and heads, index ``X`` and compute the centroids.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
-            As in :meth:`BackwardSearchRetriever.fit`.
-
-        Returns
-        -------
-        self : object
-        """
-        super().fit(X, y)
+    def _fit_extra(self):
         # fit indexes the training items: their embeddings are already there
         index = self.vector_index_
-        codes = self._encode(index.labels_)
-        sums = [np.zeros((len(cls), index.dim_)) for cls in self._classes]
+        codes = self.encode_labels(index.labels_)
+        sums = [np.zeros((len(cls), index.dim_)) for cls in self.attribute_classes_]
         step = chunk_rows(8 * index.dim_, index.n_items_)
         for start in range(0, index.n_items_, step):
             Z = index.embeddings(start, start + step).astype(np.float64)
@@ -204,7 +218,6 @@ class CentroidShiftRetriever(_PeerRetriever):
             total / np.bincount(codes[:, a], minlength=len(total))[:, None]
             for a, total in enumerate(sums)
         ]
-        return self
 
     def _condition_embeddings(self, Z, targets, weights):
         predicted = predict_labels(self.model_, Z, self.device)
@@ -213,4 +226,4 @@ class CentroidShiftRetriever(_PeerRetriever):
             on = targets[:, a] >= 0
             C = centroids.astype(Z.dtype, copy=False)
             out[on] += C[targets[on, a]] - C[predicted[on, a]]
-        return out
+        return out, np.zeros(Z.shape[0], dtype=np.int64)

@@ -4,21 +4,35 @@ For every query, starting from its embedding ``z0``, Adam minimises
 
     L(z) = sum_a w_a CE(head_a(z), c_a) / sum_a w_a  +  alpha * mean_d |z - z0|
 
-over ``z`` itself, with all network weights frozen (docs/user_guide.md §2). Each query
-keeps the ``z`` with the lowest ``L`` seen; a query whose ``L`` has not improved
-for more than ``patience`` steps is frozen.
+over ``z`` itself, with all network weights frozen. Which iterate is returned
+is the *selection rule* (``select``):
 
-:func:`backward_search` runs all queries as one batch: the best-so-far and
-patience are tensors, frozen queries are dropped from the batch, and the loop
-ends when none is left. Adam is elementwise, so each row evolves exactly as it
-would alone. :func:`backward_search_reference` is the plain per-query loop of
-the published code, kept to check and benchmark the batched one against.
+- ``"published"``, the rule of the public implementation's batch routine. At
+  step t = 1, 2, ...: compute ``L(z_{t-1})``; backward and Adam step, which
+  makes ``z_t``; then every query whose stall counter is ``<= patience`` and
+  whose best-so-far is ``>= L(z_{t-1})`` (ties update) stores ``z_t`` -- the
+  iterate *after* the step -- sets its best to ``L(z_{t-1})`` and its counter
+  to 0; any other query's counter grows by one, and past ``patience`` it never
+  updates again. So ``z0`` is never the result, and the result is one Adam
+  step beyond the lowest-loss iterate.
+- ``"last"``: the iterate after ``max_iter`` steps; no counter, no early exit.
+
+All queries run as one batch, exactly as the published batch routine does:
+one Adam over the (n, D) tensor of queries, every row stepping at every
+iteration (Adam is elementwise and the frozen heads are in eval mode, so a row
+evolves as it would alone, up to the rounding of batched matrix products).
+The vectorised counters replace the published per-query loop, and the loop
+ends as soon as every counter has passed ``patience``: nothing can change
+after that, so the result is that of running all ``max_iter`` steps.
 """
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 from ._model import as_tensor, frozen, resolve_device, torch_dtype
+
+SELECTION_RULES = ("published", "last")
 
 
 def query_losses(heads, z, z0, targets, weights, alpha):
@@ -35,21 +49,9 @@ def query_losses(heads, z, z0, targets, weights, alpha):
     return condition + alpha * (z - z0).abs().mean(1)
 
 
-def _slice_adam(optimizer, param, keep):
-    """A new Adam over ``param[keep]`` carrying the kept rows' Adam state."""
-    old = optimizer.state[param]
-    new_param = param.detach()[keep].requires_grad_(True)
-    new = torch.optim.Adam([new_param], **optimizer.defaults)
-    if old:
-        new.state[new_param] = {
-            "step": old["step"].clone(),
-            "exp_avg": old["exp_avg"][keep].clone(),
-            "exp_avg_sq": old["exp_avg_sq"][keep].clone(),
-        }
-    return new, new_param
-
-
-def backward_search(heads, z0, targets, weights, *, alpha, lr, max_iter, patience):
+def backward_search(
+    heads, z0, targets, weights, *, alpha, lr, max_iter, patience, select="published"
+):
     """Batched Backward Search.
 
     Parameters
@@ -64,114 +66,90 @@ def backward_search(heads, z0, targets, weights, *, alpha, lr, max_iter, patienc
         Condition weights, 0 where unconstrained.
     alpha, lr : float
         L1 weight (the paper's lambda) and Adam's learning rate.
-    max_iter, patience : int
+    max_iter : int
+        Most Adam steps.
+    patience : int
+        Steps without a stored iterate after which a query's counter has
+        passed ``patience`` and it stops updating (not used by "last").
+    select : {"published", "last"}
+        The selection rule (module docstring).
 
     Returns
     -------
-    z_best : torch.Tensor of shape (n, D)
+    z_star : torch.Tensor of shape (n, D)
+    n_steps : torch.LongTensor of shape (n,)
+        Adam steps from ``z0`` to each query's ``z_star``.
     n_iter : int
-        Loss evaluations made by the longest-running query.
+        Adam steps run (the same for every row of the batch).
     """
+    if select not in SELECTION_RULES:
+        raise ValueError(f"select must be one of {SELECTION_RULES}; got {select!r}.")
     n = z0.shape[0]
-    best_z = z0.detach().clone()
+    z0 = z0.detach()
+    z = z0.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=lr)
+    best_z = z0.clone()
     best_loss = torch.full((n,), float("inf"), dtype=z0.dtype, device=z0.device)
     stall = torch.zeros(n, dtype=torch.int64, device=z0.device)
-    active = torch.arange(n, device=z0.device)
-    z = z0.detach().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([z], lr=lr)
-    z0_a, targets_a, weights_a = z0, targets, weights
+    n_steps = torch.zeros(n, dtype=torch.int64, device=z0.device)
     n_iter = 0
-    for step in range(max_iter):
-        n_iter = step + 1
-        loss = query_losses(heads, z, z0_a, targets_a, weights_a, alpha)
-        with torch.no_grad():
-            improved = loss < best_loss[active]
-            rows = active[improved]
-            best_loss[rows] = loss[improved]
-            best_z[rows] = z[improved]
-            stall[active] = torch.where(improved, 0, stall[active] + 1)
-            keep = stall[active] <= patience
-        if step == max_iter - 1 or not bool(keep.any()):
-            break
+    for step in range(1, max_iter + 1):
+        loss = query_losses(heads, z, z0, targets, weights, alpha)
         optimizer.zero_grad()
         loss.sum().backward()  # rows are independent: d(sum)/dz_i = dL_i/dz_i
         optimizer.step()
-        if not bool(keep.all()):
-            optimizer, z = _slice_adam(optimizer, z, keep)
-            active, z0_a = active[keep], z0_a[keep]
-            targets_a, weights_a = targets_a[keep], weights_a[keep]
-    return best_z, n_iter
+        n_iter = step
+        if select == "last":
+            continue
+        _keep_best(loss.detach(), z, best_z, best_loss, stall, n_steps, step, patience)
+        if not bool((stall <= patience).any()):
+            break  # every counter has passed patience: nothing can change
+    if select == "last":
+        return z.detach(), torch.full_like(n_steps, n_iter), n_iter
+    return best_z, n_steps, n_iter
 
 
-def last_iterate_search(heads, z0, targets, weights, *, alpha, lr, max_iter, **_):
-    """Backward Search that returns the iterate after ``max_iter`` Adam steps.
+@torch.no_grad()
+def _keep_best(value, z, best_z, best_loss, stall, n_steps, step, patience):
+    """One update of the published selection rule, in place on the state.
 
-    Not the published rule, which keeps each query's lowest-loss ``z``: on
-    overconfident heads that point lies just across the decision boundary,
-    where the heads are fooled but few database items of the class are. The
-    last iterate has followed Adam's momentum deeper into the class region.
-    Every query runs all steps (no patience, no early exit). Same arguments
-    and result as :func:`backward_search`.
+    A query whose counter is within ``patience`` and whose best loss is
+    ``>= value`` (the loss of the iterate before the step; ties update)
+    stores the current ``z``, found after ``step`` steps; any other query's
+    counter grows by one.
     """
-    z = z0.detach().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([z], lr=lr)
-    for _ in range(max_iter):
-        loss = query_losses(heads, z, z0, targets, weights, alpha)
-        optimizer.zero_grad()
-        loss.sum().backward()
-        optimizer.step()
-    return z.detach(), max_iter
+    update = (stall <= patience) & (best_loss >= value)
+    best_z[update] = z.detach()[update]
+    best_loss[update] = value[update]
+    n_steps[update] = step
+    stall.add_(1).masked_fill_(update, 0)
 
 
-def backward_search_reference(heads, z0, targets, weights, *, alpha, lr, max_iter, patience):
-    """Per-query loop over :func:`backward_search`'s algorithm, as published.
-
-    One Adam per query and a Python loop over queries; every query runs all
-    ``max_iter`` steps (its best stops changing once it is frozen). Same
-    arguments and result as :func:`backward_search`; kept only as the
-    reference for tests and benchmarks.
-    """
-    out = z0.detach().clone()
-    for i in range(z0.shape[0]):
-        z = z0[i : i + 1].detach().clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([z], lr=lr)
-        best, stall = float("inf"), 0
-        for _ in range(max_iter):
-            loss = query_losses(heads, z, z0[i : i + 1], targets[i : i + 1],
-                                 weights[i : i + 1], alpha)
-            if stall <= patience:
-                if loss.item() < best:
-                    best, stall = loss.item(), 0
-                    out[i] = z.detach()[0]
-                else:
-                    stall += 1
-            optimizer.zero_grad()
-            loss.sum().backward()
-            optimizer.step()
-    return out, max_iter
+# Queries searched together: bounds the working memory (z, its gradient and
+# Adam's two moments) and how many rows one slow query keeps stepping.
+SEARCH_BATCH = 4096
 
 
-_SEARCHES = {"best": backward_search, "last": last_iterate_search}
+def search_embeddings(network, z0, targets, weights, *, device, **params):
+    """Backward Search on numpy arrays, in batches of ``SEARCH_BATCH`` queries.
 
-
-def search_embeddings(
-    network, z0, targets, weights, *, device, select="best", reference=False, **params
-):
-    """Backward Search on numpy arrays; returns z* in ``z0``'s dtype.
-
-    ``params`` are ``alpha, lr, max_iter, patience``. ``select`` picks the
-    lowest-loss iterate ("best", published) or the last one ("last").
-    ``reference=True`` runs the published per-query loop instead.
+    ``params`` are ``alpha, lr, max_iter, patience, select`` of
+    :func:`backward_search`. Returns ``(z_star, n_steps)`` as numpy arrays,
+    ``z_star`` in ``z0``'s dtype.
     """
     dev = resolve_device(device)
     dtype = torch_dtype(z0.dtype)
     heads = [frozen(h, dtype, dev) for h in network.heads]
-    search = backward_search_reference if reference else _SEARCHES[select]
-    z, _ = search(
-        heads,
-        as_tensor(z0, dev),
-        as_tensor(targets, dev, torch.int64),
-        as_tensor(weights, dev, dtype),
-        **params,
-    )
-    return z.detach().cpu().numpy()
+    z_star = np.empty_like(z0)
+    n_steps = np.empty(z0.shape[0], dtype=np.int64)
+    for start in range(0, z0.shape[0], SEARCH_BATCH):
+        rows = slice(start, start + SEARCH_BATCH)
+        z, steps, _ = backward_search(
+            heads,
+            as_tensor(z0[rows], dev),
+            as_tensor(targets[rows], dev, torch.int64),
+            as_tensor(weights[rows], dev, dtype),
+            **params,
+        )
+        z_star[rows], n_steps[rows] = z.cpu().numpy(), steps.cpu().numpy()
+    return z_star, n_steps

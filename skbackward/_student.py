@@ -1,8 +1,8 @@
 """The distilled student of Backward Search: network, random conditions, losses.
 
 The student maps ``[z0, onehot(c_1), ..., onehot(c_K)]`` to the searched
-embedding in one forward pass (docs/user_guide.md, DistilledRetriever). An attribute left
-unconstrained has an all-zero one-hot block.
+embedding in one forward pass (the user guide's page on DistilledRetriever). An
+attribute left unconstrained has an all-zero one-hot block.
 """
 
 import torch
@@ -38,18 +38,20 @@ class StudentNetwork(nn.Module):
         return self.layers(torch.cat([z0, *blocks], dim=1))
 
 
-def draw_conditions(n, n_classes, device):
+def draw_conditions(n, n_classes, generator):
     """Random conditions for ``n`` items: a random non-empty subset of the
     attributes, each with a uniformly random class; (n, A) int64, -1 elsewhere.
 
-    Uses torch's global RNG, which the training loop seeds.
+    Drawn from ``generator``, on its device.
     """
     n_attr = len(n_classes)
+    device = generator.device
     # a uniform non-empty subset: an integer in [1, 2^A) read as a bit mask
-    mask = torch.randint(1, 2**n_attr, (n,), device=device)
+    mask = torch.randint(1, 2**n_attr, (n,), device=device, generator=generator)
     bits = (mask.unsqueeze(1) >> torch.arange(n_attr, device=device)) & 1
     classes = torch.stack(
-        [torch.randint(c, (n,), device=device) for c in n_classes], dim=1
+        [torch.randint(c, (n,), device=device, generator=generator) for c in n_classes],
+        dim=1,
     )
     return torch.where(bits.bool(), classes, -1)
 
@@ -67,11 +69,12 @@ def distill_loss(l1_weight):
     return loss
 
 
-def amortized_loss(heads, alpha, n_classes):
-    """The Backward Search loss itself, on fresh random conditions per batch."""
+def amortized_loss(heads, alpha, n_classes, generator):
+    """The Backward Search loss itself, on fresh random conditions per batch
+    (drawn from ``generator``, on the device the student trains on)."""
 
     def loss(student, z0):
-        targets = draw_conditions(z0.shape[0], n_classes, z0.device)
+        targets = draw_conditions(z0.shape[0], n_classes, generator)
         weights = (targets >= 0).to(z0.dtype)
         out = student(z0, targets)
         return query_losses(heads, out, z0, targets, weights, alpha).mean()

@@ -4,8 +4,9 @@ Every retriever takes a parameter ``vector_index``: ``None`` (an exact index,
 the default) or one of these objects. They are scikit-learn style parameter
 objects: ``get_params``/``set_params`` work, so ``GridSearchCV`` can tune e.g.
 ``vector_index__nprobe``, and ``clone`` gives an unfitted copy. A retriever
-never changes the object it is given: :meth:`~BackwardSearchRetriever.index`
-builds a fitted copy, the retriever's ``vector_index_``.
+never changes the object it is given: ``fit`` and
+:meth:`skbackward.BackwardSearchRetriever.index` build a fitted copy, the
+retriever's ``vector_index_``.
 
 - :class:`ExactIndex`: exact cosine top-k, tiled over queries and items, its
   temporary memory bounded by ``working_memory``. Right up to about a million
@@ -25,9 +26,9 @@ building hooks (``_start_build``, ``_add``, optionally ``_n_training_items``,
 :meth:`VectorIndex.embeddings` and :meth:`VectorIndex.predicted`.
 """
 
-from abc import ABCMeta, abstractmethod
 import copy
 import numbers
+from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -68,6 +69,27 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
     Attributes of a fitted index: ``n_items_`` (int), ``dim_`` (int) and
     ``labels_`` (ndarray or None).
+
+    See Also
+    --------
+    ExactIndex : Exact search, the default.
+    FaissIndex : Approximate search with faiss.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skbackward import NearestNeighborRetriever
+    >>> from skbackward.indexes import ExactIndex, VectorIndex
+    >>> isinstance(ExactIndex(), VectorIndex)
+    True
+    >>> X, y = load_digits(return_X_y=True)
+    >>> ret = NearestNeighborRetriever(epochs=1, random_state=0).fit(X, y)
+    >>> index = ret.vector_index_  # the fitted copy
+    >>> index.n_items_, index.embeddings(0, 5).shape
+    (1797, (5, 256))
+    >>> dist, ind = index.search(ret.transform(X[:2]), 3)
+    >>> ind.shape
+    (2, 3)
     """
 
     # ---- building (see the class docstring) ------------------------------------
@@ -96,7 +118,7 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def search(self, queries, k, *, exclude=None, prefer=None):
-        """The ``k`` items most similar to each query by cosine similarity.
+        """Find the ``k`` items most similar to each query (cosine similarity).
 
         Parameters
         ----------
@@ -123,11 +145,38 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def embeddings(self, start=0, stop=None):
-        """Embeddings (unit vector times norm) of items ``start:stop``, float32."""
+        """Return the embeddings of the items ``start:stop``.
+
+        Parameters
+        ----------
+        start : int, default=0
+            First item.
+        stop : int, default=None
+            End (excluded); None for the last item.
+
+        Returns
+        -------
+        Z : ndarray of shape (stop - start, dim_), float32
+            The items' embeddings: unit vector times norm (as an approximate
+            index stores them).
+        """
 
     @abstractmethod
     def predicted(self, start=0, stop=None):
-        """The heads' predicted classes of items ``start:stop``, (m, n_attributes)."""
+        """Return the heads' predicted classes of the items ``start:stop``.
+
+        Parameters
+        ----------
+        start : int, default=0
+            First item.
+        stop : int, default=None
+            End (excluded); None for the last item.
+
+        Returns
+        -------
+        classes : ndarray of shape (stop - start, n_attributes), int
+            Per attribute, the index of the predicted class.
+        """
 
 
 def _check_built(index):
@@ -143,7 +192,9 @@ def _check_exclude(exclude, n_queries):
         return None
     exclude = np.asarray(exclude, dtype=np.int64)
     if exclude.shape != (n_queries,):
-        raise ValueError(f"exclude must have shape ({n_queries},); got {exclude.shape}.")
+        raise ValueError(
+            f"exclude must have shape ({n_queries},); got {exclude.shape}."
+        )
     return exclude
 
 
@@ -178,7 +229,9 @@ class _InMemoryIndex(VectorIndex):
         if parts and parts[0] is not None:
             self.labels_ = np.concatenate(parts)
         if self.n_items_ != len(self.norms_):
-            raise RuntimeError(f"expected {len(self.norms_)} items, got {self.n_items_}.")
+            raise RuntimeError(
+                f"expected {len(self.norms_)} items, got {self.n_items_}."
+            )
         self._postings = _postings(self.predicted_)
 
     def _grown(self, n_items):
@@ -264,13 +317,18 @@ class _InMemoryIndex(VectorIndex):
         order, bounds = self._postings
         lists = []
         for a, c in pairs:
-            lo, hi = (bounds[a][c], bounds[a][c + 1]) if c + 1 < len(bounds[a]) else (0, 0)
+            known = c + 1 < len(bounds[a])  # else no item is predicted in c
+            lo, hi = (bounds[a][c], bounds[a][c + 1]) if known else (0, 0)
             lists.append(order[a][lo:hi])
         shortest = min(range(len(lists)), key=lambda i: len(lists[i]))
         rows = lists[shortest]
         for a, c in pairs:
             rows = rows[self.predicted_[rows, a] == c]
         return rows
+
+
+for _name in ("search", "embeddings", "predicted"):
+    getattr(_InMemoryIndex, _name).__doc__ = getattr(VectorIndex, _name).__doc__
 
 
 def _postings(predicted):
@@ -453,7 +511,9 @@ class FaissIndex(_InMemoryIndex):
                 not isinstance(value, numbers.Integral) or isinstance(value, bool)
                 or value < 1
             ):
-                raise ValueError(f"{name} must be a positive int or None; got {value!r}.")
+                raise ValueError(
+                    f"{name} must be a positive int or None; got {value!r}."
+                )
         self._segments = []
         self._template = None  # the trained, empty index, serialised
         super()._start_build(n_items, dim, n_attributes)
@@ -556,7 +616,9 @@ class FaissIndex(_InMemoryIndex):
             else:
                 break  # exhaustive already: fewer items exist
             ex = None if exclude is None else exclude[short]
-            sims[short], ids[short] = self._search_once(q[short], k, ex, rows, nprobe, ef)
+            sims[short], ids[short] = self._search_once(
+                q[short], k, ex, rows, nprobe, ef
+            )
         return sims, ids
 
     def _search_once(self, q, k, exclude, rows, nprobe, ef_search):

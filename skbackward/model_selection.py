@@ -3,19 +3,28 @@
 Lee & Kim evaluate conditional retrieval on (query item, condition class)
 pairs: query items sampled class-balanced, the condition drawn uniformly from
 the classes that have at least ``k`` database items, 1000 distinct pairs, the
-database being the test split (docs/user_guide.md, query protocol). :func:`sample_queries` draws
-such pairs from labels; the scorers in :mod:`skbackward.metrics` use the
-same sampler on each cross-validation fold.
+database being the test split (:ref:`query_protocol` in the user guide).
+:func:`sample_queries` draws such pairs from labels; the scorers in
+:mod:`skbackward.metrics` use the same sampler on each cross-validation fold.
 """
 
-import numbers
 import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_scalar
+from sklearn.utils._param_validation import validate_params
 
-from ._labels import as_columns, attribute_names
+from ._labels import (
+    as_columns,
+    attribute_columns,
+    attribute_names,
+    check_labels,
+    find_rows,
+    label_kind,
+)
+from ._validation import count
+
+__all__ = ["sample_queries", "sample_query_pairs"]
 
 _MAX_ROUNDS = 50  # rounds of drawing before deciding the pairs are exhausted
 
@@ -35,16 +44,39 @@ def _conditions_for(own, n_eligible, exclude_own_class, rng):
     return np.where(n_choices > 0, draw, -1)
 
 
-def _rows_in(rows, table):
-    """Index of each row of ``rows`` among the rows of ``table`` (-1 if absent)."""
-    both = np.concatenate([table, rows])
-    _, inverse = np.unique(both, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    lookup = np.full(inverse.max() + 1, -1, dtype=np.int64)
-    lookup[inverse[: table.shape[0]]] = np.arange(table.shape[0])
-    return lookup[inverse[table.shape[0]:]]
+def _all_pairs(own, n_eligible, exclude_own_class):
+    """Every distinct (query item, eligible condition) pair, as two arrays."""
+    skip = exclude_own_class & (own >= 0)
+    n_choices = n_eligible - skip
+    items = np.repeat(np.arange(own.shape[0]), n_choices)
+    first = np.concatenate([[0], np.cumsum(n_choices)[:-1]])
+    j = np.arange(items.shape[0]) - first[items]
+    return items, j + (skip[items] & (j >= own[items]))
 
 
+def _pairs_in_draw_order(item_weight, own, n_eligible, exclude_own_class, n, rng):
+    """``n`` distinct pairs drawn without replacement, enumerating them all.
+
+    Drawing pairs one at a time with probability ``item_weight[i] / (number
+    of conditions of i)`` and skipping repeats is sampling without
+    replacement; exponential races (Efraimidis & Spirakis, 2006) give that
+    order directly: pair ``j`` arrives at time ``E_j / w_j``, ``E_j ~ Exp(1)``.
+    """
+    items, cond = _all_pairs(own, n_eligible, exclude_own_class)
+    n_choices = np.bincount(items, minlength=own.shape[0])
+    weight = item_weight[items] / n_choices[items]
+    arrival = rng.standard_exponential(items.shape[0]) / weight
+    order = np.argsort(arrival, kind="stable")[:n]
+    return np.stack([items[order], cond[order]], axis=1)
+
+
+@validate_params(
+    {"query_codes": ["array-like"], "database_codes": ["array-like"],
+     "n_queries": [count(1), None], "k": [count(1)],
+     "exclude_own_class": ["boolean"], "balanced": ["boolean"],
+     "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True,
+)
 def sample_query_pairs(
     query_codes, database_codes, *, n_queries=1000, k=10, exclude_own_class=False,
     balanced=True, random_state=None,
@@ -70,14 +102,34 @@ def sample_query_pairs(
         Draw the query's class uniformly, then an item of that class (the
         paper); otherwise query items uniformly.
     random_state : int, RandomState instance or None, default=None
+        Seeds the draw; an int gives the same pairs every time.
 
     Returns
     -------
     query_index : ndarray of shape (n_pairs,)
+        Row of ``query_codes`` of each query.
     condition_codes : ndarray of shape (n_pairs, n_conditioned)
+        The condition of each query, as class indices per attribute.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackward.model_selection import sample_query_pairs
+    >>> codes = np.repeat([[0], [1], [2]], 20, axis=0)  # 3 classes, 20 items each
+    >>> qi, cond = sample_query_pairs(codes, codes, n_queries=4, k=10,
+    ...                               exclude_own_class=True, random_state=0)
+    >>> qi.shape, cond.shape
+    ((4,), (4, 1))
+    >>> bool((cond[:, 0] != codes[qi, 0]).all())
+    True
     """
-    if n_queries is not None:
-        check_scalar(n_queries, "n_queries", numbers.Integral, min_val=1)
+    query_codes = _codes(query_codes, "query_codes")
+    database_codes = _codes(database_codes, "database_codes")
+    if query_codes.shape[1] != database_codes.shape[1]:
+        raise ValueError(
+            f"query_codes has {query_codes.shape[1]} column(s), database_codes "
+            f"{database_codes.shape[1]}; one per conditioned attribute in both."
+        )
     if query_codes.shape[0] == 0:
         raise ValueError("no query items: y_query is empty.")
     rng = check_random_state(random_state)
@@ -89,7 +141,7 @@ def sample_query_pairs(
             f"no condition class has at least k={k} database items; "
             "lower k or use a larger database."
         )
-    own = _rows_in(query_codes, eligible)
+    own = find_rows(query_codes, eligible)
     if n_queries is None:
         query_index = np.arange(query_codes.shape[0])
         cond = _conditions_for(own, eligible.shape[0], exclude_own_class, rng)
@@ -102,12 +154,25 @@ def sample_query_pairs(
     order = np.argsort(group_of, kind="stable")
     sizes = np.bincount(group_of, minlength=groups.shape[0])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    n_pairs = int((eligible.shape[0] - (exclude_own_class & (own >= 0))).sum())
+    if n_pairs <= 2 * n_queries:
+        # Asked for most (or more) of the pairs there are: drawing with
+        # repeats would take ever longer rounds to find the last ones.
+        if balanced:
+            item_weight = 1.0 / (groups.shape[0] * sizes[group_of])
+        else:
+            item_weight = np.ones(query_codes.shape[0])
+        pairs = _pairs_in_draw_order(
+            item_weight, own, eligible.shape[0], exclude_own_class, n_queries, rng
+        )
+        return _checked_count(pairs, n_queries, eligible)
     pairs = np.empty((0, 2), dtype=np.int64)
     for _ in range(_MAX_ROUNDS):
         n_draw = 2 * n_queries
         if balanced:
             g = rng.randint(groups.shape[0], size=n_draw)
-            items = order[starts[g] + (rng.random_sample(n_draw) * sizes[g]).astype(np.int64)]
+            offset = (rng.random_sample(n_draw) * sizes[g]).astype(np.int64)
+            items = order[starts[g] + offset]
         else:
             items = rng.randint(query_codes.shape[0], size=n_draw)
         cond = _conditions_for(own[items], eligible.shape[0], exclude_own_class, rng)
@@ -117,15 +182,38 @@ def sample_query_pairs(
         pairs = pairs[np.sort(first)]  # distinct pairs, in the order drawn
         if pairs.shape[0] >= n_queries:
             break
+    return _checked_count(pairs[:n_queries], n_queries, eligible)
+
+
+def _checked_count(pairs, n_queries, eligible):
+    """The pairs as (query_index, condition_codes); warn when too few."""
     if pairs.shape[0] < n_queries:
         warnings.warn(
             f"only {pairs.shape[0]} distinct (query, condition) pairs could be "
-            f"drawn; asked for {n_queries}."
+            f"drawn; asked for {n_queries}.",
+            stacklevel=2,
         )
-    pairs = pairs[:n_queries]
     return pairs[:, 0], eligible[pairs[:, 1]]
 
 
+def _codes(codes, name):
+    """Integer label codes as a 2-D array (one column per attribute)."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.dtype.kind not in "iu":
+        raise ValueError(
+            f"{name} must be a 2-D array of integer codes; got dtype "
+            f"{codes.dtype} and shape {codes.shape}."
+        )
+    return codes
+
+
+@validate_params(
+    {"y_query": ["array-like"], "y_database": ["array-like"],
+     "condition_on": "no_validation", "n_queries": [count(1), None],
+     "k": [count(1)], "exclude_own_class": ["boolean"], "balanced": ["boolean"],
+     "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True,
+)
 def sample_queries(
     y_query, y_database, *, condition_on=None, n_queries=1000, k=10,
     exclude_own_class=False, balanced=True, random_state=None,
@@ -152,6 +240,7 @@ def sample_queries(
     balanced : bool, default=True
         Class-balanced sampling of the query items, as in the paper.
     random_state : int, RandomState instance or None, default=None
+        Seeds the draw; an int gives the same pairs every time.
 
     Returns
     -------
@@ -170,15 +259,22 @@ def sample_queries(
     >>> qi.shape, cond[0].shape
     ((5,), (5,))
     """
-    Q, D = as_columns(y_query), as_columns(y_database)
+    Q = as_columns(check_labels(y_query, input_name="y_query"))
+    D = as_columns(check_labels(y_database, input_name="y_database"))
     names = attribute_names(np.asarray(y_query), getattr(y_query, "columns", None))
     if Q.shape[1] != D.shape[1]:
         raise ValueError(
             f"y_query has {Q.shape[1]} attribute(s), y_database {D.shape[1]}."
         )
-    cols = _columns(condition_on, names)
+    cols = attribute_columns(condition_on, names)
     q_codes, d_codes, classes = [], [], []
     for c in cols:
+        kinds = (label_kind(Q[:, c], "y_query"), label_kind(D[:, c], "y_database"))
+        if kinds[0] != kinds[1] and Q.shape[0] and D.shape[0]:
+            raise ValueError(
+                f"y_query holds {kinds[0]}s and y_database {kinds[1]}s (attribute "
+                f"{names[c]!r}): labels of another kind never match."
+            )
         cls, inv = np.unique(np.concatenate([Q[:, c], D[:, c]]), return_inverse=True)
         q_codes.append(inv[: Q.shape[0]])
         d_codes.append(inv[Q.shape[0]:])
@@ -192,14 +288,3 @@ def sample_queries(
         names[c]: classes[j][cond[:, j]] for j, c in enumerate(cols)
     }
 
-
-def _columns(condition_on, names):
-    """Column indices of the conditioned attributes (None: all)."""
-    if condition_on is None:
-        return list(range(len(names)))
-    wanted = condition_on if isinstance(condition_on, (list, tuple)) else [condition_on]
-    missing = [a for a in wanted if a not in names]
-    if missing:
-        raise ValueError(f"condition_on names unknown attribute(s) {missing}; "
-                         f"attributes: {names}.")
-    return [names.index(a) for a in wanted]

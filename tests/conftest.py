@@ -1,19 +1,20 @@
+"""Fixtures and data shared by the tests (the thread and SciPy set-up is in
+the repository's root conftest.py, which also covers the doctests)."""
+
 import os
 
-# scikit-learn's check_array_api_input runs only when scipy was imported with
-# this set; without it the check is skipped, and we want every check to run.
-os.environ.setdefault("SCIPY_ARRAY_API", "1")
+import numpy as np
+import pytest
+from hypothesis import settings
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-# The tests train tiny networks on tiny data: there, a second OpenMP thread
-# costs more in synchronisation than it gains, and on a loaded 2-core machine
-# it can slow each step tenfold. Users keep torch's default.
-torch.set_num_threads(1)
+# Property-based tests (hypothesis): the same examples on every run by
+# default, so the suite is reproducible; HYPOTHESIS_PROFILE=explore draws
+# ten times as many, at random, to look for new failures.
+settings.register_profile("default", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def two_attribute_data(n=240, seed=0):

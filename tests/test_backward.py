@@ -1,5 +1,6 @@
 """BackwardSearchRetriever: API, semantics, persistence, model selection, errors."""
 
+import copy
 import pickle
 
 import joblib
@@ -13,6 +14,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skbackward import BackwardSearchRetriever
 from skbackward.metrics import make_map_scorer, retrieval_scores
@@ -115,11 +117,8 @@ def test_kneighbors_defaults_and_return_distance(fitted, digits):
 
 def test_conditional_kneighbors_reaches_the_condition(fitted, digits):
     _, X_test, _, y_test = digits
-    ret = clone(fitted).set_params(alpha=0.05)
-    ret.model_ = fitted.model_  # same network, other alpha: no refit needed
-    for attr in ("attributes_", "classes_", "_classes", "n_features_in_",
-                 "vector_index_"):
-        setattr(ret, attr, getattr(fitted, attr))
+    # alpha is read at query time: a copy of the fitted retriever, no refit
+    ret = copy.deepcopy(fitted).set_params(alpha=0.05)
     ind_plain = ret.kneighbors(X_test[:100], 10, return_distance=False)
     ind = ret.kneighbors(X_test[:100], 10, return_distance=False, condition=8)
     y_train = fitted.index_labels_
@@ -135,7 +134,8 @@ def test_per_query_conditions_and_none_entries(fitted, digits):
     np.testing.assert_array_equal(Z[[1, 3]], Z0[[1, 3]])
     assert not np.allclose(Z[[0, 2]], Z0[[0, 2]])
     # each row's search does not depend on the others
-    np.testing.assert_allclose(Z[2:3], fitted.transform(X[2:3], condition=3), atol=1e-10)
+    np.testing.assert_allclose(Z[2:3], fitted.transform(X[2:3], condition=3),
+                               atol=1e-10)
 
 
 def test_alpha_trades_condition_for_closeness(digits):
@@ -195,7 +195,8 @@ def test_same_random_state_is_bit_identical(digits):
     np.testing.assert_array_equal(a.transform(X_test), b.transform(X_test))
     np.testing.assert_array_equal(a.transform(X_test, condition=2),
                                   b.transform(X_test, condition=2))
-    for u, v in zip(a.kneighbors(X_test, condition=2), b.kneighbors(X_test, condition=2)):
+    for u, v in zip(a.kneighbors(X_test, condition=2),
+                    b.kneighbors(X_test, condition=2)):
         np.testing.assert_array_equal(u, v)
     c = BackwardSearchRetriever(**{**FAST, "random_state": 1}).fit(X_train, y_train)
     assert not np.array_equal(a.transform(X_test), c.transform(X_test))
@@ -208,6 +209,21 @@ def test_fit_leaves_torch_global_rng_alone(digits):
     torch.manual_seed(123)
     BackwardSearchRetriever(**{**FAST, "epochs": 1}).fit(X_train, y_train)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_fits_in_parallel_threads_are_reproducible(digits, fitted):
+    """Each fit draws from generators of its own: threads cannot interleave
+    their random draws (dropout, shuffling, initialisation)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X_train, X_test, y_train, _ = digits
+    with ThreadPoolExecutor(4) as pool:
+        fits = list(pool.map(
+            lambda _: BackwardSearchRetriever(**FAST).fit(X_train, y_train), range(4)
+        ))
+    for ret in fits:
+        assert ret.loss_curve_ == fitted.loss_curve_
+        np.testing.assert_array_equal(ret.transform(X_test), fitted.transform(X_test))
 
 
 def test_set_output_pandas(fitted, digits):
@@ -324,16 +340,16 @@ def test_too_many_neighbors(fitted, digits):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"alpha": -1.0}, "alpha == -1.0, must be >= 0"),
-        ({"epochs": 0}, "epochs == 0, must be >= 1"),
-        ({"max_iter": 2.5}, "max_iter must be an instance of"),
-        ({"n_neighbors": 0}, "n_neighbors == 0, must be >= 1"),
-        ({"device": "nonsense"}, "is not a torch device"),
-        ({"filter_predicted": "yes"}, "filter_predicted must be an instance of"),
+        ({"alpha": -1.0}, r"'alpha' parameter .* a float in the range \[0.0, inf\)"),
+        ({"epochs": 0}, r"'epochs' parameter .* an int in the range \[1, inf\)"),
+        ({"max_iter": 2.5}, r"'max_iter' parameter .* an int in the range"),
+        ({"n_neighbors": 0}, r"'n_neighbors' parameter .* in the range \[1, inf\)"),
+        ({"device": "nonsense"}, r"'device' parameter .* 'cpu', 'cuda'"),
+        ({"filter_predicted": "yes"}, r"'filter_predicted' parameter .* 'bool'"),
     ],
 )
 def test_bad_parameters(params, match, digits):
-    with pytest.raises(ValueError if "instance" not in match else TypeError, match=match):
+    with pytest.raises(InvalidParameterError, match=match):
         BackwardSearchRetriever(**{**FAST, **params}).fit(*digits[0::2])
 
 
@@ -343,17 +359,58 @@ def test_cuda_unavailable_is_a_clear_error(digits):
         BackwardSearchRetriever(device="cuda").fit(*digits[0::2])
 
 
-def test_select_last_reaches_the_condition_further(fitted, digits):
+def test_select_rules_at_query_time(fitted, digits):
     X = digits[1][:60]
-    fitted.set_params(alpha=0.3, select="last")
-    try:
-        Z_last = fitted.transform(X, condition=8)
-        fitted.set_params(select="best")
-        Z_best = fitted.transform(X, condition=8)
-        Z0 = fitted.transform(X)
-        assert np.abs(Z_last - Z0).mean() > np.abs(Z_best - Z0).mean()
-        fitted.set_params(select="nope")
-        with pytest.raises(ValueError, match='select must be "best" or "last"'):
-            fitted.transform(X, condition=8)
-    finally:
-        fitted.set_params(alpha=0.5, select="best")
+    # the fitted network, other (query-time) search parameters
+    last = copy.deepcopy(fitted).set_params(alpha=0.3, select="last")
+    published = copy.deepcopy(fitted).set_params(alpha=0.3)
+    assert (last.condition_report(X, 8).n_steps == FAST["max_iter"]).all()
+    steps = published.condition_report(X, 8).n_steps
+    assert (steps >= 1).all() and (steps < FAST["max_iter"]).any()
+    with pytest.raises(InvalidParameterError, match="'select' parameter .* among"):
+        published.set_params(select="best").transform(X, condition=8)
+
+
+# ---- what the search did: condition_report and the warning --------------------------
+
+
+def test_condition_report(fitted, digits):
+    X = digits[1][:40]
+    condition = np.where(np.arange(40) < 30, 8, None).astype(object)
+    report = fitted.condition_report(X, condition)
+    Z0 = fitted.transform(X)
+    np.testing.assert_array_equal(report.embedding, fitted.transform(X, condition))
+    # unconditioned queries: no step, no move, nothing to reach
+    assert (report.n_steps[30:] == 0).all() and (report.distance[30:] == 0).all()
+    assert report.reached[30:].all()
+    np.testing.assert_array_equal(report.embedding[30:], Z0[30:])
+    # searched ones: at least one step (z0 is never the published result)
+    assert (report.n_steps[:30] >= 1).all() and (report.distance[:30] > 0).all()
+    np.testing.assert_allclose(report.distance, np.abs(report.embedding - Z0).mean(1))
+    predicted = fitted.classes_[
+        copy.deepcopy(fitted.model_.heads[0]).double()(torch.as_tensor(report.embedding))
+        .argmax(1).numpy()
+    ]
+    np.testing.assert_array_equal(report.reached[:30], predicted[:30] == 8)
+
+
+def test_warns_when_many_queries_do_not_reach_the_condition(fitted, digits):
+    from skbackward.exceptions import ConditionNotReachedWarning
+
+    X = digits[1][:30]
+    stuck = copy.deepcopy(fitted).set_params(alpha=1e4)  # the L1 pull wins
+    report = stuck.condition_report(X, 8)
+    assert (~report.reached).sum() >= 3
+    match = "did not reach their condition"
+    with pytest.warns(ConditionNotReachedWarning, match=match):
+        stuck.kneighbors(X, 3, condition=8)
+    with pytest.warns(ConditionNotReachedWarning):
+        stuck.transform(X, condition=8)
+    # a search that gets there stays silent
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConditionNotReachedWarning)
+        easy = copy.deepcopy(fitted).set_params(alpha=0.0)
+        assert easy.condition_report(X, 8).reached.all()
+        easy.kneighbors(X, 3, condition=8)

@@ -1,6 +1,10 @@
 """scikit-learn's estimator checks on every public estimator, no exceptions."""
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 
 from skbackward import (
     BackwardSearchRetriever,
@@ -23,3 +27,11 @@ ESTIMATORS = [
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+# parametrize_with_checks leaves this check out (scikit-learn runs it on its
+# own estimators only): every parameter has a constraint, and a bad type or
+# value raises InvalidParameterError naming it.
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_param_validation(estimator):
+    check_param_validation(type(estimator).__name__, estimator)

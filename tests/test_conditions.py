@@ -4,8 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from skbackward import NearestNeighborRetriever
 from skbackward._conditions import parse_condition
-from skbackward._labels import as_columns, encode_columns, lookup
+from skbackward._labels import (
+    as_columns,
+    attribute_columns,
+    count_rows,
+    encode_columns,
+    find_rows,
+    lookup,
+)
 
 ONE_ATTR = ([0], [np.array(["cat", "dog", "owl"])])
 TWO_ATTRS = (
@@ -268,6 +276,42 @@ def test_encode_columns_single_class_names_attribute():
     with pytest.raises(ValueError, match=r"Retriever needs at least two classes.*"
                        r"attribute 'style' has one class \('x'\)"):
         encode_columns(Y, ["obj", "style"], "Retriever")
+
+
+def test_find_rows_and_count_rows():
+    table = np.array([[0, 1], [2, 3], [0, 1], [4, 4]])
+    rows = np.array([[2, 3], [9, 9], [0, 1]])
+    np.testing.assert_array_equal(find_rows(rows, table[1:]), [0, -1, 1])
+    np.testing.assert_array_equal(count_rows(table, rows), [1, 0, 2])
+
+
+def test_attribute_columns():
+    names = ["domain", "label"]
+    assert attribute_columns(None, names) == [0, 1]
+    assert attribute_columns("label", names) == [1]
+    assert attribute_columns(["label", "domain"], names) == [1, 0]
+    with pytest.raises(ValueError, match=r"unknown attribute\(s\) \['style'\]"):
+        attribute_columns("style", names)
+
+
+def test_retriever_encode_labels_and_attribute_classes():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 5))
+    y = pd.DataFrame({"obj": np.repeat(["cat", "dog"], 20),
+                      "size": np.tile([3, 1, 2, 1], 10)})
+    ret = NearestNeighborRetriever(epochs=1, embedding_dim=4, random_state=0)
+    ret.fit(X, y)
+    assert [c.tolist() for c in ret.attribute_classes_] == [["cat", "dog"], [1, 2, 3]]
+    codes = ret.encode_labels(pd.DataFrame({"obj": ["dog", "owl"], "size": [3, 1]}))
+    np.testing.assert_array_equal(codes, [[1, 2], [-1, 0]])
+    # the inverse, per attribute
+    assert ret.attribute_classes_[0][codes[0, 0]] == "dog"
+    with pytest.raises(ValueError, match=r"y must have shape .*\(n_samples, 2\)"):
+        ret.encode_labels(["dog", "cat"])
+    one = NearestNeighborRetriever(epochs=1, embedding_dim=4, random_state=0)
+    one.fit(X, y["obj"])
+    assert isinstance(one.classes_, np.ndarray) and len(one.attribute_classes_) == 1
+    np.testing.assert_array_equal(one.encode_labels(["dog", "cat"]), [[1], [0]])
 
 
 def test_lookup_codes_and_unknown():

@@ -87,7 +87,7 @@ def test_working_memory_bounds_the_blocks_not_the_result(working_memory):
     got = exact_topk(q, [db], 10, working_memory=working_memory)
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(a, b)
-    group, tile, q_tile, tiles_per_block, share = index_module._plan(5000, 10, working_memory)
+    _, tile, q_tile, _, share = index_module._plan(5000, 10, working_memory)
     assert q_tile * tile * 4 <= max(share, 16 * tile * 4)
 
 

@@ -93,7 +93,8 @@ def test_index_objects_are_parameters(digits):
     assert ret.vector_index_ is not index
     assert ret.vector_index_.n_items_ == ret.n_index_samples_ == len(X_train)
     c = clone(ret)
-    assert c.vector_index is not index and c.vector_index.get_params() == index.get_params()
+    assert c.vector_index is not index
+    assert c.vector_index.get_params() == index.get_params()
 
 
 def test_default_is_an_exact_index(digits):
@@ -103,14 +104,16 @@ def test_default_is_an_exact_index(digits):
 
 @pytest.mark.parametrize("bad", ["exact", ExactIndex, object()])
 def test_bad_vector_index_is_a_clear_error(bad, digits):
-    with pytest.raises(ValueError, match="vector_index must be None or an index"):
+    with pytest.raises(ValueError, match="'vector_index' parameter .* must be an "
+                       "instance of 'skbackward.indexes.VectorIndex' or None"):
         NearestNeighborRetriever(**TRAIN, vector_index=bad).fit(*digits[0::2])
 
 
 @pytest.mark.parametrize("wm", [0, -1.0, "1"])
 def test_bad_working_memory(wm, digits):
+    ret = NearestNeighborRetriever(**TRAIN, vector_index=ExactIndex(wm))
     with pytest.raises(ValueError, match="working_memory must be a positive"):
-        NearestNeighborRetriever(**TRAIN, vector_index=ExactIndex(wm)).fit(*digits[0::2])
+        ret.fit(*digits[0::2])
 
 
 def test_unbuilt_index_cannot_search():
@@ -274,7 +277,8 @@ def test_fit_and_index_read_memmaps(tmp_path, two_attr):
     np.testing.assert_array_equal(a.transform(X_map), b.transform(X_map))
     b.index(X_map[100:])
     a.index(X[100:].astype(np.float32))
-    for u, v in zip(a.kneighbors(X_map[:20], condition=1), b.kneighbors(X_map[:20], condition=1)):
+    for u, v in zip(a.kneighbors(X_map[:20], condition=1),
+                    b.kneighbors(X_map[:20], condition=1)):
         np.testing.assert_array_equal(u, v)
 
 
@@ -285,7 +289,8 @@ def test_large_training_arrays_are_read_per_minibatch(monkeypatch, tmp_path, two
     expected = BackwardSearchRetriever(**TRAIN).fit(X, y)
     monkeypatch.setattr(model_module, "PRELOAD_BYTES", 0)
     np.save(tmp_path / "X.npy", X)
-    got = BackwardSearchRetriever(**TRAIN).fit(np.load(tmp_path / "X.npy", mmap_mode="r"), y)
+    X_map = np.load(tmp_path / "X.npy", mmap_mode="r")
+    got = BackwardSearchRetriever(**TRAIN).fit(X_map, y)
     assert got.loss_curve_ == expected.loss_curve_
     np.testing.assert_array_equal(got.transform(X[:20], condition={0: 1}),
                                   expected.transform(X[:20], condition={0: 1}))
@@ -425,7 +430,8 @@ def test_faiss_flat_agrees_with_exact(factory):
 
 
 @pytest.mark.parametrize("factory, params", [
-    ("IVF8,Flat", {"nprobe": 1}), ("HNSW8", {"efSearch": 4}), ("IVF8,PQ4x4", {"nprobe": 1}),
+    ("IVF8,Flat", {"nprobe": 1}), ("HNSW8", {"efSearch": 4}),
+    ("IVF8,PQ4x4", {"nprobe": 1}),
 ])
 def test_faiss_filtered_search_finds_k_matching_items(factory, params):
     # a rare wanted class: one probed list or a short candidate list holds too
@@ -503,8 +509,8 @@ def test_faiss_errors(digits):
         NearestNeighborRetriever(**TRAIN, vector_index=FaissIndex("IVF4096,Flat")).fit(
             X_train, y_train)
     with pytest.raises(ValueError, match="nprobe must be a positive int"):
-        NearestNeighborRetriever(**TRAIN, vector_index=FaissIndex("Flat", nprobe=0)).fit(
-            X_train, y_train)
+        NearestNeighborRetriever(
+            **TRAIN, vector_index=FaissIndex("Flat", nprobe=0)).fit(X_train, y_train)
 
 
 def test_missing_faiss_names_the_extra(monkeypatch, digits):

@@ -14,9 +14,11 @@ from skbackward import BackwardSearchRetriever
 from skbackward.metrics import (
     attribute_preservation_at_k,
     average_precision_at_k,
+    conditional_neighbors,
     make_map_scorer,
     make_precision_scorer,
     make_retrieval_scorer,
+    neighbor_overlap_at_k,
     precision_at_k,
     retrieval_scores,
     tag_similarity_at_k,
@@ -203,9 +205,14 @@ def test_shape_mismatch(metric, y_true, y_retrieved):
 
 
 @pytest.mark.parametrize("metric", LABEL_METRICS)
-@pytest.mark.parametrize("k", [0, -1, 4])
-def test_k_out_of_range(metric, k):
-    with pytest.raises(ValueError, match=r"k must be in \[1, n_retrieved=3\]; got"):
+@pytest.mark.parametrize(
+    "k, match",
+    [(0, r"'k' parameter .* \[1, inf\) or None. Got 0"),
+     (-1, r"'k' parameter .* Got -1"),
+     (4, r"k must be in \[1, n_retrieved=3\]; got")],
+)
+def test_k_out_of_range(metric, k, match):
+    with pytest.raises(ValueError, match=match):
         metric(["a"], [["a", "b", "c"]], k=k)
 
 
@@ -224,9 +231,9 @@ def test_tag_similarity_shape_mismatch():
         tag_similarity_at_k([1, 0], [[1, 0]], k=1)
 
 
-@pytest.mark.parametrize("k", [0, 3])
-def test_tag_similarity_k_out_of_range(k):
-    with pytest.raises(ValueError, match=r"k in \[1, 2\]"):
+@pytest.mark.parametrize("k, match", [(0, r"'k' parameter"), (3, r"k in \[1, 2\]")])
+def test_tag_similarity_k_out_of_range(k, match):
+    with pytest.raises(ValueError, match=match):
         tag_similarity_at_k([[1, 0]], [[[1, 0], [0, 1]]], k=k)
 
 
@@ -239,7 +246,7 @@ def test_tag_similarity_empty():
 
 
 @pytest.fixture(scope="module")
-def digits():
+def small_digits():
     """Digits 0-3: 140 database (training) items and 60 query items."""
     X, y = load_digits(return_X_y=True)
     mask = y < 4
@@ -248,13 +255,13 @@ def digits():
 
 
 @pytest.fixture(scope="module")
-def digits_retriever(digits):
-    X_train, y_train, _, _ = digits
+def digits_retriever(small_digits):
+    X_train, y_train, _, _ = small_digits
     return BackwardSearchRetriever(**TINY).fit(X_train, y_train)
 
 
 @pytest.fixture(scope="module")
-def two_attribute_data():
+def two_attribute_blobs():
     """Blobs with two independent attributes: obj (3 classes), style (2)."""
     rng = np.random.RandomState(0)
     n = 160
@@ -268,8 +275,8 @@ def two_attribute_data():
 
 
 @pytest.fixture(scope="module")
-def two_attribute_retriever(two_attribute_data):
-    X_train, y_train, _, _ = two_attribute_data
+def two_attribute_retriever(two_attribute_blobs):
+    X_train, y_train, _, _ = two_attribute_blobs
     return BackwardSearchRetriever(**TINY).fit(X_train, y_train)
 
 
@@ -278,7 +285,8 @@ def two_attribute_retriever(two_attribute_data):
 
 @pytest.mark.parametrize("metric", ["map", "mAP", "recall", "", None])
 def test_bad_metric_name(metric):
-    with pytest.raises(ValueError, match="metric must be one of"):
+    match = "'metric' parameter of make_retrieval_scorer must be"
+    with pytest.raises(ValueError, match=match):
         make_retrieval_scorer(metric)
 
 
@@ -296,9 +304,9 @@ def test_scorer_names():
     ids=["map", "precision", "n_queries", "exclude_own_class"],
 )
 def test_scorer_returns_deterministic_float_in_unit_interval(
-    scorer, digits, digits_retriever
+    scorer, small_digits, digits_retriever
 ):
-    _, _, X_q, y_q = digits
+    _, _, X_q, y_q = small_digits
     first = scorer(digits_retriever, X_q, y_q)
     second = scorer(digits_retriever, X_q, y_q)
     assert isinstance(first, float)
@@ -306,8 +314,8 @@ def test_scorer_returns_deterministic_float_in_unit_interval(
     assert first == second
 
 
-def test_scorer_matches_retrieval_scores(digits, digits_retriever):
-    _, _, X_q, y_q = digits
+def test_scorer_matches_retrieval_scores(small_digits, digits_retriever):
+    _, _, X_q, y_q = small_digits
     scores = retrieval_scores(digits_retriever, X_q, y_q, k=5)
     ap = make_map_scorer(k=5)(digits_retriever, X_q, y_q)
     precision = make_precision_scorer(k=5)(digits_retriever, X_q, y_q)
@@ -316,9 +324,9 @@ def test_scorer_matches_retrieval_scores(digits, digits_retriever):
     assert np.isnan(scores["preservation"]) and np.isnan(scores["harmonic"])
 
 
-def test_scorer_precision_by_hand(digits, digits_retriever):
+def test_scorer_precision_by_hand(small_digits, digits_retriever):
     # Same draw as the scorer: every query once, conditions with >= k db items.
-    _, y_db, X_q, y_q = digits
+    _, y_db, X_q, y_q = small_digits
     qi, cond = sample_queries(y_q, y_db, n_queries=None, k=5, random_state=0)
     ind = digits_retriever.kneighbors(X_q[qi], 5, return_distance=False,
                                       condition=cond[0])
@@ -327,16 +335,16 @@ def test_scorer_precision_by_hand(digits, digits_retriever):
     assert score == pytest.approx(expected)
 
 
-def test_scorer_reproducible_across_refits(digits):
-    X_train, y_train, X_q, y_q = digits
+def test_scorer_reproducible_across_refits(small_digits):
+    X_train, y_train, X_q, y_q = small_digits
     scorer = make_map_scorer(k=5)
     first = scorer(BackwardSearchRetriever(**TINY).fit(X_train, y_train), X_q, y_q)
     second = scorer(BackwardSearchRetriever(**TINY).fit(X_train, y_train), X_q, y_q)
     assert first == second
 
 
-def test_scorer_on_pipeline(digits):
-    X_train, y_train, X_q, y_q = digits
+def test_scorer_on_pipeline(small_digits):
+    X_train, y_train, X_q, y_q = small_digits
     pipe = Pipeline([("scale", StandardScaler()),
                      ("ret", BackwardSearchRetriever(**TINY))]).fit(X_train, y_train)
     scorer = make_map_scorer(k=5)
@@ -347,8 +355,8 @@ def test_scorer_on_pipeline(digits):
     assert score == scorer(pipe[-1], pipe[0].transform(X_q), y_q)
 
 
-def test_scorer_in_cross_val_score(digits):
-    X_train, y_train, _, _ = digits
+def test_scorer_in_cross_val_score(small_digits):
+    X_train, y_train, _, _ = small_digits
     scores = cross_val_score(
         BackwardSearchRetriever(**TINY), X_train, y_train,
         scoring=make_map_scorer(k=5), cv=KFold(2, shuffle=True, random_state=0),
@@ -357,8 +365,8 @@ def test_scorer_in_cross_val_score(digits):
     assert np.all((scores >= 0) & (scores <= 1))
 
 
-def test_scorer_with_query_class_unseen_in_training(digits):
-    X_train, y_train, X_q, y_q = digits
+def test_scorer_with_query_class_unseen_in_training(small_digits):
+    X_train, y_train, X_q, y_q = small_digits
     keep = y_train < 3
     ret = BackwardSearchRetriever(**TINY).fit(X_train[keep], y_train[keep])
     assert 3 in y_q  # queries of class 3 cannot be conditioned on it
@@ -368,24 +376,24 @@ def test_scorer_with_query_class_unseen_in_training(digits):
 
 @pytest.mark.parametrize("metric", ["preservation", "harmonic", "precision",
                                     "average_precision"])
-def test_two_attribute_scorers(metric, two_attribute_data, two_attribute_retriever):
-    _, _, X_q, y_q = two_attribute_data
+def test_two_attribute_scorers(metric, two_attribute_blobs, two_attribute_retriever):
+    _, _, X_q, y_q = two_attribute_blobs
     scorer = make_retrieval_scorer(metric, k=5, condition_on="style")
     score = scorer(two_attribute_retriever, X_q, y_q)
     assert isinstance(score, float) and 0.0 <= score <= 1.0
     assert score == scorer(two_attribute_retriever, X_q, y_q)
 
 
-def test_harmonic_is_harmonic_mean(two_attribute_data, two_attribute_retriever):
-    _, _, X_q, y_q = two_attribute_data
+def test_harmonic_is_harmonic_mean(two_attribute_blobs, two_attribute_retriever):
+    _, _, X_q, y_q = two_attribute_blobs
     scores = retrieval_scores(two_attribute_retriever, X_q, y_q, k=5,
                               condition_on="obj")
     p, q = scores["precision"], scores["preservation"]
     assert scores["harmonic"] == pytest.approx(2 * p * q / (p + q))
 
 
-def test_preservation_by_hand(two_attribute_data, two_attribute_retriever):
-    _, y_db, X_q, y_q = two_attribute_data
+def test_preservation_by_hand(two_attribute_blobs, two_attribute_retriever):
+    _, y_db, X_q, y_q = two_attribute_blobs
     qi, cond = sample_queries(y_q, y_db, condition_on="style", n_queries=None, k=5,
                               random_state=0)
     ind = two_attribute_retriever.kneighbors(
@@ -397,8 +405,8 @@ def test_preservation_by_hand(two_attribute_data, two_attribute_retriever):
     assert scorer(two_attribute_retriever, X_q, y_q) == pytest.approx(expected)
 
 
-def test_two_attribute_scorer_with_2d_array_y(two_attribute_data):
-    X_train, y_train, X_q, y_q = two_attribute_data
+def test_two_attribute_scorer_with_2d_array_y(two_attribute_blobs):
+    X_train, y_train, X_q, y_q = two_attribute_blobs
     ret = BackwardSearchRetriever(**TINY).fit(X_train, y_train.to_numpy())
     assert ret.attributes_ == [0, 1]
     scorer = make_retrieval_scorer("harmonic", k=5, condition_on=1)
@@ -406,16 +414,16 @@ def test_two_attribute_scorer_with_2d_array_y(two_attribute_data):
     assert 0.0 <= score <= 1.0
 
 
-def test_joint_conditions_scorer(two_attribute_data, two_attribute_retriever):
-    _, _, X_q, y_q = two_attribute_data
+def test_joint_conditions_scorer(two_attribute_blobs, two_attribute_retriever):
+    _, _, X_q, y_q = two_attribute_blobs
     score = make_map_scorer(k=5)(two_attribute_retriever, X_q, y_q)
     assert 0.0 <= score <= 1.0
 
 
 @pytest.mark.parametrize("metric", ["preservation", "harmonic"])
-def test_preservation_needs_an_unconditioned_attribute_1d(metric, digits,
+def test_preservation_needs_an_unconditioned_attribute_1d(metric, small_digits,
                                                          digits_retriever):
-    _, _, X_q, y_q = digits
+    _, _, X_q, y_q = small_digits
     scorer = make_retrieval_scorer(metric, k=5)
     with pytest.raises(ValueError, match=f"metric='{metric}' needs an attribute "
                        "left unconditioned"):
@@ -424,24 +432,24 @@ def test_preservation_needs_an_unconditioned_attribute_1d(metric, digits,
 
 @pytest.mark.parametrize("metric", ["preservation", "harmonic"])
 def test_preservation_needs_an_unconditioned_attribute_joint(
-    metric, two_attribute_data, two_attribute_retriever
+    metric, two_attribute_blobs, two_attribute_retriever
 ):
-    _, _, X_q, y_q = two_attribute_data
+    _, _, X_q, y_q = two_attribute_blobs
     for condition_on in (None, ["obj", "style"]):
         scorer = make_retrieval_scorer(metric, k=5, condition_on=condition_on)
         with pytest.raises(ValueError, match="left unconditioned"):
             scorer(two_attribute_retriever, X_q, y_q)
 
 
-def test_scorer_unknown_condition_on(two_attribute_data, two_attribute_retriever):
-    _, _, X_q, y_q = two_attribute_data
+def test_scorer_unknown_condition_on(two_attribute_blobs, two_attribute_retriever):
+    _, _, X_q, y_q = two_attribute_blobs
     scorer = make_retrieval_scorer("precision", k=5, condition_on="colour")
     with pytest.raises(ValueError, match="unknown attribute"):
         scorer(two_attribute_retriever, X_q, y_q)
 
 
-def test_scorer_on_unlabelled_index(digits, digits_retriever):
-    X_train, y_train, X_q, y_q = digits
+def test_scorer_on_unlabelled_index(small_digits, digits_retriever):
+    X_train, y_train, X_q, y_q = small_digits
     ret = copy.deepcopy(digits_retriever)
     ret.index(X_q)  # an unlabelled database
     with pytest.raises(ValueError, match="index has no labels"):
@@ -450,8 +458,8 @@ def test_scorer_on_unlabelled_index(digits, digits_retriever):
     assert 0.0 <= make_map_scorer(k=5)(ret, X_q, y_q) <= 1.0
 
 
-def test_scorer_on_pipeline_with_unlabelled_index(digits):
-    X_train, y_train, X_q, y_q = digits
+def test_scorer_on_pipeline_with_unlabelled_index(small_digits):
+    X_train, y_train, X_q, y_q = small_digits
     pipe = Pipeline([("scale", StandardScaler()),
                      ("ret", BackwardSearchRetriever(**TINY))]).fit(X_train, y_train)
     pipe[-1].index(pipe[0].transform(X_q))
@@ -459,10 +467,49 @@ def test_scorer_on_pipeline_with_unlabelled_index(digits):
         make_precision_scorer(k=5)(pipe, X_q, y_q)
 
 
-def test_multi_metric_scorer_returns_a_dict_from_one_search(digits_retriever, digits):
-    _, _, X_q, y_q = digits
+def test_multi_metric_scorer_returns_a_dict_from_one_search(
+    digits_retriever, small_digits
+):
+    _, _, X_q, y_q = small_digits
     single = {m: make_retrieval_scorer(m, k=5)(digits_retriever, X_q, y_q)
               for m in ("precision", "average_precision")}
     both = make_retrieval_scorer(["precision", "average_precision"], k=5)
     assert both(digits_retriever, X_q, y_q) == single
     assert both.__name__ == "precision_average_precision_at_5"
+
+
+# ---- fine-grained context: conditional neighbours in the input space ---------------
+
+
+def test_conditional_neighbors_against_brute_force():
+    rng = np.random.RandomState(0)
+    X_db, X_q = rng.normal(size=(60, 5)), rng.normal(size=(12, 5))
+    y_db = np.array([["a", "x"], ["b", "y"], ["a", "y"]] * 20, dtype=object)
+    wanted = y_db[rng.randint(60, size=12)]
+    exclude = rng.randint(-1, 60, size=12)
+    ref = conditional_neighbors(X_q, X_db, y_db, wanted, n_neighbors=4,
+                                exclude=exclude)
+    cos = (X_q / np.linalg.norm(X_q, axis=1, keepdims=True)) @ (
+        X_db / np.linalg.norm(X_db, axis=1, keepdims=True)).T
+    for i in range(12):
+        ok = (y_db == wanted[i]).all(1)
+        ok[exclude[i]] = ok[exclude[i]] and exclude[i] < 0
+        expected = np.flatnonzero(ok)[np.argsort(-cos[i, ok], kind="stable")][:4]
+        np.testing.assert_array_equal(ref[i], expected)
+
+
+def test_conditional_neighbors_pads_small_classes():
+    X_db = np.eye(4)
+    ref = conditional_neighbors(np.eye(4)[:1], X_db, ["a", "b", "b", "a"], ["b"],
+                                n_neighbors=3)
+    assert ref.tolist() == [[1, 2, -1]] or ref.tolist() == [[2, 1, -1]]
+
+
+def test_neighbor_overlap_at_k():
+    assert neighbor_overlap_at_k([[1, 2, 3]], [[3, 9, -1]], k=3) == pytest.approx(1 / 3)
+    assert neighbor_overlap_at_k([[1, 2, 3]], [[3, 9, -1]], k=2) == 0.0
+    assert neighbor_overlap_at_k([[-1, 2]], [[-1, 2]], k=2) == 0.5  # padding never hits
+    with pytest.raises(ValueError, match="one row per query"):
+        neighbor_overlap_at_k([[1, 2]], [[1], [2]], k=1)
+    with pytest.raises(ValueError, match="k in"):
+        neighbor_overlap_at_k([[1, 2]], [[1, 2]], k=3)

@@ -1,6 +1,8 @@
 """The peer strategies: plain kNN, label filter, centroid shift; and the
 search restricted to the predicted candidates (filter_predicted)."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -67,7 +69,8 @@ def test_label_filter_falls_back_when_too_few_match():
     y = np.array([shape, colour], dtype=object).T
     ret = LabelFilterRetriever(**TRAIN).fit(X, y)
     pred = ret.vector_index_.predicted_
-    wanted = (pred[:, 0] == 1) & (pred[:, 1] == ret._classes[1].tolist().index("red"))
+    red = ret.attribute_classes_[1].tolist().index("red")
+    wanted = (pred[:, 0] == 1) & (pred[:, 1] == red)
     k = int(wanted.sum()) + 5
     ind = ret.kneighbors(X[:10], k, return_distance=False,
                          condition={0: 1, 1: "red"})
@@ -76,7 +79,7 @@ def test_label_filter_falls_back_when_too_few_match():
     assert not wanted[ind[:, n_match:]].any()  # then the rest
     # among the rest, items matching one of the two conditions come first
     partial = (pred[ind[:, n_match:], 0] == 1) | (
-        ret._classes[1][pred[ind[:, n_match:], 1]] == "red")
+        ret.attribute_classes_[1][pred[ind[:, n_match:], 1]] == "red")
     first_miss = np.argmin(partial, axis=1)
     assert all(partial[i, : first_miss[i]].all() for i in range(10))
 
@@ -108,23 +111,21 @@ def test_filter_predicted_is_the_default():
 
 
 def test_filter_predicted_ranks_candidates_by_the_searched_embedding(fitted, digits):
-    ret = fitted[BackwardSearchRetriever]
+    # a copy: the module's fitted retrievers stay as they are
+    ret = copy.deepcopy(fitted[BackwardSearchRetriever])
     X = digits[1][:25]
     ret.set_params(filter_predicted=True, alpha=0.3)
-    try:
-        dist, ind = ret.kneighbors(X, 6, condition=9)
-        assert (ret.vector_index_.predicted_[ind, 0] == 9).all()
-        Zs = ret.transform(X, condition=9)
-        Zdb = ret.transform(digits[1])
-        cos = (Zs / np.linalg.norm(Zs, axis=1, keepdims=True)) @ (
-            Zdb / np.linalg.norm(Zdb, axis=1, keepdims=True)).T
-        cos[:, ret.vector_index_.predicted_[:, 0] != 9] = -np.inf
-        np.testing.assert_array_equal(ind, np.argsort(-cos, axis=1)[:, :6])
-        # the search itself does not change
-        ret.set_params(filter_predicted=False)
-        np.testing.assert_array_equal(ret.transform(X, condition=9), Zs)
-    finally:
-        ret.set_params(filter_predicted=True, alpha=0.5)
+    dist, ind = ret.kneighbors(X, 6, condition=9)
+    assert (ret.vector_index_.predicted_[ind, 0] == 9).all()
+    Zs = ret.transform(X, condition=9)
+    Zdb = ret.transform(digits[1])
+    cos = (Zs / np.linalg.norm(Zs, axis=1, keepdims=True)) @ (
+        Zdb / np.linalg.norm(Zdb, axis=1, keepdims=True)).T
+    cos[:, ret.vector_index_.predicted_[:, 0] != 9] = -np.inf
+    np.testing.assert_array_equal(ind, np.argsort(-cos, axis=1)[:, :6])
+    # the search itself does not change
+    ret.set_params(filter_predicted=False)
+    np.testing.assert_array_equal(ret.transform(X, condition=9), Zs)
 
 
 def test_student_inherits_filter_predicted(digits):

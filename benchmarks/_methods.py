@@ -1,0 +1,100 @@
+"""The methods a benchmark compares, all fitted retrievers over one network.
+
+Every method shares the teacher's network (same training parameters and
+``random_state``, so the peers train the very same network) and differs only
+in how a condition is answered. Search variants are fitted copies of the
+teacher with other query-time parameters, so no network is trained twice.
+"""
+
+import copy
+import time
+
+from skbackward import (
+    BackwardSearchRetriever,
+    CentroidShiftRetriever,
+    DistilledRetriever,
+    LabelFilterRetriever,
+    NearestNeighborRetriever,
+)
+
+PEERS = {
+    "plain kNN": NearestNeighborRetriever,
+    "label filter": LabelFilterRetriever,
+    "centroid shift": CentroidShiftRetriever,
+}
+# the rule of each curve: (select, filter_predicted) -> label
+SEARCH_VARIANTS = {
+    ("published", False): "search, published",
+    ("published", True): "search, published + filter",
+    ("last", False): "search, last iterate",
+    ("last", True): "search, last iterate + filter",
+}
+
+
+def timed(fn, *args, **kwargs):
+    """``(result, seconds)`` of one call."""
+    tic = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - tic
+
+
+def fit_teacher(data, **params):
+    """A BackwardSearchRetriever fitted on the training split, indexing the
+    test split (with its labels); and its fit time."""
+    teacher, seconds = timed(
+        BackwardSearchRetriever(random_state=0, **params).fit, data.X_train,
+        data.y_train,
+    )
+    teacher.index(data.X_test, data.y_test)
+    return teacher, seconds
+
+
+def variant(retriever, **params):
+    """A fitted copy of ``retriever`` with other query-time parameters."""
+    return copy.deepcopy(retriever).set_params(**params)
+
+
+def search_variants(teacher, alphas, rules=SEARCH_VARIANTS):
+    """``{(label, alpha): retriever}`` for every rule and alpha."""
+    return {
+        (label, alpha): variant(teacher, alpha=alpha, select=select,
+                                filter_predicted=filt)
+        for (select, filt), label in rules.items()
+        for alpha in alphas
+    }
+
+
+def fit_peers(teacher, data):
+    """The peer strategies with the teacher's network; and their fit times."""
+    training = {
+        p: v for p, v in teacher.get_params().items()
+        if p in NearestNeighborRetriever().get_params()
+    }
+    peers, seconds = {}, {}
+    for name, cls in PEERS.items():
+        peers[name], seconds[name] = timed(
+            cls(**training).fit, data.X_train, data.y_train
+        )
+        peers[name].index(data.X_test, data.y_test)
+    return peers, seconds
+
+
+def fit_students(teacher, data, epochs, objectives=("distill", "amortized")):
+    """Students of the prefit teacher, one per objective; and their fit times."""
+    students, seconds = {}, {}
+    for objective in objectives:
+        students[objective], seconds[f"student {objective}"] = timed(
+            DistilledRetriever(
+                teacher, prefit=True, objective=objective, epochs=epochs,
+                random_state=0,
+            ).fit, data.X_train, data.y_train,
+        )
+        students[objective].index(data.X_test, data.y_test)
+    return students, seconds
+
+
+def with_ranking(student, filter_predicted):
+    """A fitted copy of a student whose teacher ranks with ``filter_predicted``."""
+    out = copy.deepcopy(student)
+    out.teacher_.set_params(filter_predicted=filter_predicted)
+    return out

@@ -1,0 +1,88 @@
+"""Parameter constraints in scikit-learn's vocabulary, and query-time checks.
+
+The estimators declare ``_parameter_constraints`` with scikit-learn's
+constraint objects; ``fit`` validates every parameter (``_fit_context``) and
+the query methods validate, through :func:`check_params`, only the parameters
+they read. Two constraints are added to scikit-learn's: numbers that refuse
+booleans (``True`` is not a count), and the device strings torch is used with.
+"""
+
+import re
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+
+
+class Range(Interval):
+    """scikit-learn's ``Interval`` that refuses booleans.
+
+    ``Interval(Integral, 1, None)`` accepts ``True`` (a bool is an int);
+    a count, a rate or a weight given as ``True`` is a mistake.
+    """
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+def count(low=1):
+    """Integers ``>= low``."""
+    return Range(Integral, low, None, closed="left")
+
+
+def finite(low=0.0, *, positive=False):
+    """Finite reals ``>= low`` (``> low`` when ``positive``): NaN and inf refused.
+
+    ``Interval(Real, 0, None)`` would admit ``inf``; an explicit upper bound
+    of ``inf``, open, refuses it.
+    """
+    return Range(Real, low, np.inf, closed="neither" if positive else "left")
+
+
+# The minibatch Adam training's parameters (train_network), shared by the
+# retrievers that train a network and by the distilled student.
+TRAINING_CONSTRAINTS = {
+    "epochs": [count(1)],
+    "batch_size": [count(2)],  # BatchNorm cannot train on one sample
+    "learning_rate": [finite(0.0, positive=True)],
+    "weight_decay": [finite(0.0)],
+}
+
+
+class DeviceOptions(StrOptions):
+    """The device strings supported: "cpu", "cuda", "cuda:<index>" and "auto"."""
+
+    def __init__(self):
+        super().__init__({"auto", "cpu", "cuda"})
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, str) and (
+            val in self.options or re.fullmatch(r"cuda:\d+", val) is not None
+        )
+
+    def __str__(self):
+        return "a str among 'cpu', 'cuda', 'cuda:<index>' and 'auto'"
+
+
+def check_params(estimator, names):
+    """Validate the estimator parameters ``names`` against its constraints.
+
+    For the query methods: they read some parameters (``alpha``,
+    ``n_neighbors``, ...) that may have been changed by ``set_params`` after
+    ``fit``; the training parameters are not checked again.
+    """
+    params = estimator.get_params(deep=False)
+    validate_parameter_constraints(
+        {name: estimator._parameter_constraints[name] for name in names},
+        {name: params[name] for name in names},
+        caller_name=type(estimator).__name__,
+    )
+
+
+def check_arguments(constraints, caller_name, **arguments):
+    """Validate method arguments against ``{name: constraints}``."""
+    validate_parameter_constraints(constraints, arguments, caller_name=caller_name)
