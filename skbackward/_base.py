@@ -437,7 +437,7 @@ class BaseRetriever(
 
         Parameters
         ----------
-        X : array-like or dask array of shape (n_queries, n_features)
+        X : array-like of shape (n_queries, n_features)
             Queries, in the feature space the model was fitted on. A dask
             array is transformed lazily, block by block (on the workers of
             a distributed scheduler), and gives a dask array; per-query
@@ -457,7 +457,7 @@ class BaseRetriever(
 
         Returns
         -------
-        Z : ndarray or dask array of shape (n_queries, embedding_dim)
+        Z : ndarray of shape (n_queries, embedding_dim)
             In the dtype of ``X`` (float32 or float64); a dask array when
             ``X`` is one.
         """
@@ -481,7 +481,7 @@ class BaseRetriever(
 
         Parameters
         ----------
-        X : array-like or dask array of shape (n_queries, n_features), default=None
+        X : array-like of shape (n_queries, n_features), default=None
             Queries. ``None`` queries the indexed items themselves, each
             excluded from its own neighbours. A dask array is answered
             lazily, block by block (on the workers of a distributed
@@ -506,12 +506,13 @@ class BaseRetriever(
 
         Returns
         -------
-        distances : ndarray or dask array of shape (n_queries, n_neighbors), float32
-            Cosine distances (1 - cosine similarity), ascending (for a
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Cosine distances (1 - cosine similarity), float32, ascending (for a
             strategy that ranks predicted matches first, ascending within the
             matches and within the rest). Only when ``return_distance=True``.
-        indices : ndarray or dask array of shape (n_queries, n_neighbors)
-            Row indices of the neighbours in the indexed items.
+        indices : ndarray of shape (n_queries, n_neighbors)
+            Row indices of the neighbours in the indexed items. Both are dask
+            arrays when ``X`` is one.
         """
         index = self._fitted_index()  # one read: a concurrent index() swaps it
         self._validate_query_params()
