@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._conditions import parse_condition
+from ._dask import is_dask_collection
 from ._index import chunk_rows, unit_float32
 from ._labels import (
     align_columns,
@@ -493,7 +494,10 @@ class BaseRetriever(
         Parameters
         ----------
         X : array-like of shape (n_queries, n_features)
-            Queries, in the feature space the model was fitted on.
+            Queries, in the feature space the model was fitted on. A dask
+            array is transformed lazily, block by block (on the workers of
+            a distributed scheduler), and gives a dask array; per-query
+            conditions may then be numpy or dask arrays.
         condition : scalar, array-like of shape (n_queries,) or dict, default=None
             The wanted label(s). A scalar applies to every query, a 1-D array
             gives one label per query, and ``{attribute: label or labels}``
@@ -510,10 +514,15 @@ class BaseRetriever(
         Returns
         -------
         Z : ndarray of shape (n_queries, embedding_dim)
-            In the dtype of ``X`` (float32 or float64).
+            In the dtype of ``X`` (float32 or float64); a dask array when
+            ``X`` is one.
         """
         check_is_fitted(self)
         self._validate_query_params()
+        if is_dask_collection(X):
+            from . import _dask
+
+            return _dask.transform(self, X, condition, condition_weight)
         X = self._validate_X(X)
         return self._queries(self._embed(X), condition, condition_weight)[0]
 
@@ -530,7 +539,12 @@ class BaseRetriever(
         ----------
         X : array-like of shape (n_queries, n_features), default=None
             Queries. ``None`` queries the indexed items themselves, each
-            excluded from its own neighbours.
+            excluded from its own neighbours. A dask array is answered
+            lazily, block by block (on the workers of a distributed
+            scheduler, the fitted retriever shipped once per worker), and
+            the results are dask arrays; ``condition``, ``condition_weight``
+            and ``exclude`` may then be numpy or dask arrays of one entry
+            per query.
         n_neighbors : int, default=None
             Number of neighbours; defaults to the ``n_neighbors`` parameter.
         return_distance : bool, default=True
@@ -548,12 +562,13 @@ class BaseRetriever(
 
         Returns
         -------
-        distances : ndarray of shape (n_queries, n_neighbors), float32
-            Cosine distances (1 - cosine similarity), ascending (for a
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Cosine distances (1 - cosine similarity), float32, ascending (for a
             strategy that ranks predicted matches first, ascending within the
             matches and within the rest). Only when ``return_distance=True``.
         indices : ndarray of shape (n_queries, n_neighbors)
-            Row indices of the neighbours in the indexed items.
+            Row indices of the neighbours in the indexed items. Both are dask
+            arrays when ``X`` is one.
         """
         index = self._fitted_index()  # one read: a concurrent index() swaps it
         self._validate_query_params()
@@ -563,6 +578,11 @@ class BaseRetriever(
             n_neighbors=n_neighbors, return_distance=return_distance,
         )
         k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if is_dask_collection(X):
+            from . import _dask
+
+            return _dask.kneighbors(self, X, k, return_distance, condition,
+                                    condition_weight, exclude)
         n_db = index.n_items_
         if X is None:
             if exclude is not None:
