@@ -55,7 +55,7 @@ def fit_teacher(data, **params):
     """A BackwardSearchRetriever fitted on the training split, indexing the
     test split (with its labels); and its fit time."""
     teacher, seconds = timed(
-        BackwardSearchRetriever(random_state=0, **params).fit, data.X_train,
+        BackwardSearchRetriever(**{"random_state": 0, **params}).fit, data.X_train,
         data.y_train,
     )
     teacher.index(data.X_test, data.y_test)

@@ -156,7 +156,7 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
         Returns
         -------
-        Z : ndarray of shape (stop - start, dim_), float32
+        Z : ndarray of shape (stop - start, dim), float32
             The items' embeddings: unit vector times norm (as an approximate
             index stores them).
         """
@@ -365,9 +365,9 @@ class ExactIndex(_InMemoryIndex):
         Number of indexed items.
     dim_ : int
         Dimension of the vectors.
-    norms_ : ndarray of shape (n_items_,)
+    norms_ : ndarray of shape (n_items,)
         Norms of the items' embeddings.
-    predicted_ : ndarray of shape (n_items_, n_attributes)
+    predicted_ : ndarray of shape (n_items, n_attributes)
         The heads' predicted class of each item per attribute.
     labels_ : ndarray or None
         The items' labels when given to ``index``.
@@ -470,13 +470,13 @@ class FaissIndex(_InMemoryIndex):
         Number of indexed items.
     dim_ : int
         Dimension of the vectors.
-    norms_ : ndarray of shape (n_items_,)
+    norms_ : ndarray of shape (n_items,)
         Norms of the items' embeddings.
-    predicted_ : ndarray of shape (n_items_, n_attributes)
+    predicted_ : ndarray of shape (n_items, n_attributes)
         The heads' predicted class of each item per attribute.
     labels_ : ndarray or None
         The items' labels when given to ``index``.
-    faiss_indexes_ : list of faiss.Index
+    faiss_indexes_ : list
         The faiss indexes: one, plus one per ``index(X, append=True)``.
 
     See Also
