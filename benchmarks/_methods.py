@@ -22,12 +22,25 @@ PEERS = {
     "label filter": LabelFilterRetriever,
     "centroid shift": CentroidShiftRetriever,
 }
-# the rule of each curve: (select, filter_predicted) -> label
-SEARCH_VARIANTS = {
-    ("published", False): "search, published",
-    ("published", True): "search, published + filter",
-    ("last", False): "search, last iterate",
-    ("last", True): "search, last iterate + filter",
+# curves over alpha: label -> the search's query-time parameters
+# the selection rules and rankings (the published algorithm is the first)
+RULES = {
+    "search, published": dict(select="published", filter_predicted=False),
+    "search, published + filter": dict(select="published", filter_predicted=True),
+    "search, last iterate": dict(select="last", filter_predicted=False),
+    "search, last iterate + filter": dict(select="last", filter_predicted=True),
+}
+# keeping the context: the unasked attributes (preserve), the query's own
+# direction in the ranking (query_weight); on the published rule
+CONTEXT = {
+    "search + filter, preserve": dict(filter_predicted=True, preserve="predicted"),
+    "search + filter, preserve in ranking only": dict(
+        filter_predicted=True, preserve="predicted", preserve_weight=0.0),
+    "search + filter, query_weight 0.5": dict(filter_predicted=True, query_weight=0.5),
+    "search + filter, query_weight 0.8": dict(filter_predicted=True, query_weight=0.8),
+    "search + filter, preserve, query_weight 0.5": dict(
+        filter_predicted=True, preserve="predicted", query_weight=0.5),
+    "search, published, preserve": dict(filter_predicted=False, preserve="predicted"),
 }
 
 
@@ -42,7 +55,7 @@ def fit_teacher(data, **params):
     """A BackwardSearchRetriever fitted on the training split, indexing the
     test split (with its labels); and its fit time."""
     teacher, seconds = timed(
-        BackwardSearchRetriever(random_state=0, **params).fit, data.X_train,
+        BackwardSearchRetriever(**{"random_state": 0, **params}).fit, data.X_train,
         data.y_train,
     )
     teacher.index(data.X_test, data.y_test)
@@ -54,12 +67,11 @@ def variant(retriever, **params):
     return copy.deepcopy(retriever).set_params(**params)
 
 
-def search_variants(teacher, alphas, rules=SEARCH_VARIANTS):
-    """``{(label, alpha): retriever}`` for every rule and alpha."""
+def search_variants(teacher, alphas, curves):
+    """``{(label, alpha): retriever}`` for every curve and alpha."""
     return {
-        (label, alpha): variant(teacher, alpha=alpha, select=select,
-                                filter_predicted=filt)
-        for (select, filt), label in rules.items()
+        (label, alpha): variant(teacher, alpha=alpha, **params)
+        for label, params in curves.items()
         for alpha in alphas
     }
 

@@ -37,106 +37,142 @@ def quality_table(results, settings, columns=COLUMNS):
     return "\n".join(lines)
 
 
-def dominates(result, anchor, settings):
-    """Whether ``result`` matches or beats ``anchor`` on precision and kept in
-    every setting with a kept attribute, and beats its precision in the others
-    (compared at the printed three decimals)."""
+def quality_csv(results, settings, columns=COLUMNS):
+    """The quality table as CSV, for the documentation's ``csv-table``."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow(["method"] + [f"{s.name}: {label}" for s in settings
+                                  for _, label in columns])
+    for method, res in results.items():
+        writer.writerow([method_name(method)] + [
+            _fmt(res[s.name][key], key) for s in settings for key, _ in columns])
+    return buf.getvalue()
+
+
+def _at3(value):
+    return round(value, 3)
+
+
+def dominates(result, anchor, settings, measures=("precision", "kept")):
+    """Whether ``result`` matches or beats ``anchor`` on every measure in
+    every setting where the measure exists, and beats its precision in the
+    settings without a kept attribute (compared at the printed 3 decimals)."""
     for s in settings:
-        mine, theirs = result[s.name], anchor[s.name]
-        p, q = round(mine["precision"], 3), round(theirs["precision"], 3)
-        if s.kept:
-            if p < q or round(mine["kept"], 3) < round(theirs["kept"], 3):
+        r, a = result[s.name], anchor[s.name]
+        for m in measures:
+            if not np.isnan(a[m]) and _at3(r[m]) < _at3(a[m]):
                 return False
-        elif p <= q:
+        if not s.kept and _at3(r["precision"]) <= _at3(a["precision"]):
             return False
     return True
 
 
 def dominance_lines(results, settings, anchor="label filter"):
-    """The methods that dominate the anchor, as markdown bullet lines."""
+    """Markdown lines naming the methods that dominate the label filter, and
+    those that also keep as much context as plain kNN."""
+    if anchor not in results:
+        return []
     found = [m for m in results if m != anchor
              and dominates(results[m], results[anchor], settings)]
-    if not found:
-        return [f"No method dominates the {anchor} in every setting."]
-    return [f"Methods that match or beat the {anchor} on precision@10 and kept@10 "
-            "in every single-attribute setting and beat its precision@10 jointly:"] + [
-        f"- {method_name(m)}" for m in found]
+    lines = [f"Match or beat the {anchor} on precision@10 and kept@10 in every "
+             "single-attribute setting and beat its precision@10 jointly: "
+             + (", ".join(method_name(m) for m in found) or "none") + "."]
+    strict = [m for m in found
+              if dominates(results[m], results[anchor], settings,
+                           ("precision", "kept", "near"))]
+    lines.append("... and also on near@10 (the fine-grained context): "
+                 + (", ".join(method_name(m) for m in strict) or "none") + ".")
+    if "plain kNN" in results:
+        knn = results["plain kNN"]
+        both = [m for m in strict if all(
+            _at3(results[m][s.name]["kept"]) >= _at3(knn[s.name]["kept"])
+            for s in settings if s.kept)]
+        lines.append("... and keep at least plain kNN's kept@10 as well: "
+                     + (", ".join(method_name(m) for m in both) or "none") + ".")
+    return lines
 
 
-def frontier_plot(results, settings, alphas, variants, path, title):
-    """Precision@10 against kept@10 for every variant over alpha (a curve
-    each) and the other methods (points), one column per setting with a kept
-    attribute (the lower row zooms into the high-precision corner); a last
-    column shows precision@10 over alpha in the joint setting. Returns False
-    when there is nothing to plot."""
+MEASURE_LABELS = {
+    "kept": "kept@10 (the other attribute kept)",
+    "near": "near@10 (the hand-picked items found)",
+}
+
+
+def frontier_plot(results, settings, alphas, curves, path, title,
+                  rows=(("kept", False), ("kept", True))):
+    """Precision@10 against a context measure, one column per setting and
+    one row per ``(measure, zoom)`` of ``rows``: every curve of ``curves``
+    over alpha (labels annotated), the other methods as points. A setting
+    without a kept attribute plots near@10, or precision over alpha where
+    the row's measure is kept@10. ``zoom`` shows the high-precision corner
+    where the label filter and the searches compete."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [s for s in settings if s.kept]
-    joint = [s for s in settings if not s.kept]
-    n_cols = len(shown) + len(joint)
-    if not n_cols:
-        return False
-    fig, axes = plt.subplots(2, n_cols, figsize=(5.6 * n_cols, 9.5), squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(settings),
+                             figsize=(5.6 * len(settings), 4.7 * len(rows)),
+                             squeeze=False)
     others = [m for m in results if not isinstance(m, tuple)]
-    colours = {label: f"C{i}" for i, label in enumerate(variants)}
-    colours.update({m: f"C{(i + len(variants)) % 10}" for i, m in enumerate(others)})
-    markers = dict(zip(others, "sD^v<>P*Xh"))
-
-    def line(label):
-        return "-o" if "filter" in label else "--o"
-
-    for col, s in enumerate(shown):
-        for row, ax in enumerate(axes[:, col]):
-            for label in variants:
+    colours = {label: f"C{i % 10}" for i, label in enumerate(curves)}
+    colours.update({m: f"C{(i + len(curves)) % 10}" for i, m in enumerate(others)})
+    markers = dict(zip(others, "sD^v<>P*Xhpd"))
+    for (measure, zoom), row in zip(rows, axes):
+        for s, ax in zip(settings, row):
+            if measure == "kept" and not s.kept:
+                _precision_over_alpha(ax, results, s, alphas, curves, others, colours)
+                ax.set_title(f"condition on {s.name} (nothing left to keep)")
+                if zoom:
+                    ax.set_ylim(0.8, 1.0)
+                continue
+            for label in curves:
                 pts = [results[(label, a)][s.name] for a in alphas]
-                ax.plot([r["kept"] for r in pts], [r["precision"] for r in pts],
-                        line(label), color=colours[label], label=label, markersize=4)
+                ax.plot([r[measure] for r in pts], [r["precision"] for r in pts],
+                        "-o" if "filter" in label else "--o", color=colours[label],
+                        label=label, markersize=4)
                 for a, r in zip(alphas, pts):
-                    ax.annotate(f"{a:g}", (r["kept"], r["precision"]), fontsize=6,
+                    ax.annotate(f"{a:g}", (r[measure], r["precision"]), fontsize=6,
                                 xytext=(3, 3), textcoords="offset points",
                                 color=colours[label])
             for m in others:
                 r = results[m][s.name]
-                ax.plot(r["kept"], r["precision"], markers[m], color="black",
+                ax.plot(r[measure], r["precision"], markers[m], color="black",
                         markerfacecolor=colours[m], markersize=9, label=m,
                         linestyle="none")
-            ax.set_xlabel(f"{', '.join(s.kept)} kept@10 (context preserved)")
+            ax.set_xlabel(MEASURE_LABELS[measure]
+                          + (f": {', '.join(s.kept)}" if measure == "kept" else ""))
             ax.set_ylabel("precision@10 (condition reached)")
+            ax.set_title(f"condition on {s.name}" + (": zoom" if zoom else ""))
             ax.grid(alpha=0.3)
-            if row == 0:
-                ax.set_title(f"condition on {s.name}")
-            else:  # the corner where the label filter and the searches compete
+            if zoom:  # the corner where the label filter and the searches compete
                 anchor = results.get("label filter", results[others[0]])[s.name]
                 low = min(0.9, anchor["precision"] - 0.02)
-                kept = [r[s.name]["kept"] for r in results.values()
-                        if r[s.name]["precision"] >= low]
-                ax.set_xlim(min(kept) - 0.005, max(kept) + 0.005)
+                xs = [r[s.name][measure] for r in results.values()
+                      if r[s.name]["precision"] >= low]
+                ax.set_xlim(min(xs) - 0.005, max(xs) + 0.005)
                 ax.set_ylim(low, 1.0)
-                ax.set_title(f"condition on {s.name}: zoom")
-    for col, s in enumerate(joint, start=len(shown)):
-        for row, ax in enumerate(axes[:, col]):
-            for label in variants:
-                precision = [results[(label, a)][s.name]["precision"] for a in alphas]
-                ax.plot(alphas, precision, line(label), color=colours[label],
-                        label=label, markersize=4)
-            for m in others:
-                ax.axhline(results[m][s.name]["precision"], color=colours[m],
-                           linestyle=":", label=m)
-            ax.set_xscale("log")
-            ax.set_xlabel("alpha")
-            ax.set_ylabel("precision@10")
-            ax.grid(alpha=0.3)
-            ax.set_title(f"condition on {s.name} (nothing left to keep)"
-                         + (": zoom" if row else ""))
-            if row:
-                ax.set_ylim(0.8, 1.0)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.savefig(path, dpi=110)
+    fig.tight_layout(rect=(0, 0.04 + 0.02 * len(labels) / 4 / len(rows), 1, 1))
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
+
+
+def _precision_over_alpha(ax, results, s, alphas, curves, others, colours):
+    for label in curves:
+        ax.plot(alphas, [results[(label, a)][s.name]["precision"] for a in alphas],
+                "-o" if "filter" in label else "--o", color=colours[label],
+                label=label, markersize=4)
+    for m in others:
+        ax.axhline(results[m][s.name]["precision"], color=colours[m], linestyle=":",
+                   label=m)
+    ax.set_xscale("log")
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("precision@10")
+    ax.grid(alpha=0.3)

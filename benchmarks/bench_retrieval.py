@@ -20,15 +20,23 @@ import torch
 
 from _data import NAMES, load
 from _methods import (
-    SEARCH_VARIANTS,
+    CONTEXT,
+    RULES,
     fit_peers,
     fit_students,
     fit_teacher,
     search_variants,
+    variant,
     with_ranking,
 )
 from _protocol import evaluate, settings_for
-from _report import dominance_lines, frontier_plot, method_name, quality_table
+from _report import (
+    dominance_lines,
+    frontier_plot,
+    method_name,
+    quality_csv,
+    quality_table,
+)
 from _speed import measure, table
 
 STUDENT_ALPHA = 0.3  # the teacher's alpha while the students are trained
@@ -65,13 +73,15 @@ def quality(data, teacher, peers, students, alphas, n_queries, out, tag):
     for s in settings:
         log(f"setting {s.name}: {len(s.qi)} pairs")
     methods = {"plain kNN": peers["plain kNN"]}
-    methods.update(search_variants(teacher, alphas))
+    methods.update(search_variants(teacher, alphas, {**RULES, **CONTEXT}))
     methods.update({m: p for m, p in peers.items() if m != "plain kNN"})
+    methods["label filter + preserve"] = variant(peers["label filter"],
+                                                 preserve="predicted")
     for objective, student in students.items():
         for filt in (False, True):
             ranking = " + filter" if filt else ""
-            name = f"student {objective}{ranking} (α={STUDENT_ALPHA:g})"
-            methods[name] = with_ranking(student, filt)
+            methods[f"student {objective}{ranking} (α={STUDENT_ALPHA:g})"] = (
+                with_ranking(student, filt))
     results = {}
     for key, method in methods.items():
         results[key] = {s.name: evaluate(method, data.X_test, data.y_test, s)
@@ -79,14 +89,22 @@ def quality(data, teacher, peers, students, alphas, n_queries, out, tag):
         log(f"{method_name(key)}: " + ", ".join(
             f"{s.name} P={results[key][s.name]['precision']:.3f}"
             + (f" kept={results[key][s.name]['kept']:.3f}" if s.kept else "")
+            + f" near={results[key][s.name]['near']:.3f}"
             for s in settings))
-    png = out / f"frontier_{tag}.png"
-    plotted = frontier_plot(
-        results, settings, alphas, list(SEARCH_VARIANTS.values()), png,
-        f"{data.name}: precision@10 against context kept@10, over alpha",
-    )
-    if plotted:
+    plots = {
+        "rules": (RULES, (("kept", False), ("kept", True)),
+                  "selection rules and rankings"),
+        "context": ({"search, published + filter": RULES["search, published + filter"],
+                     **CONTEXT}, (("kept", True), ("near", False)),
+                    "keeping the context (preserve, query_weight)"),
+    }
+    for name, (curves, rows, what) in plots.items():
+        png = out / f"frontier_{name}_{tag}.png"
+        frontier_plot(results, settings, alphas, list(curves), png,
+                      f"{data.name}: precision@10 against context, over alpha: {what}",
+                      rows=rows)
         log(f"plot saved to {png}")
+    (out / f"quality_{tag}.csv").write_text(quality_csv(results, settings))
     return [
         f"## Quality: {data.name}",
         "",

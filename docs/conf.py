@@ -65,6 +65,7 @@ numpydoc_xref_aliases = {
     "Pipeline": "sklearn.pipeline.Pipeline",
     "BackwardSearchRetriever": "skbackward.BackwardSearchRetriever",
     "DistilledRetriever": "skbackward.DistilledRetriever",
+    "VectorIndex": "skbackward.indexes.VectorIndex",
     "callable": "callable",
     "MetadataRequest": "sklearn.utils.metadata_routing.MetadataRequest",
 }
@@ -75,7 +76,8 @@ numpydoc_xref_ignore = {
     "n_retrieved", "n_kept", "n_tags", "n_classes", "n_reference", "embedding_dim",
     "n_features_in_", "n_features_new", "n_outputs", "dtype", "int64", "the",
     "same", "layout", "retriever", "ending", "in", "one", "attribute",
-    "attributes", "name", "names", "objects", "estimator",
+    "attributes", "name", "names", "objects", "estimator", "dim", "dim_", "k",
+    "float32", "start", "stop",
 }
 
 # -- Gallery ------------------------------------------------------------------

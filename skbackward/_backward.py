@@ -1,11 +1,13 @@
 """BackwardSearchRetriever: conditional retrieval by Backward Search."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
-from ._base import TrainedRetriever
+from ._base import PRESERVE_CONSTRAINT, TrainedRetriever, blend_directions
 from ._search import SELECTION_RULES, search_embeddings
-from ._validation import count, finite
+from ._validation import Range, count, finite
 
 
 class BackwardSearchRetriever(TrainedRetriever):
@@ -76,6 +78,26 @@ class BackwardSearchRetriever(TrainedRetriever):
         precision@10 and keeping the query's other attribute, and beat the
         published ranking on precision@10 by far, keeping a little less of the
         other attribute.
+    preserve : {"none", "predicted"} or list of attributes, default="none"
+        Not in the paper: keep the attributes a query does not ask about.
+        "predicted" keeps every attribute left out of the condition at the
+        query's own predicted class (a list names the attributes to keep):
+        softly in the search, by adding ``preserve_weight`` times their
+        mean cross-entropy to the loss, and, with ``filter_predicted``, in the
+        ranking, as a preference below the asked condition (items predicted
+        to carry the condition *and* the query's other classes first, then
+        those carrying the condition). "none": the published loss.
+    preserve_weight : float, default=1.0
+        Weight of keeping the preserved attributes in the search loss; 0
+        keeps them in the ranking only.
+    query_weight : float, default=0.0
+        Not in the paper: how much the ranking looks at the query itself. The
+        items are ranked by cosine similarity to the direction
+        ``(1 - query_weight) * z*/|z*| + query_weight * z0/|z0|``: 0 ranks by
+        the searched ``z*`` (published), 1 by the query's own ``z0`` (which,
+        with ``filter_predicted``, is what :class:`LabelFilterRetriever`
+        does). Distances are measured from that direction; ``transform`` is
+        unchanged.
     n_neighbors : int, default=10
         Default number of neighbours of :meth:`kneighbors`.
     vector_index : VectorIndex, default=None
@@ -154,6 +176,9 @@ class BackwardSearchRetriever(TrainedRetriever):
         patience=10,
         select="published",
         filter_predicted=True,
+        preserve="none",
+        preserve_weight=1.0,
+        query_weight=0.0,
         n_neighbors=10,
         vector_index=None,
         device="cpu",
@@ -171,6 +196,9 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.patience = patience
         self.select = select
         self.filter_predicted = filter_predicted
+        self.preserve = preserve
+        self.preserve_weight = preserve_weight
+        self.query_weight = query_weight
         self.n_neighbors = n_neighbors
         self.vector_index = vector_index
         self.device = device
@@ -179,7 +207,8 @@ class BackwardSearchRetriever(TrainedRetriever):
 
     # the search parameters are read at query time, and checked there
     _search_params = ("alpha", "search_lr", "max_iter", "patience", "select",
-                      "filter_predicted")
+                      "filter_predicted", "preserve", "preserve_weight",
+                      "query_weight")
     _parameter_constraints: dict = {
         **TrainedRetriever._parameter_constraints,
         "alpha": [finite(0.0)],
@@ -188,6 +217,9 @@ class BackwardSearchRetriever(TrainedRetriever):
         "patience": [count(0)],
         "select": [StrOptions(set(SELECTION_RULES))],
         "filter_predicted": ["boolean"],
+        "preserve": PRESERVE_CONSTRAINT,
+        "preserve_weight": [finite(0.0)],
+        "query_weight": [Range(Real, 0, 1, closed="both")],
     }
     _query_params = TrainedRetriever._query_params + _search_params
 
@@ -197,11 +229,12 @@ class BackwardSearchRetriever(TrainedRetriever):
     def _prefers_predicted(self):
         return self.filter_predicted
 
-    def _condition_embeddings(self, Z, targets, weights):
+    def _condition_embeddings(self, Z, targets, weights, keep):
         Z, n_steps = search_embeddings(
             self.model_, Z, targets, weights, device=self.device,
             alpha=self.alpha, lr=self.search_lr, max_iter=self.max_iter,
             patience=self.patience, select=self.select,
+            keep=keep, keep_weight=self.preserve_weight,
         )
         if not np.isfinite(Z).all():
             raise ValueError(
@@ -209,3 +242,6 @@ class BackwardSearchRetriever(TrainedRetriever):
                 f"{self.search_lr} and alpha={self.alpha}; lower search_lr."
             )
         return Z, n_steps
+
+    def _ranking_embeddings(self, Z, Z0):
+        return blend_directions(Z, Z0, self.query_weight)

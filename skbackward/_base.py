@@ -19,10 +19,13 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
+from sklearn.preprocessing import normalize
 from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._conditions import parse_condition
+from ._dask import is_dask_collection
 from ._index import chunk_rows, unit_float32
 from ._labels import (
     align_columns,
@@ -58,6 +61,19 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 # transform / kneighbors warn when at least this share of the conditioned
 # queries of a call did not reach their condition
 UNREACHED_WARNING_SHARE = 0.1
+# the ``preserve`` parameter: "none", "predicted" or a list of attribute names
+PRESERVE_CONSTRAINT = [StrOptions({"none", "predicted"}), list, tuple]
+
+
+def blend_directions(Z, Z0, weight):
+    """``(1 - weight) * Z/|Z| + weight * Z0/|Z0|`` row by row (``Z`` itself
+    when ``weight`` is 0): a query direction between the moved embedding and
+    the query's own."""
+    if weight == 0:
+        return Z
+    return (1 - weight) * normalize(Z) + weight * normalize(Z0)
+
+
 # queries embedded, moved and searched at once by kneighbors (bounds its memory)
 QUERY_BATCH = 4096
 # working memory of one chunk of items embedded by index()
@@ -87,13 +103,24 @@ class BaseRetriever(
     # ---- to implement -------------------------------------------------------
 
     @abstractmethod
-    def _condition_embeddings(self, Z, targets, weights):
+    def _condition_embeddings(self, Z, targets, weights, keep):
         """Move query embeddings ``Z`` towards the parsed condition.
 
-        Called only with queries that have a condition. Returns the moved
-        embeddings and the gradient steps each took (zeros for strategies
-        that do not search).
+        Called only with queries that have a condition. ``keep`` (n, A) holds
+        the query's own predicted class of each attribute to preserve (-1
+        elsewhere), or is None. Returns the moved embeddings and the gradient
+        steps each took (zeros for strategies that do not search).
         """
+
+    # The ``preserve`` setting that applies: the parameter for the strategies
+    # that have one, "none" for the others.
+    def _preserve_setting(self):
+        return getattr(self, "preserve", "none")
+
+    def _ranking_embeddings(self, Z, Z0):
+        """The query vectors the index ranks by: the moved ``Z`` (``Z0``: the
+        queries' own embeddings, for strategies that blend the two)."""
+        return Z
 
     # Whether the strategy moves the query until the heads predict the
     # condition (a search, or a student of one): those warn when a notable
@@ -324,7 +351,7 @@ class BaseRetriever(
         targets, weights = self._parse_condition(
             condition, Z.shape[0], condition_weight
         )
-        out, n_steps = self._move(Z, targets, weights)
+        out, n_steps, _ = self._move(Z, targets, weights)
         return out, targets, n_steps
 
     def _parse_condition(self, condition, n_queries, condition_weight):
@@ -334,15 +361,45 @@ class BaseRetriever(
         )
 
     def _move(self, Z, targets, weights):
-        """``(Z_moved, n_steps)`` for parsed targets and weights."""
+        """``(Z_moved, n_steps, keep)`` for parsed targets and weights;
+        ``keep`` as in :meth:`_kept_classes`."""
         n_steps = np.zeros(Z.shape[0], dtype=np.int64)
+        keep = self._kept_classes(Z, targets)
         out = Z.copy()
         rows = np.flatnonzero((targets >= 0).any(axis=1))
         if rows.size:
             out[rows], n_steps[rows] = self._condition_embeddings(
-                Z[rows], targets[rows], weights[rows]
+                Z[rows], targets[rows], weights[rows],
+                None if keep is None else keep[rows],
             )
-        return out, n_steps
+        return out, n_steps, keep
+
+    def _preserved_attributes(self):
+        """Indices of the attributes that ``preserve`` keeps when a query does
+        not ask for them."""
+        preserve = self._preserve_setting()
+        if isinstance(preserve, str):
+            return list(range(len(self.attributes_))) if preserve == "predicted" else []
+        unknown = [a for a in preserve if a not in self.attributes_]
+        if unknown:
+            raise ValueError(
+                f"preserve names attribute(s) {unknown} the model was not fitted "
+                f"on; known attributes: {self.attributes_}."
+            )
+        return [self.attributes_.index(a) for a in preserve]
+
+    def _kept_classes(self, Z0, targets):
+        """(n, A): the query's own predicted class of every preserved
+        attribute it does not condition on, -1 elsewhere; None when nothing
+        is preserved. Queries without any condition keep nothing."""
+        kept = self._preserved_attributes()
+        if not kept:
+            return None
+        predicted = predict_labels(self.model_, Z0, self.device)
+        keep = np.full(targets.shape, -1, dtype=np.int64)
+        asked = (targets >= 0).any(axis=1, keepdims=True)
+        keep[:, kept] = np.where(asked & (targets[:, kept] < 0), predicted[:, kept], -1)
+        return keep
 
     def _reached(self, Z, targets):
         """Whether the heads predict every wanted class at ``Z``: (n,) bool."""
@@ -437,7 +494,10 @@ class BaseRetriever(
         Parameters
         ----------
         X : array-like of shape (n_queries, n_features)
-            Queries, in the feature space the model was fitted on.
+            Queries, in the feature space the model was fitted on. A dask
+            array is transformed lazily, block by block (on the workers of
+            a distributed scheduler), and gives a dask array; per-query
+            conditions may then be numpy or dask arrays.
         condition : scalar, array-like of shape (n_queries,) or dict, default=None
             The wanted label(s). A scalar applies to every query, a 1-D array
             gives one label per query, and ``{attribute: label or labels}``
@@ -454,10 +514,15 @@ class BaseRetriever(
         Returns
         -------
         Z : ndarray of shape (n_queries, embedding_dim)
-            In the dtype of ``X`` (float32 or float64).
+            In the dtype of ``X`` (float32 or float64); a dask array when
+            ``X`` is one.
         """
         check_is_fitted(self)
         self._validate_query_params()
+        if is_dask_collection(X):
+            from . import _dask
+
+            return _dask.transform(self, X, condition, condition_weight)
         X = self._validate_X(X)
         return self._queries(self._embed(X), condition, condition_weight)[0]
 
@@ -474,7 +539,12 @@ class BaseRetriever(
         ----------
         X : array-like of shape (n_queries, n_features), default=None
             Queries. ``None`` queries the indexed items themselves, each
-            excluded from its own neighbours.
+            excluded from its own neighbours. A dask array is answered
+            lazily, block by block (on the workers of a distributed
+            scheduler, the fitted retriever shipped once per worker), and
+            the results are dask arrays; ``condition``, ``condition_weight``
+            and ``exclude`` may then be numpy or dask arrays of one entry
+            per query.
         n_neighbors : int, default=None
             Number of neighbours; defaults to the ``n_neighbors`` parameter.
         return_distance : bool, default=True
@@ -492,12 +562,13 @@ class BaseRetriever(
 
         Returns
         -------
-        distances : ndarray of shape (n_queries, n_neighbors), float32
-            Cosine distances (1 - cosine similarity), ascending (for a
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Cosine distances (1 - cosine similarity), float32, ascending (for a
             strategy that ranks predicted matches first, ascending within the
             matches and within the rest). Only when ``return_distance=True``.
         indices : ndarray of shape (n_queries, n_neighbors)
-            Row indices of the neighbours in the indexed items.
+            Row indices of the neighbours in the indexed items. Both are dask
+            arrays when ``X`` is one.
         """
         index = self._fitted_index()  # one read: a concurrent index() swaps it
         self._validate_query_params()
@@ -507,6 +578,11 @@ class BaseRetriever(
             n_neighbors=n_neighbors, return_distance=return_distance,
         )
         k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if is_dask_collection(X):
+            from . import _dask
+
+            return _dask.kneighbors(self, X, k, return_distance, condition,
+                                    condition_weight, exclude)
         n_db = index.n_items_
         if X is None:
             if exclude is not None:
@@ -541,11 +617,13 @@ class BaseRetriever(
                  else self._embed(X[s:e]))
             prefer = None
             if targets is not None:
-                Z = self._move(Z, targets[s:e], weights[s:e])[0]
+                Z0, (Z, _, keep) = Z, self._move(Z, targets[s:e], weights[s:e])
                 a, m = self._unreached(Z, targets[s:e])
                 asked, missed = asked + a, missed + m
+                Z = self._ranking_embeddings(Z, Z0)
                 if self._prefers_predicted:
-                    prefer = [targets[s:e]]
+                    # the asked condition first, then the preserved classes
+                    prefer = [targets[s:e]] + ([] if keep is None else [keep])
             ex = None if exclude is None else exclude[s:e]
             dist[s:e], ind[s:e] = index.search(Z, k, exclude=ex, prefer=prefer)
         self._warn_unreached(asked, missed, stacklevel=2)

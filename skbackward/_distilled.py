@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._backward import BackwardSearchRetriever
-from ._base import BaseRetriever
+from ._base import BaseRetriever, blend_directions
 from ._labels import align_columns, check_labels, label_codes
 from ._model import (
     as_tensor,
@@ -39,12 +39,14 @@ class DistilledRetriever(BaseRetriever):
     embedding and the one-hot conditions straight to the searched embedding.
     A conditional query then costs one forward pass instead of up to
     ``max_iter`` gradient steps (Lee & Kim, PLoS ONE 2024).
-    The embedding is the teacher's, and so is the ranking option: the fitted
-    ``teacher_.filter_predicted`` (switch it with
-    ``teacher_.set_params(filter_predicted=...)``); the index is built by
-    this retriever's ``vector_index`` and shared with ``teacher_``. The
-    student is tied to the teacher's ``alpha`` at fit time, and answers
-    without a search loss, so ``condition_weight`` does not change its output.
+    The embedding is the teacher's, and so are the ranking options: the
+    fitted ``teacher_``'s ``filter_predicted``, ``preserve`` and
+    ``query_weight`` (switch them with ``teacher_.set_params(...)``); the
+    index is built by this retriever's ``vector_index`` and shared with
+    ``teacher_``. The student is tied to the teacher's ``alpha``,
+    ``preserve`` and ``preserve_weight`` at fit time (it learns where the
+    teacher's search lands), and answers without a search loss, so
+    ``condition_weight`` does not change its output.
 
     Read more in the :ref:`User Guide <user_guide>`.
 
@@ -272,7 +274,11 @@ class DistilledRetriever(BaseRetriever):
             arrays = (Z0,)
             # its own stream: conditions drawn per batch, beside the shuffling
             draws = make_generator(seed + 2, dev)
-            loss = amortized_loss(heads, teacher.alpha, n_classes, draws)
+            loss = amortized_loss(
+                heads, teacher.alpha, n_classes, draws,
+                preserved=teacher._preserved_attributes(),
+                keep_weight=teacher.preserve_weight,
+            )
         curve = train_network(
             student, loss, arrays, epochs=self.epochs, batch_size=self.batch_size,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
@@ -297,7 +303,8 @@ class DistilledRetriever(BaseRetriever):
             teacher.model_, Z0, targets, (targets >= 0).astype(np.float32),
             device=teacher.device, alpha=teacher.alpha, lr=teacher.search_lr,
             max_iter=teacher.max_iter, patience=teacher.patience,
-            select=teacher.select,
+            select=teacher.select, keep=teacher._kept_classes(Z0, targets),
+            keep_weight=teacher.preserve_weight,
         )
         return Z0, targets, Z_star
 
@@ -362,9 +369,19 @@ class DistilledRetriever(BaseRetriever):
         self.teacher_._validate_query_params(("filter_predicted",))
         return self.teacher_.filter_predicted
 
+    def _preserve_setting(self):
+        # the teacher's options carry over to the student, as its ranking does
+        self.teacher_._validate_query_params(("preserve", "query_weight"))
+        return self.teacher_.preserve
+
+    def _ranking_embeddings(self, Z, Z0):
+        return blend_directions(Z, Z0, self.teacher_.query_weight)
+
     _aims_at_condition = True
 
-    def _condition_embeddings(self, Z, targets, weights):
+    def _condition_embeddings(self, Z, targets, weights, keep):
+        # the student was trained to land where the teacher's search, keeping
+        # what the teacher preserves, lands: it needs only the asked condition
         dev = resolve_device(self.device)
         student = frozen(self.student_, torch_dtype(Z.dtype), dev)
         with torch.no_grad():

@@ -8,7 +8,7 @@ answered.
 
 import numpy as np
 
-from ._base import TrainedRetriever
+from ._base import PRESERVE_CONSTRAINT, TrainedRetriever
 from ._docstrings import fill_doc
 from ._index import chunk_rows
 from ._model import predict_labels
@@ -103,7 +103,7 @@ class _PeerRetriever(TrainedRetriever):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _condition_embeddings(self, Z, targets, weights):
+    def _condition_embeddings(self, Z, targets, weights, keep):
         return Z.copy(), np.zeros(Z.shape[0], dtype=np.int64)
 
 
@@ -151,6 +151,13 @@ class LabelFilterRetriever(_PeerRetriever):
     the query's context only as far as plain similarity does.
 
     {training_parameters}
+    preserve : {{"none", "predicted"}} or list of attributes, default="none"
+        Keep the attributes a query does not ask about: among the items
+        predicted to carry the condition, those also predicted to carry the
+        query's own class of every preserved attribute come first ("predicted":
+        every attribute left out of the condition; a list names them). A
+        preference below the condition, not a filter. As in
+        :class:`BackwardSearchRetriever`, for a fair comparison.
 
     {fitted_attributes}
 
@@ -169,6 +176,34 @@ class LabelFilterRetriever(_PeerRetriever):
     (2, 3)
     """
 
+    def __init__(
+        self,
+        *,
+        embedding_dim=256,
+        epochs=10,
+        batch_size=256,
+        learning_rate=1e-3,
+        weight_decay=1e-6,
+        n_neighbors=10,
+        vector_index=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        preserve="none",
+    ):
+        super().__init__(
+            embedding_dim=embedding_dim, epochs=epochs, batch_size=batch_size,
+            learning_rate=learning_rate, weight_decay=weight_decay,
+            n_neighbors=n_neighbors, vector_index=vector_index, device=device,
+            random_state=random_state, verbose=verbose,
+        )
+        self.preserve = preserve
+
+    _parameter_constraints: dict = {
+        **_PeerRetriever._parameter_constraints,
+        "preserve": PRESERVE_CONSTRAINT,
+    }
+    _query_params = _PeerRetriever._query_params + ("preserve",)
     _prefers_predicted = True
 
 
@@ -219,7 +254,8 @@ class CentroidShiftRetriever(_PeerRetriever):
             for a, total in enumerate(sums)
         ]
 
-    def _condition_embeddings(self, Z, targets, weights):
+    def _condition_embeddings(self, Z, targets, weights, keep):
+        # the preserved attributes need no move: a query already has its own
         predicted = predict_labels(self.model_, Z, self.device)
         out = Z.copy()
         for a, centroids in enumerate(self.centroids_):

@@ -4,8 +4,11 @@ For every query, starting from its embedding ``z0``, Adam minimises
 
     L(z) = sum_a w_a CE(head_a(z), c_a) / sum_a w_a  +  alpha * mean_d |z - z0|
 
-over ``z`` itself, with all network weights frozen. Which iterate is returned
-is the *selection rule* (``select``):
+over ``z`` itself, with all network weights frozen (that is the published
+loss). Keeping the query's other attributes (``preserve``, not in the paper)
+adds ``keep_weight * mean_{a in P} CE(head_a(z), p_a)``, the query's own
+predicted classes ``p_a`` of the preserved attributes ``P``. Which iterate is
+returned is the *selection rule* (``select``):
 
 - ``"published"``, the rule of the public implementation's batch routine. At
   step t = 1, 2, ...: compute ``L(z_{t-1})``; backward and Adam step, which
@@ -35,22 +38,41 @@ from ._model import as_tensor, frozen, resolve_device, torch_dtype
 SELECTION_RULES = ("published", "last")
 
 
-def query_losses(heads, z, z0, targets, weights, alpha):
-    """Per-query loss L(z), shape (n,)."""
+def query_losses(heads, z, z0, targets, weights, alpha, keep=None, keep_weight=0.0):
+    """Per-query loss L(z), shape (n,).
+
+    ``keep`` (n, A): classes to keep per attribute (-1: none), weighted in
+    total by ``keep_weight``; None (or a zero weight) is the published loss.
+    """
+    keeping = keep is not None and keep_weight > 0
     condition = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
+    kept, n_kept = torch.zeros_like(condition), torch.zeros_like(condition)
     for a, head in enumerate(heads):
         w = weights[:, a]
-        if not bool((w > 0).any()):  # nobody conditions on this attribute
+        wanted = bool((w > 0).any())
+        held = keeping and bool((keep[:, a] >= 0).any())
+        if not (wanted or held):  # nobody conditions on this attribute
             continue
-        ce = F.cross_entropy(head(z), targets[:, a].clamp_min(0), reduction="none")
-        condition = condition + w * ce
+        logits = head(z)
+        if wanted:
+            ce = F.cross_entropy(logits, targets[:, a].clamp_min(0), reduction="none")
+            condition = condition + w * ce
+        if held:
+            on = (keep[:, a] >= 0).to(z.dtype)
+            kept = kept + on * F.cross_entropy(logits, keep[:, a].clamp_min(0),
+                                               reduction="none")
+            n_kept = n_kept + on
     # clamp: an unconditioned query has zero weight sum and zero condition loss
     condition = condition / weights.sum(1).clamp_min(torch.finfo(z.dtype).tiny)
-    return condition + alpha * (z - z0).abs().mean(1)
+    loss = condition + alpha * (z - z0).abs().mean(1)
+    if keeping:
+        loss = loss + keep_weight * kept / n_kept.clamp_min(1)
+    return loss
 
 
 def backward_search(
-    heads, z0, targets, weights, *, alpha, lr, max_iter, patience, select="published"
+    heads, z0, targets, weights, *, alpha, lr, max_iter, patience, select="published",
+    keep=None, keep_weight=0.0,
 ):
     """Batched Backward Search.
 
@@ -73,6 +95,10 @@ def backward_search(
         passed ``patience`` and it stops updating (not used by "last").
     select : {"published", "last"}
         The selection rule (module docstring).
+    keep : torch.LongTensor of shape (n, A), default=None
+        Classes to keep (the query's own predicted ones), -1 where none.
+    keep_weight : float, default=0.0
+        Weight of keeping them in the loss (:func:`query_losses`).
 
     Returns
     -------
@@ -94,7 +120,7 @@ def backward_search(
     n_steps = torch.zeros(n, dtype=torch.int64, device=z0.device)
     n_iter = 0
     for step in range(1, max_iter + 1):
-        loss = query_losses(heads, z, z0, targets, weights, alpha)
+        loss = query_losses(heads, z, z0, targets, weights, alpha, keep, keep_weight)
         optimizer.zero_grad()
         loss.sum().backward()  # rows are independent: d(sum)/dz_i = dL_i/dz_i
         optimizer.step()
@@ -130,12 +156,13 @@ def _keep_best(value, z, best_z, best_loss, stall, n_steps, step, patience):
 SEARCH_BATCH = 4096
 
 
-def search_embeddings(network, z0, targets, weights, *, device, **params):
+def search_embeddings(network, z0, targets, weights, *, device, keep=None,
+                      **params):
     """Backward Search on numpy arrays, in batches of ``SEARCH_BATCH`` queries.
 
-    ``params`` are ``alpha, lr, max_iter, patience, select`` of
-    :func:`backward_search`. Returns ``(z_star, n_steps)`` as numpy arrays,
-    ``z_star`` in ``z0``'s dtype.
+    ``params`` are ``alpha, lr, max_iter, patience, select, keep_weight`` of
+    :func:`backward_search`; ``keep`` (n, A) ints or None. Returns
+    ``(z_star, n_steps)`` as numpy arrays, ``z_star`` in ``z0``'s dtype.
     """
     dev = resolve_device(device)
     dtype = torch_dtype(z0.dtype)
@@ -149,6 +176,7 @@ def search_embeddings(network, z0, targets, weights, *, device, **params):
             as_tensor(z0[rows], dev),
             as_tensor(targets[rows], dev, torch.int64),
             as_tensor(weights[rows], dev, dtype),
+            keep=None if keep is None else as_tensor(keep[rows], dev, torch.int64),
             **params,
         )
         z_star[rows], n_steps[rows] = z.cpu().numpy(), steps.cpu().numpy()

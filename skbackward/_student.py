@@ -69,14 +69,27 @@ def distill_loss(l1_weight):
     return loss
 
 
-def amortized_loss(heads, alpha, n_classes, generator):
+def amortized_loss(heads, alpha, n_classes, generator, preserved=(), keep_weight=0.0):
     """The Backward Search loss itself, on fresh random conditions per batch
-    (drawn from ``generator``, on the device the student trains on)."""
+    (drawn from ``generator``, on the device the student trains on).
+
+    ``preserved``: indices of the attributes kept at the query's own
+    predicted class when a condition leaves them out, weighted by
+    ``keep_weight`` (the teacher's ``preserve``).
+    """
+    preserved = list(preserved)
 
     def loss(student, z0):
         targets = draw_conditions(z0.shape[0], n_classes, generator)
         weights = (targets >= 0).to(z0.dtype)
+        keep = None
+        if preserved:
+            with torch.no_grad():
+                own = torch.stack([heads[a](z0).argmax(1) for a in preserved], 1)
+            keep = torch.full_like(targets, -1)
+            keep[:, preserved] = torch.where(targets[:, preserved] < 0, own, -1)
         out = student(z0, targets)
-        return query_losses(heads, out, z0, targets, weights, alpha).mean()
+        return query_losses(heads, out, z0, targets, weights, alpha, keep,
+                            keep_weight).mean()
 
     return loss

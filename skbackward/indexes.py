@@ -15,6 +15,10 @@ retriever's ``vector_index_``.
   (``pip install "skbackward[faiss]"``), any factory string: "IVF1024,Flat",
   "HNSW32", "IVF4096,PQ32", ... Conditional rankings run inside faiss through
   its ID selectors.
+- :class:`MilvusIndex`: the items in a Milvus collection
+  (``pip install "skbackward[milvus]"``): a Milvus Lite file, or a Milvus
+  server shared by processes and machines. Conditional rankings run inside
+  Milvus as filter expressions on the predicted classes.
 
 Writing another backend: subclass :class:`VectorIndex` and implement the
 building hooks (``_start_build``, ``_add``, optionally ``_n_training_items``,
@@ -34,7 +38,7 @@ from . import _faiss
 from ._index import exact_topk, unit_float32
 from ._preference import level_codes, place, top_code, wish_groups
 
-__all__ = ["ExactIndex", "FaissIndex", "VectorIndex"]
+__all__ = ["ExactIndex", "FaissIndex", "MilvusIndex", "VectorIndex"]
 
 
 class VectorIndex(BaseEstimator, metaclass=ABCMeta):
@@ -152,7 +156,7 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
         Returns
         -------
-        Z : ndarray of shape (stop - start, dim_), float32
+        Z : ndarray of shape (stop - start, dim), float32
             The items' embeddings: unit vector times norm (as an approximate
             index stores them).
         """
@@ -361,9 +365,9 @@ class ExactIndex(_InMemoryIndex):
         Number of indexed items.
     dim_ : int
         Dimension of the vectors.
-    norms_ : ndarray of shape (n_items_,)
+    norms_ : ndarray of shape (n_items,)
         Norms of the items' embeddings.
-    predicted_ : ndarray of shape (n_items_, n_attributes)
+    predicted_ : ndarray of shape (n_items, n_attributes)
         The heads' predicted class of each item per attribute.
     labels_ : ndarray or None
         The items' labels when given to ``index``.
@@ -466,13 +470,13 @@ class FaissIndex(_InMemoryIndex):
         Number of indexed items.
     dim_ : int
         Dimension of the vectors.
-    norms_ : ndarray of shape (n_items_,)
+    norms_ : ndarray of shape (n_items,)
         Norms of the items' embeddings.
-    predicted_ : ndarray of shape (n_items_, n_attributes)
+    predicted_ : ndarray of shape (n_items, n_attributes)
         The heads' predicted class of each item per attribute.
     labels_ : ndarray or None
         The items' labels when given to ``index``.
-    faiss_indexes_ : list of faiss.Index
+    faiss_indexes_ : list
         The faiss indexes: one, plus one per ``index(X, append=True)``.
 
     See Also
@@ -656,3 +660,6 @@ class FaissIndex(_InMemoryIndex):
             s = np.pad(s, ((0, 0), (0, pad)), constant_values=-np.inf)
             i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
         return s.astype(np.float32), i
+
+
+from ._milvus import MilvusIndex  # noqa: E402  (it subclasses VectorIndex)

@@ -10,7 +10,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
-from skbackward import BackwardSearchRetriever, DistilledRetriever
+from skbackward import BackwardSearchRetriever, DistilledRetriever, LabelFilterRetriever
+from skbackward._model import predict_labels
 from skbackward._student import draw_conditions
 from skbackward.metrics import make_map_scorer, retrieval_scores
 
@@ -215,3 +216,42 @@ def test_prefit_teacher_with_other_attributes(teacher, digits):
     y2 = np.column_stack([digits[2], digits[2] % 2])
     with pytest.raises(ValueError, match="y has 2 attribute.*fitted on 1"):
         DistilledRetriever(teacher, prefit=True).fit(digits[0], y2)
+
+
+@pytest.mark.parametrize("objective", ["distill", "amortized"])
+def test_student_follows_the_teacher_s_preserve_and_query_weight(objective):
+    X, shape, colour = two_attribute_data(n=300, seed=2)
+    y = np.array([shape, colour], dtype=object).T
+    teacher = BackwardSearchRetriever(**{**TEACHER, "filter_predicted": True,
+                                         "preserve": "predicted"}).fit(X, y)
+    ret = DistilledRetriever(teacher, prefit=True, objective=objective,
+                             **STUDENT).fit(X, y)
+    # the distillation targets are the teacher's searches keeping the
+    # query's other class
+    if objective == "distill":
+        Z0 = teacher.transform(X)
+        Zs, targets, Z_star = ret._distill_targets(Z0, [3, 4], seed=0)
+        keep = teacher._kept_classes(Zs, targets)
+        assert (keep >= 0).any()
+        expected, _ = teacher._condition_embeddings(
+            Zs, targets, (targets >= 0).astype(np.float32), keep)
+        np.testing.assert_array_equal(Z_star, expected)
+    # the ranking: the teacher's preserve and query_weight, read from teacher_
+    Xq = X[:30]
+    plain = copy.deepcopy(ret)
+    plain.teacher_.set_params(preserve="none", query_weight=1.0)
+    kept = copy.deepcopy(ret)
+    kept.teacher_.set_params(query_weight=1.0)
+    own = predict_labels(ret.model_, ret.transform(Xq), "cpu")[:, 0]
+    cond = {1: "red"}
+    ind_plain = plain.kneighbors(Xq, 20, return_distance=False, condition=cond)
+    ind_kept = kept.kneighbors(Xq, 20, return_distance=False, condition=cond)
+    pred = ret.vector_index_.predicted_
+    assert ((pred[ind_kept, 0] == own[:, None]).mean()
+            > (pred[ind_plain, 0] == own[:, None]).mean())
+    # query_weight=1 ranks the predicted candidates by the query itself, as
+    # the label filter does: the student's move does not matter then
+    lf = LabelFilterRetriever(**{k: TEACHER[k] for k in ("epochs", "embedding_dim",
+                                                          "random_state")}).fit(X, y)
+    np.testing.assert_array_equal(
+        ind_plain, lf.kneighbors(Xq, 20, return_distance=False, condition=cond))

@@ -163,3 +163,116 @@ def test_retrieval_scores_can_leave_the_query_item_out(fitted, digits):
     ind = ret.kneighbors(X_test, 1, return_distance=False,
                          exclude=np.arange(len(X_test)))
     assert (ind[:, 0] != np.arange(len(X_test))).all()
+
+
+# ---- keeping the unasked attributes (preserve) and the ranking blend ---------------
+
+
+@pytest.fixture(scope="module")
+def two_attributes():
+    """Noisy two-attribute features (the heads err), fitted search and label
+    filter with the same network."""
+    X, shape, colour = two_attribute_data(n=600, seed=1)
+    X = X + np.random.RandomState(1).normal(scale=1.0, size=X.shape)
+    y = np.array([shape, colour], dtype=object).T
+    fits = {cls: cls(**TRAIN).fit(X, y)
+            for cls in (BackwardSearchRetriever, LabelFilterRetriever)}
+    return X, y, fits
+
+
+def _levels(ret, ind, asked, kept):
+    """Per result: (asked classes matched, kept classes matched), predicted."""
+    predicted = ret.vector_index_.predicted_[ind]  # (n, k, A)
+
+    def hit(wish):
+        return ((wish[:, None, :] < 0) | (predicted == wish[:, None, :])).all(2)
+
+    return hit(asked), hit(kept)
+
+
+@pytest.mark.parametrize("cls", [BackwardSearchRetriever, LabelFilterRetriever])
+def test_preserve_ranks_the_query_s_other_classes_below_the_condition(
+    two_attributes, cls
+):
+    X, _, fits = two_attributes
+    ret = copy.deepcopy(fits[cls]).set_params(preserve="predicted")
+    Xq = X[:40]
+    ind = ret.kneighbors(Xq, 60, return_distance=False, condition={1: "red"},
+                         exclude=np.arange(40))
+    Z0 = fits[cls].transform(Xq)
+    own_shape = predict_labels(ret.model_, Z0, "cpu")[:, 0]
+    red = ret.attribute_classes_[1].tolist().index("red")
+    asked = np.stack([np.full(40, -1), np.full(40, red)], 1)
+    kept = np.stack([own_shape, np.full(40, -1)], 1)
+    on_condition, keeping = _levels(ret, ind, asked, kept)
+    level = 2 * on_condition + (on_condition & keeping)  # lexicographic
+    assert (np.diff(level, axis=1) <= 0).all()  # levels never go up
+    assert (level[:, 0] == 3).all()  # enough red items of the query's own shape
+    plain = fits[cls].kneighbors(Xq, 60, return_distance=False, condition={1: "red"},
+                                 exclude=np.arange(40))
+    on_plain, keeping_plain = _levels(ret, plain, asked, kept)
+    top = (on_condition & keeping)[:, :10].mean()
+    assert top > (on_plain & keeping_plain)[:, :10].mean()
+
+
+def test_preserve_keeps_the_other_head_in_the_search(two_attributes):
+    X, _, fits = two_attributes
+    ret = fits[BackwardSearchRetriever]
+    Xq, condition = X[:100], {1: "red"}
+    own = predict_labels(ret.model_, ret.transform(Xq), "cpu")[:, 0]
+    free = ret.transform(Xq, condition=condition)
+    kept = copy.deepcopy(ret).set_params(preserve=[0], alpha=0.0).transform(
+        Xq, condition=condition)
+    free0 = copy.deepcopy(ret).set_params(alpha=0.0).transform(Xq, condition=condition)
+    held = (predict_labels(ret.model_, kept, "cpu")[:, 0] == own).mean()
+    assert held > (predict_labels(ret.model_, free0, "cpu")[:, 0] == own).mean()
+    # preserve_weight=0: the published loss, the same z* as without preserve
+    zero = copy.deepcopy(ret).set_params(preserve="predicted", preserve_weight=0.0)
+    np.testing.assert_array_equal(zero.transform(Xq, condition=condition), free)
+    # condition_report judges the asked condition only
+    report = copy.deepcopy(ret).set_params(preserve="predicted").condition_report(
+        Xq, condition)
+    red = ret.attribute_classes_[1].tolist().index("red")
+    at_z = predict_labels(ret.model_, report.embedding, "cpu")
+    np.testing.assert_array_equal(report.reached, at_z[:, 1] == red)
+
+
+def test_preserve_names_unknown_attributes(two_attributes):
+    X, _, fits = two_attributes
+    for ret in fits.values():
+        bad = copy.deepcopy(ret).set_params(preserve=["size"])
+        with pytest.raises(ValueError, match=r"preserve names attribute\(s\) \['s"):
+            bad.kneighbors(X[:3], 2, condition={1: "red"})
+        with pytest.raises(ValueError, match="preserve"):
+            copy.deepcopy(ret).set_params(preserve="all").kneighbors(X[:3], 2)
+
+
+def test_query_weight_one_is_the_label_filter(two_attributes):
+    """Ranking the predicted candidates by the query's own embedding is what
+    the label filter does: the same items, the same order."""
+    X, _, fits = two_attributes
+    search = copy.deepcopy(fits[BackwardSearchRetriever]).set_params(query_weight=1.0)
+    for condition in ({1: "red"}, {0: 2}, {0: 1, 1: "blue"}):
+        a = search.kneighbors(X[:50], 10, condition=condition)
+        b = fits[LabelFilterRetriever].kneighbors(X[:50], 10, condition=condition)
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_allclose(a[0], b[0], atol=1e-6)
+
+
+def test_query_weight_blends_the_two_directions(two_attributes):
+    X, _, fits = two_attributes
+    ret = fits[BackwardSearchRetriever]
+    half = copy.deepcopy(ret).set_params(query_weight=0.5, filter_predicted=False)
+    Xq = X[:20]
+    Z0, Zs = ret.transform(Xq), ret.transform(Xq, condition={1: "red"})
+
+    def unit(Z):
+        return Z / np.linalg.norm(Z, axis=1, keepdims=True)
+
+    direction = unit(0.5 * unit(Zs) + 0.5 * unit(Z0))
+    items = unit(ret.vector_index_.embeddings().astype(np.float64))
+    expected = np.argsort(-(direction @ items.T), axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(
+        half.kneighbors(Xq, 5, return_distance=False, condition={1: "red"}), expected)
+    # transform is unchanged
+    np.testing.assert_array_equal(half.transform(Xq, condition={1: "red"}), Zs)

@@ -265,3 +265,42 @@ def test_unknown_selection_rule(heads):
     z0, targets, weights = _problem(3)
     with pytest.raises(ValueError, match="select must be one of"):
         _search(heads, z0, targets, weights, 0.3, select="best")
+
+
+# ---- keeping the query's other attributes (preserve) -------------------------------
+
+
+def test_no_keep_is_the_published_loss_bit_for_bit(heads):
+    z0, targets, weights = _problem(15, seed=6)
+    keep = torch.full_like(targets, -1)
+    keep[:, 1] = 2
+    z, steps, _ = _search(heads, z0, targets, weights, 0.3)
+    for kw in (dict(keep=None, keep_weight=1.0), dict(keep=keep, keep_weight=0.0)):
+        z_k, steps_k, _ = _search(heads, z0, targets, weights, 0.3, **kw)
+        assert torch.equal(z_k, z) and torch.equal(steps_k, steps)
+
+
+def test_keep_adds_the_mean_cross_entropy_of_the_kept_classes(heads):
+    z0, targets, weights = _problem(6, seed=7, attributes=(0,))
+    z = z0 + 0.3
+    keep = torch.full_like(targets, -1)
+    keep[:4, 1] = torch.tensor([0, 1, 2, 0])
+    base = query_losses(heads, z, z0, targets, weights, 0.2)
+    with_keep = query_losses(heads, z, z0, targets, weights, 0.2, keep, 0.7)
+    ce = torch.nn.functional.cross_entropy(heads[1](z[:4]), keep[:4, 1],
+                                           reduction="none")
+    torch.testing.assert_close(with_keep[:4], base[:4] + 0.7 * ce, rtol=0, atol=1e-12)
+    assert torch.equal(with_keep[4:], base[4:])  # nothing kept there
+
+
+def test_keeping_holds_the_other_head_at_its_class(heads):
+    z0, targets, weights = _problem(200, seed=8, attributes=(0,))
+    own = _predicted(heads, z0, 1)
+    keep = torch.full_like(targets, -1)
+    keep[:, 1] = own
+    free, _, _ = _search(heads, z0, targets, weights, 0.0)
+    kept, _, _ = _search(heads, z0, targets, weights, 0.0, keep=keep, keep_weight=1.0)
+    held = (_predicted(heads, kept, 1) == own).double().mean()
+    assert held > (_predicted(heads, free, 1) == own).double().mean()
+    assert held >= 0.9
+    assert (_predicted(heads, kept, 0) == targets[:, 0]).double().mean() >= 0.9

@@ -1,0 +1,183 @@
+"""Milvus Lite next to the exact and faiss indexes: insert rate and queries/s.
+
+For each database size, one retriever (``LabelFilterRetriever``: a
+conditional query is a pure index query, no search) indexes the same
+synthetic items with each index, and answers the same queries with and
+without a condition (one attribute of 10 classes, so a condition selects
+about a tenth of the items). Printed per index: items indexed per second
+(``index()``, the embedding network included; the embedding alone is the
+anchor row), conditional and plain queries per second at k=10, recall@10 of
+the conditional results against the exact index, and the process's resident
+memory after building (the index in memory, or Milvus Lite running in this
+process). Everything runs on one thread (torch, faiss, BLAS), all figures in
+one run.
+
+    python benchmarks/bench_milvus.py [--sizes 100000 1000000] [--queries 1000]
+
+Synthetic data: class-structured features generated chunk by chunk into a
+memory-mapped file in a temporary directory (deleted at the end, with the
+Milvus Lite database).
+"""
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # one thread everywhere, before numpy/faiss load
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import gc  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from skbackward import LabelFilterRetriever  # noqa: E402
+from skbackward.indexes import ExactIndex, FaissIndex, MilvusIndex  # noqa: E402
+
+N_FEATURES = 64
+N_CLASSES = (10, 4)  # two attributes
+CHUNK = 50_000
+
+
+def rss_gib():
+    """Resident memory of this process now, GiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
+def make_items(path, n, seed):
+    """``n`` class-structured feature rows in a float32 memmap at ``path``,
+    written chunk by chunk, and their labels (n, 2)."""
+    rng = np.random.RandomState(seed)
+    centers = [rng.normal(scale=2.0, size=(c, N_FEATURES)) for c in N_CLASSES]
+    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                  shape=(n, N_FEATURES))
+    y = np.stack([rng.randint(c, size=n) for c in N_CLASSES], axis=1)
+    for s in range(0, n, CHUNK):
+        e = min(s + CHUNK, n)
+        X[s:e] = (centers[0][y[s:e, 0]] + centers[1][y[s:e, 1]]
+                  + rng.normal(size=(e - s, N_FEATURES)))
+    X.flush()
+    return X, y
+
+
+def timed(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` and the seconds it took."""
+    tic = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - tic
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--embedding-dim", type=int, default=256)
+    parser.add_argument("--faiss", default="IVF1024,Flat", help="faiss factory string")
+    parser.add_argument("--nprobe", type=int, default=16)
+    parser.add_argument("--milvus-index", nargs="+", default=["FLAT"],
+                        help="Milvus index types to measure (FLAT, IVF_FLAT, HNSW)")
+    parser.add_argument("--tmp", default=None, help="directory for temporary files")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except ImportError:
+        pass
+
+    tmp = tempfile.mkdtemp(prefix="bench_milvus_", dir=args.tmp)
+    rows = []
+    try:
+        for n in args.sizes:
+            rows += bench_size(n, args, tmp)
+            for f in os.listdir(tmp):  # one size's files at a time
+                p = os.path.join(tmp, f)
+                shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print(f"torch {torch.__version__}, one thread; embedding_dim="
+          f"{args.embedding_dim}; {args.queries} queries, k=10; condition on an "
+          f"attribute of {N_CLASSES[0]} classes")
+    print()
+    print("| items | index | items/s indexed | conditional q/s | plain q/s "
+          "| recall@10 (conditional) | RSS after build (GiB) |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print("| {:,} | {} | {} | {} | {} | {} | {} |".format(*r))
+
+
+def bench_size(n, args, tmp):
+    print(f"== {n:,} items", flush=True)
+    X, y = make_items(os.path.join(tmp, "X.npy"), n, seed=0)
+    rng = np.random.RandomState(1)
+    q_rows = rng.choice(n, args.queries, replace=False)
+    X_q = np.asarray(X[q_rows])
+    condition = {0: rng.randint(N_CLASSES[0], size=args.queries)}
+    fit_rows = rng.choice(n, min(n, 20_000), replace=False)
+    base = LabelFilterRetriever(embedding_dim=args.embedding_dim, epochs=2,
+                                random_state=0)
+    base.fit(np.asarray(X[np.sort(fit_rows)]), y[np.sort(fit_rows)])
+    out = []
+
+    # the anchor: the embedding network alone over the same items
+    tic = time.perf_counter()
+    for s in range(0, n, CHUNK):
+        base.transform(X[s:s + CHUNK])
+    t_embed = time.perf_counter() - tic
+    out.append((n, "embedding only (anchor)", f"{n / t_embed:,.0f}", "", "", "", ""))
+    print(f"  embedding: {n / t_embed:,.0f} items/s", flush=True)
+
+    indexes = [("exact", ExactIndex())]
+    indexes.append((f"faiss {args.faiss}, nprobe={args.nprobe}",
+                    FaissIndex(args.faiss, nprobe=args.nprobe)))
+    for kind in args.milvus_index:
+        params = {"nlist": 1024} if kind.startswith("IVF") else None
+        search = {"nprobe": args.nprobe} if kind.startswith("IVF") else None
+        indexes.append((f"Milvus Lite {kind}" + (f", nprobe={args.nprobe}"
+                                                 if search else ""),
+                        MilvusIndex(os.path.join(tmp, f"milvus_{kind}.db"), "items",
+                                    index_type=kind, index_params=params,
+                                    search_params=search)))
+    exact_ind = None
+    for name, index in indexes:
+        ret = copy.deepcopy(base).set_params(vector_index=index)
+        gc.collect()
+        _, t_build = timed(ret.index, X, y)
+        mem = rss_gib()
+        (_, ind), t_cond = timed(ret.kneighbors, X_q, 10, condition=condition)
+        _, t_plain = timed(ret.kneighbors, X_q, 10)
+        if exact_ind is None:
+            exact_ind = ind
+        recall = np.mean([len(np.intersect1d(a, b)) / 10
+                          for a, b in zip(ind, exact_ind)])
+        out.append((n, name, f"{n / t_build:,.0f}", f"{args.queries / t_cond:,.1f}",
+                    f"{args.queries / t_plain:,.1f}", f"{recall:.3f}", f"{mem:.1f}"))
+        print(f"  {name}: {n / t_build:,.0f} items/s, {args.queries / t_cond:,.1f} "
+              f"cond q/s, {args.queries / t_plain:,.1f} plain q/s, recall "
+              f"{recall:.3f}, RSS {mem:.1f} GiB", flush=True)
+        if isinstance(index, MilvusIndex):
+            release_milvus_lite(index.uri)
+        del ret
+        gc.collect()
+    return out
+
+
+def release_milvus_lite(path):
+    """Stop this process's Milvus Lite server of ``path`` (milvus-lite 3), so
+    its memory is freed and it writes nothing after the files are deleted."""
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:
+        return
+    server_manager_instance.release_server(path)
+
+
+if __name__ == "__main__":
+    main()
