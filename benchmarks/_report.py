@@ -70,28 +70,50 @@ def dominates(result, anchor, settings, measures=("precision", "kept")):
     return True
 
 
+def _names(methods):
+    """Method names, the alphas of one curve gathered: "curve (α 0.1, 0.3)"."""
+    curves, out = {}, []
+    for m in methods:
+        if isinstance(m, tuple):
+            if m[0] not in curves:
+                curves[m[0]] = []
+                out.append(m[0])
+            curves[m[0]].append(f"{m[1]:g}")
+        else:
+            out.append(m)
+    return "; ".join(f"{m} (α {', '.join(curves[m])})" if m in curves else m
+                     for m in out) or "none"
+
+
 def dominance_lines(results, settings, anchor="label filter"):
-    """Markdown lines naming the methods that dominate the label filter, and
-    those that also keep as much context as plain kNN."""
+    """Markdown lines naming the methods that dominate the label filter, on
+    the coarse context (kept@10), on the fine-grained one (near@10), and
+    those that also keep as much as plain kNN, which ignores the condition."""
     if anchor not in results:
         return []
     found = [m for m in results if m != anchor
              and dominates(results[m], results[anchor], settings)]
-    lines = [f"Match or beat the {anchor} on precision@10 and kept@10 in every "
-             "single-attribute setting and beat its precision@10 jointly: "
-             + (", ".join(method_name(m) for m in found) or "none") + "."]
-    strict = [m for m in found
-              if dominates(results[m], results[anchor], settings,
-                           ("precision", "kept", "near"))]
-    lines.append("... and also on near@10 (the fine-grained context): "
-                 + (", ".join(method_name(m) for m in strict) or "none") + ".")
+    fine = [m for m in found if dominates(results[m], results[anchor], settings,
+                                          ("precision", "kept", "near"))]
+    lines = [
+        f"- Match or beat the {anchor} on precision@10 and kept@10 in every "
+        "single-attribute setting, and beat its precision@10 jointly: "
+        f"{_names(found)}.",
+        f"- ... and on near@10 too (the fine-grained context): {_names(fine)}.",
+    ]
     if "plain kNN" in results:
         knn = results["plain kNN"]
-        both = [m for m in strict if all(
-            _at3(results[m][s.name]["kept"]) >= _at3(knn[s.name]["kept"])
-            for s in settings if s.kept)]
-        lines.append("... and keep at least plain kNN's kept@10 as well: "
-                     + (", ".join(method_name(m) for m in both) or "none") + ".")
+
+        def keeps_as_much(m):
+            return all(_at3(results[m][s.name]["kept"]) >= _at3(knn[s.name]["kept"])
+                       for s in settings if s.kept)
+
+        lines += [
+            f"- Dominate the {anchor} on precision@10 and kept@10 and keep at least "
+            f"plain kNN's kept@10: {_names([m for m in found if keeps_as_much(m)])}.",
+            f"- ... and also match the {anchor}'s near@10: "
+            f"{_names([m for m in fine if keeps_as_much(m)])}.",
+        ]
     return lines
 
 

@@ -122,7 +122,7 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        queries : ndarray of shape (n_queries, dim)
+        queries : ndarray of shape (n_queries, embedding_dim)
             Query vectors (normalised here).
         k : int
             Number of neighbours.
@@ -136,11 +136,12 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
         Returns
         -------
-        distances : ndarray of shape (n_queries, k), float32
-            Cosine distances ``1 - cos``, ascending within each preference
-            level; ``inf`` where fewer than ``k`` items were found.
-        indices : ndarray of shape (n_queries, k), int64
-            Item numbers in insertion order; -1 where none was found.
+        distances : ndarray of shape (n_queries, n_neighbors)
+            The ``k`` cosine distances ``1 - cos`` of each query (float32),
+            ascending within each preference level; ``inf`` where fewer than
+            ``k`` items were found.
+        indices : ndarray of shape (n_queries, n_neighbors)
+            Item numbers (int64) in insertion order; -1 where none was found.
         """
 
     @abstractmethod
@@ -156,9 +157,9 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
         Returns
         -------
-        Z : ndarray of shape (stop - start, dim), float32
-            The items' embeddings: unit vector times norm (as an approximate
-            index stores them).
+        Z : ndarray of shape (n_items, embedding_dim)
+            The embeddings (float32) of the ``stop - start`` items: unit
+            vector times norm (as an approximate index stores them).
         """
 
     @abstractmethod
@@ -174,8 +175,9 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
         Returns
         -------
-        classes : ndarray of shape (stop - start, n_attributes), int
-            Per attribute, the index of the predicted class.
+        classes : ndarray of shape (n_items, n_attributes)
+            Per item of ``start:stop`` and attribute, the index of the
+            predicted class.
         """
 
 
