@@ -8,6 +8,8 @@ import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
+from skbackward.datasets import load_digit_styles
+
 PACS = (Path(__file__).resolve().parents[1].parent / "shared" / "data"
         / "pacs_effnet_lite0.npz")
 NAMES = ("auto", "pacs", "digits", "digits_style")
@@ -59,28 +61,9 @@ def load(name="auto", test_size=0.3, random_state=0):
     return _split(name, X, y, train, test)
 
 
-def digits_style():
-    """``X, y, source``: each 8x8 digit as written, mirrored and rotated 90
-    degrees; ``y`` has columns ``digit`` and ``style``; ``source`` is the
-    index of the original image of each row."""
-    digits = load_digits()
-    images = digits.images / 16.0
-    styles = {
-        "original": images,
-        "mirrored": images[:, :, ::-1],
-        "rotated": np.rot90(images, k=1, axes=(1, 2)),
-    }
-    X = np.concatenate([s.reshape(len(images), -1) for s in styles.values()])
-    y = pd.DataFrame({
-        "digit": np.tile(digits.target, len(styles)),
-        "style": np.repeat(list(styles), len(images)),
-    })
-    source = np.tile(np.arange(len(images)), len(styles))
-    return X.astype(np.float32), y, source
-
-
 def _digits_style(test_size, random_state):
-    X, y, source = digits_style()
+    d = load_digit_styles(as_frame=True)
+    X, y, source = d.data.astype(np.float32), d.target, d.groups
     split = GroupShuffleSplit(n_splits=1, test_size=test_size,
                               random_state=random_state)
     train, test = next(split.split(X, groups=source))

@@ -44,9 +44,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 
 from skbackward import (  # noqa: E402
     BackwardSearchRetriever,
@@ -55,6 +53,7 @@ from skbackward import (  # noqa: E402
     LabelFilterRetriever,
     NearestNeighborRetriever,
 )
+from skbackward.datasets import load_digit_styles  # noqa: E402
 from skbackward.exceptions import ConditionNotReachedWarning  # noqa: E402
 from skbackward.metrics import (  # noqa: E402
     attribute_preservation_at_k,
@@ -76,25 +75,16 @@ parser.add_argument("--out", default="choose_strategy.png",
 args, _ = parser.parse_known_args()  # tolerate extra args (e.g. sphinx-gallery)
 
 tic = time.perf_counter()
-digits = load_digits()
-images = digits.images / 16.0
-styles = {
-    "original": images,
-    "mirrored": images[:, :, ::-1],
-    "rotated": np.rot90(images, k=1, axes=(1, 2)),
-}
-X = np.concatenate([s.reshape(len(images), -1) for s in styles.values()])
-y = pd.DataFrame({
-    "digit": np.tile(digits.target, len(styles)),
-    "style": np.repeat(list(styles), len(images)),
-})
-source = np.tile(np.arange(len(images)), len(styles))
+digit_styles = load_digit_styles(as_frame=True)
+X, y = digit_styles.data, digit_styles.target  # y: columns digit and style
+source = digit_styles.groups  # the image each row comes from
+n_images = source.max() + 1
 
 # 60% of the source images train the network, 25% are the database, 15% give
 # the queries
-split = np.random.RandomState(0).permutation(len(images))
-cut = np.cumsum([int(0.6 * len(images)), int(0.25 * len(images))])
-part = np.empty(len(images), dtype=int)
+split = np.random.RandomState(0).permutation(n_images)
+cut = np.cumsum([int(0.6 * n_images), int(0.25 * n_images)])
+part = np.empty(n_images, dtype=int)
 part[split[: cut[0]]], part[split[cut[0]: cut[1]]], part[split[cut[1]:]] = 0, 1, 2
 train, db, query = (np.flatnonzero(part[source] == p) for p in range(3))
 print(f"items: {len(train)} training, {len(db)} database, {len(query)} query")

@@ -38,9 +38,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 
 from skbackward import BackwardSearchRetriever  # noqa: E402
+from skbackward.datasets import load_digit_styles  # noqa: E402
 from skbackward.model_selection import sample_queries  # noqa: E402
 
 # Small networks on small data: one torch thread is faster than two on a
@@ -53,22 +53,13 @@ parser.add_argument("--out", default="multi_attribute.png",
 args, _ = parser.parse_known_args()  # tolerate extra args (e.g. sphinx-gallery)
 
 tic = time.perf_counter()
-digits = load_digits()
-images = digits.images / 16.0
-styles = {
-    "original": images,
-    "mirrored": images[:, :, ::-1],
-    "rotated": np.rot90(images, k=1, axes=(1, 2)),
-}
-X = np.concatenate([s.reshape(len(images), -1) for s in styles.values()])
-y = pd.DataFrame({
-    "digit": np.tile(digits.target, len(styles)),
-    "style": np.repeat(list(styles), len(images)),
-})
-source = np.tile(np.arange(len(images)), len(styles))
+digit_styles = load_digit_styles(as_frame=True)
+X, y = digit_styles.data, digit_styles.target  # y: columns digit and style
+source = digit_styles.groups  # the image each row comes from
+n_images = source.max() + 1
 # 70% of the source images train the network; the rest is the database,
 # which also supplies the queries
-in_train = np.random.RandomState(0).rand(len(images)) < 0.7
+in_train = np.random.RandomState(0).rand(n_images) < 0.7
 train, db = np.flatnonzero(in_train[source]), np.flatnonzero(~in_train[source])
 y_db = y.iloc[db].reset_index(drop=True)
 

@@ -48,10 +48,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import GridSearchCV, GroupKFold  # noqa: E402
 
 from skbackward import BackwardSearchRetriever  # noqa: E402
+from skbackward.datasets import load_digit_styles  # noqa: E402
 from skbackward.metrics import make_retrieval_scorer  # noqa: E402
 
 # Small networks on small data: one torch thread is faster than two on a
@@ -66,20 +66,10 @@ parser.add_argument("--out", default="tune_alpha.png",
 args, _ = parser.parse_known_args()  # tolerate extra args (e.g. sphinx-gallery)
 
 tic = time.perf_counter()
-digits = load_digits()
-images = digits.images / 16.0  # (n, 8, 8), pixels in [0, 1]
-styles = {
-    "original": images,
-    "mirrored": images[:, :, ::-1],                # flipped left-right
-    "rotated": np.rot90(images, k=1, axes=(1, 2)),  # 90 degrees anticlockwise
-}
-X = np.concatenate([s.reshape(len(images), -1) for s in styles.values()])
-y = pd.DataFrame({
-    "digit": np.tile(digits.target, len(styles)),
-    "style": np.repeat(list(styles), len(images)),
-})
-source = np.tile(np.arange(len(images)), len(styles))  # image each row comes from
-print(f"{X.shape[0]} items ({len(images)} digits x {len(styles)} styles), "
+digit_styles = load_digit_styles(as_frame=True)
+X, y = digit_styles.data, digit_styles.target  # y: columns digit and style
+source = digit_styles.groups  # the image each row comes from
+print(f"{X.shape[0]} items ({source.max() + 1} digits x 3 styles), "
       f"{X.shape[1]} features")
 
 # %%

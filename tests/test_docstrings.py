@@ -33,6 +33,7 @@ PUBLIC_MODULES = [
     "skbackward.model_selection",
     "skbackward.exceptions",
     "skbackward.indexes",
+    "skbackward.datasets",
 ]
 IGNORED = {"GL01", "ES01", "SA01", "RT02"}
 IGNORED_FOR_METHODS = IGNORED | {"EX01"}
@@ -43,10 +44,7 @@ def _public_objects():
     methods of those classes that skbackward defines."""
     objects, methods = [], []
     for module_name in PUBLIC_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:  # a module another change has not added yet
-            continue
+        module = importlib.import_module(module_name)
         for name in module.__all__:
             obj = getattr(module, name)
             if not (inspect.isclass(obj) or inspect.isfunction(obj)):
