@@ -12,8 +12,8 @@ to the real online documentation.
 warning, and ``-W`` an error: when the build reports
 ``py:class reference target not found: numpy.something``, add a line for it
 to ``INVENTORIES`` below (``name role``, and the page on the project's site
-when it is not the project's default page; ``$`` in a path stands for the
-name, as in Sphinx's own inventories) and rebuild.
+when it is not the project's default page; every ``$`` in a path stands
+for the name) and rebuild.
 """
 
 import zlib
@@ -95,7 +95,10 @@ def _entries(table, default_path):
     # an entry may continue on the next, more indented line (a long path)
     for entry in table.strip().replace("\n            ", " ").splitlines():
         name, role, *path = entry.split()
-        yield f"{name} {role} 1 {path[0] if path else default_path} -"
+        # Sphinx substitutes only a trailing "$"; a "$" inside a path (a page
+        # named after the object) is substituted here
+        location = (path[0] if path else default_path).replace("$", name)
+        yield f"{name} {role} 1 {location} -"
 
 
 def write_inventories(directory):
