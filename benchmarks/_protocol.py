@@ -10,6 +10,7 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from skbackward.exceptions import ConditionNotReachedWarning
 from skbackward.metrics import (
@@ -39,9 +40,11 @@ class Setting:
         self.wanted = np.column_stack([self.condition[a] for a in self.condition_on])
         # R for AP@k: database items matching every conditioned attribute, less
         # the query itself when it matches (it is never a result)
+        sizes = y_db.value_counts(subset=self.condition_on)
+        wanted = pd.MultiIndex.from_arrays(list(self.wanted.T))
         db = y_db[self.condition_on].to_numpy()
-        matches = (db[None, :, :] == self.wanted[:, None, :]).all(2)
-        self.n_relevant = matches.sum(1) - matches[np.arange(len(self.qi)), self.qi]
+        self.n_relevant = (sizes.reindex(wanted, fill_value=0).to_numpy()
+                           - (db[self.qi] == self.wanted).all(axis=1))
         # what a user would pick by hand: the query's nearest items of the
         # wanted class in the input feature space (fine-grained context)
         self.reference = conditional_neighbors(

@@ -229,11 +229,15 @@ def _check_finite(values, what):
         )
 
 
-def align_columns(y, attributes, *, input_name="y"):
+def align_columns(y, attributes, *, input_name="y",
+                  reference="the retriever was fitted on attributes",
+                  remedy="name the columns as in fit"):
     """``y`` with its columns in the order of ``attributes``.
 
     A DataFrame's columns are matched by name (and reordered); renamed or
-    missing columns raise a ValueError. Arrays are taken by position.
+    missing columns raise a ValueError, which says where ``attributes`` come
+    from (``reference``) and what to do (``remedy``). Arrays are taken by
+    position.
     """
     columns = getattr(y, "columns", None)
     if columns is None:
@@ -241,9 +245,9 @@ def align_columns(y, attributes, *, input_name="y"):
     columns = list(columns)
     if sorted(map(repr, columns)) != sorted(map(repr, attributes)):
         raise ValueError(
-            f"{input_name} has columns {columns}, but the retriever was fitted on "
-            f"attributes {list(attributes)}; name the columns as in fit (they are "
-            "matched by name), or pass an array to pair them by position."
+            f"{input_name} has columns {columns}, but {reference} "
+            f"{list(attributes)}; {remedy} (they are matched by name), or pass an "
+            "array to pair them by position."
         )
     return y[list(attributes)]
 

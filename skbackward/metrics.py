@@ -439,7 +439,8 @@ def neighbor_overlap_at_k(retrieved, reference, k=10):
     >>> neighbor_overlap_at_k([[3, 1], [0, 2]], [[3, 2], [1, -1]], k=2)
     0.25
     """
-    retrieved, reference = np.asarray(retrieved), np.asarray(reference)
+    retrieved = _as_array(retrieved, "retrieved")
+    reference = _as_array(reference, "reference")
     if (retrieved.ndim != 2 or reference.ndim != 2
             or retrieved.shape[0] != reference.shape[0]):
         raise ValueError(
@@ -516,7 +517,8 @@ def retrieval_scores(
     Returns
     -------
     scores : dict
-        ``precision``, ``average_precision`` (R = matching database items),
+        ``precision``, ``average_precision`` (R = matching database items,
+        the query's own item not counted when ``X_is_index``),
         ``preservation`` (NaN when no attribute is left unconditioned) and
         ``harmonic`` (harmonic mean of precision and preservation).
 
@@ -565,6 +567,8 @@ def retrieval_scores(
     )
     retrieved = db[ind]  # (n_pairs, k, n_attributes)
     n_relevant = count_rows(db[:, cols], cond)
+    if X_is_index:  # a query's own item matches its condition but is never a result
+        n_relevant -= (db[qi][:, cols] == cond).all(axis=1)
     precision = precision_at_k(cond, retrieved[..., cols], k)
     scores = {
         "precision": precision,

@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_params
 
 from ._labels import (
+    align_columns,
     as_columns,
     attribute_columns,
     attribute_names,
@@ -225,7 +226,8 @@ def sample_queries(
     y_query : array-like of shape (n_query_items,) or (n_query_items, n_attributes)
         Labels of the candidate query items (1-D, 2-D or a DataFrame).
     y_database : array-like of the same layout
-        Labels of the database items.
+        Labels of the database items. When both are DataFrames, their
+        columns are paired by name; otherwise by position.
     condition_on : attribute name or list of names, default=None
         The attribute(s) to condition on; ``None``: all of them jointly.
     n_queries : int or None, default=1000
@@ -259,6 +261,11 @@ def sample_queries(
     >>> qi.shape, cond[0].shape
     ((5,), (5,))
     """
+    if hasattr(y_query, "columns"):  # two DataFrames: columns paired by name
+        y_database = align_columns(
+            y_database, list(y_query.columns), input_name="y_database",
+            reference="y_query has columns", remedy="name them alike",
+        )
     Q = as_columns(check_labels(y_query, input_name="y_query"))
     D = as_columns(check_labels(y_database, input_name="y_database"))
     names = attribute_names(np.asarray(y_query), getattr(y_query, "columns", None))

@@ -513,3 +513,21 @@ def test_neighbor_overlap_at_k():
         neighbor_overlap_at_k([[1, 2]], [[1], [2]], k=1)
     with pytest.raises(ValueError, match="k in"):
         neighbor_overlap_at_k([[1, 2]], [[1, 2]], k=3)
+    with pytest.raises(ValueError, match="reference must be a rectangular"):
+        neighbor_overlap_at_k([[1, 2], [3, 4]], [[1], [2, 3]], k=1)
+
+
+def test_retrieval_scores_x_is_index_does_not_count_the_query_in_r():
+    # Three well-separated classes of five items, a label filter that ranks
+    # perfectly, k=5: a query drawn on its own class can retrieve only the four
+    # other items of its class, so R is 4 and every AP@5 is 1 (0.933 when the
+    # query itself was counted in R).
+    from skbackward import LabelFilterRetriever
+
+    y = np.repeat([0, 1, 2], 5)
+    X = np.eye(3)[y] * 5 + np.random.RandomState(0).normal(scale=0.1, size=(15, 3))
+    ret = LabelFilterRetriever(epochs=30, random_state=0).fit(X, y)
+    assert (ret.vector_index_.predicted_[:, 0] == y).all()
+    scores = retrieval_scores(ret, X, y, k=5, X_is_index=True)
+    assert scores["precision"] < 1  # own-class queries fill one slot elsewhere
+    assert scores["average_precision"] == pytest.approx(1.0)

@@ -270,3 +270,15 @@ def test_sample_query_pairs_shapes_and_distinct():
     rows = {(i, *c) for i, c in zip(qi.tolist(), cond.tolist())}
     assert len(rows) == 100
     assert qi.min() >= 0 and qi.max() < 50
+
+
+def test_dataframe_columns_are_paired_by_name():
+    yq = pd.DataFrame({"a": ["p", "q"] * 20, "b": ["x", "y", "z", "w"] * 10})
+    kwargs = dict(condition_on="a", n_queries=5, k=5, random_state=0)
+    qi, cond = sample_queries(yq, yq[["b", "a"]], **kwargs)
+    expected = sample_queries(yq, yq, **kwargs)
+    np.testing.assert_array_equal(qi, expected[0])
+    assert set(cond["a"]) <= {"p", "q"}
+    np.testing.assert_array_equal(cond["a"], expected[1]["a"])
+    with pytest.raises(ValueError, match="y_database has columns.*y_query has columns"):
+        sample_queries(yq, yq.rename(columns={"b": "c"}), **kwargs)
