@@ -688,11 +688,12 @@ class TrainedRetriever(BaseRetriever):
             The fitted retriever.
         """
         X, y, columns = self._validate_fit_data(X, y)
-        if X.dtype == np.float64 and np.abs(X).max() > FLOAT32_MAX:
+        # max and min, not abs: no copy of a large (memory-mapped) X
+        largest = max(X.max(), -X.min()) if X.dtype == np.float64 else 0.0
+        if largest > FLOAT32_MAX:
             raise ValueError(
-                f"X has values beyond float32's range (max |X| = "
-                f"{np.abs(X).max():.3g}); the network trains in float32. Scale X "
-                "(e.g. with StandardScaler)."
+                f"X has values beyond float32's range (max |X| = {largest:.3g}); "
+                "the network trains in float32. Scale X (e.g. with StandardScaler)."
             )
         names = attribute_names(y, columns)
         classes, codes = encode_columns(as_columns(y), names, type(self).__name__)
@@ -710,8 +711,9 @@ class TrainedRetriever(BaseRetriever):
         self.model_ = network
         self.n_iter_ = self.epochs
         self._set_index(X, y)
-        self._fit_extra()
+        self._fit_extra(X, codes)
         return self
 
-    def _fit_extra(self):
-        """What a strategy learns beyond the network, after fit indexed X."""
+    def _fit_extra(self, X, codes):
+        """What a strategy learns beyond the network from the training
+        features ``X`` and their label ``codes``, after fit indexed X."""

@@ -10,7 +10,6 @@ import numpy as np
 
 from ._base import PRESERVE_CONSTRAINT, TrainedRetriever
 from ._docstrings import fill_doc
-from ._index import chunk_rows
 from ._model import predict_labels
 
 _TRAINING_PARAMETERS = """
@@ -239,14 +238,14 @@ class CentroidShiftRetriever(_PeerRetriever):
     (2, 3)
     """
 
-    def _fit_extra(self):
-        # fit indexes the training items: their embeddings are already there
-        index = self.vector_index_
-        codes = self.encode_labels(index.labels_)
-        sums = [np.zeros((len(cls), index.dim_)) for cls in self.attribute_classes_]
-        step = chunk_rows(8 * index.dim_, index.n_items_)
-        for start in range(0, index.n_items_, step):
-            Z = index.embeddings(start, start + step).astype(np.float64)
+    def _fit_extra(self, X, codes):
+        # embedded again rather than read back from the index: a compressed
+        # (PQ) or remote index gives the vectors back approximately
+        dim = self.model_.embed.embedding_dim
+        sums = [np.zeros((len(cls), dim)) for cls in self.attribute_classes_]
+        step = self._chunk_rows(X)
+        for start in range(0, X.shape[0], step):
+            Z = self._embed(X[start:start + step]).astype(np.float64)
             for a, total in enumerate(sums):
                 np.add.at(total, codes[start:start + step, a], Z)
         self.centroids_ = [

@@ -99,6 +99,19 @@ def test_centroid_shift_moves_by_centroid_difference(fitted, digits):
                                atol=1e-5)
 
 
+def test_centroids_do_not_depend_on_the_index(fitted, digits):
+    # a compressed index gives its vectors back approximately; the centroids
+    # are the training embeddings' means all the same
+    from skbackward.indexes import FaissIndex
+
+    X_train, _, y_train, _ = digits
+    ret = CentroidShiftRetriever(
+        **TRAIN, vector_index=FaissIndex("IVF4,PQ4", n_train=256)
+    ).fit(X_train, y_train)
+    for C, C_exact in zip(ret.centroids_, fitted[CentroidShiftRetriever].centroids_):
+        np.testing.assert_allclose(C, C_exact, atol=1e-6)
+
+
 @pytest.mark.parametrize("cls", [LabelFilterRetriever, CentroidShiftRetriever])
 def test_peers_reach_the_condition(fitted, digits, cls):
     ind = fitted[cls].kneighbors(digits[1][:100], 10, return_distance=False,
