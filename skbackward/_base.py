@@ -7,10 +7,13 @@ Subclasses implement ``fit`` (training, with the helpers here) and
 ``_condition_embeddings`` (the strategy); everything else is here.
 """
 
+import os
+import sys
 import warnings
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
+import sklearn
 from sklearn import get_config
 from sklearn.base import (
     BaseEstimator,
@@ -61,6 +64,11 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 # transform / kneighbors warn when at least this share of the conditioned
 # queries of a call did not reach their condition
 UNREACHED_WARNING_SHARE = 0.1
+# frames a warning skips to reach the user's line: this package's, scikit-learn's
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(module.__file__) + os.sep for module in (sys.modules[__package__],
+                                                             sklearn)
+)
 # the ``preserve`` parameter: "none", "predicted" or a list of attribute names
 PRESERVE_CONSTRAINT = [StrOptions({"none", "predicted"}), list, tuple]
 
@@ -208,17 +216,7 @@ class BaseRetriever(
         self._validate_query_params()
         X = self._validate_X(X)
         if y is not None:
-            y = check_labels(align_columns(y, self.attributes_),
-                             attributes=self.attributes_)
-            n_attr = 1 if y.ndim == 1 else y.shape[1]
-            if y.shape[0] != X.shape[0] or n_attr != len(self.attributes_):
-                raise ValueError(
-                    f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, "
-                    f"{len(self.attributes_)}) (attributes {self.attributes_}); "
-                    f"got {y.shape}."
-                )
-            # known labels only
-            label_codes(y, self.attribute_classes_, self.attributes_)
+            y, _ = self._label_codes(y, n_samples=X.shape[0])  # known labels only
         if append:
             old = self._fitted_index()
             if (old.labels_ is None) != (y is None):
@@ -315,17 +313,24 @@ class BaseRetriever(
         [1, 0, -1]
         """
         check_is_fitted(self)
+        return self._label_codes(y, allow_unknown=True)[1]
+
+    def _label_codes(self, y, n_samples=None, allow_unknown=False, who="retriever"):
+        """``(y, codes)``: labels checked against the fitted attributes (a
+        DataFrame's columns matched by name), and their class indices."""
         y = check_labels(align_columns(y, self.attributes_),
                          attributes=self.attributes_)
-        n_attr = 1 if y.ndim == 1 else y.shape[1]
-        if n_attr != len(self.attributes_):
+        n_attr, n_fit = 1 if y.ndim == 1 else y.shape[1], len(self.attributes_)
+        wrong_rows = n_samples is not None and y.shape[0] != n_samples
+        if n_attr != n_fit or wrong_rows:
+            n = "n_samples" if n_samples is None else n_samples
             raise ValueError(
-                f"y must have shape (n_samples,) or (n_samples, "
-                f"{len(self.attributes_)}) (attributes {self.attributes_}); "
-                f"got {y.shape}."
+                f"y must have shape ({n},) or ({n}, {n_fit}); got {y.shape} (y has "
+                f"{n_attr} attribute(s); the {who} was fitted on {n_fit}: "
+                f"{self.attributes_})."
             )
-        return label_codes(y, self.attribute_classes_, self.attributes_,
-                           allow_unknown=True)
+        return y, label_codes(y, self.attribute_classes_, self.attributes_,
+                              allow_unknown=allow_unknown)
 
     # ---- queries --------------------------------------------------------------
 
@@ -411,7 +416,7 @@ class BaseRetriever(
         share of the conditioned queries did not reach their condition."""
         out, targets, _ = self._conditioned(Z, condition, condition_weight)
         if targets is not None:
-            self._warn_unreached(*self._unreached(out, targets), stacklevel=4)
+            self._warn_unreached(*self._unreached(out, targets))
         return out, targets
 
     def _unreached(self, Z, targets):
@@ -423,8 +428,15 @@ class BaseRetriever(
         asked = (targets >= 0).any(axis=1)
         return int(asked.sum()), int((asked & ~self._reached(Z, targets)).sum())
 
-    def _warn_unreached(self, asked, missed, stacklevel):
+    def _warn_unreached(self, asked, missed):
         if missed and missed >= UNREACHED_WARNING_SHARE * asked:
+            # point at the caller's line, past our frames and scikit-learn's
+            # (set_output wraps transform; scorers call kneighbors)
+            frame, stacklevel = sys._getframe(1), 2
+            while frame.f_back is not None and frame.f_code.co_filename.startswith(
+                _LIBRARY_DIRS
+            ):
+                frame, stacklevel = frame.f_back, stacklevel + 1
             warnings.warn(
                 f"{missed} of {asked} conditioned queries did not reach "
                 "their condition: at the searched embedding the classifier heads "
@@ -626,7 +638,7 @@ class BaseRetriever(
                     prefer = [targets[s:e]] + ([] if keep is None else [keep])
             ex = None if exclude is None else exclude[s:e]
             dist[s:e], ind[s:e] = index.search(Z, k, exclude=ex, prefer=prefer)
-        self._warn_unreached(asked, missed, stacklevel=2)
+        self._warn_unreached(asked, missed)
         return (dist, ind) if return_distance else ind
 
     def _check_exclude(self, exclude, n_queries, n_items):

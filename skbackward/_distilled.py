@@ -11,7 +11,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backward import BackwardSearchRetriever
 from ._base import BaseRetriever, blend_directions
-from ._labels import align_columns, check_labels, label_codes
 from ._model import (
     as_tensor,
     check_finite_network,
@@ -223,16 +222,9 @@ class DistilledRetriever(BaseRetriever):
                 f"X has {X_checked.shape[1]} features, but the prefit teacher was "
                 f"fitted on {teacher.n_features_in_}."
             )
-        Y = check_labels(align_columns(y, teacher.attributes_),
-                         attributes=teacher.attributes_)
-        if (1 if Y.ndim == 1 else Y.shape[1]) != len(teacher.attributes_):
-            raise ValueError(
-                f"y has {1 if Y.ndim == 1 else Y.shape[1]} attribute(s), but the "
-                f"prefit teacher was fitted on {len(teacher.attributes_)}: "
-                f"{teacher.attributes_}."
-            )
         # a prefit teacher may know more labels than y has, never fewer
-        label_codes(Y, teacher.attribute_classes_, teacher.attributes_)
+        Y, _ = teacher._label_codes(y, n_samples=X_checked.shape[0],
+                                    who="prefit teacher")
         self.teacher_ = teacher
         # the student speaks the teacher's labels
         self.attributes_ = list(teacher.attributes_)
@@ -359,7 +351,7 @@ class DistilledRetriever(BaseRetriever):
                 "teacher__<name>."
             )
         if nested and params.get("teacher", self.teacher) is None:
-            params = {"teacher": teacher, **params}
+            params = {**params, "teacher": teacher}  # also over an explicit None
         return super().set_params(**params)
 
     @property

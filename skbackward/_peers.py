@@ -150,7 +150,7 @@ class LabelFilterRetriever(_PeerRetriever):
     the query's context only as far as plain similarity does.
 
     {training_parameters}
-    preserve : {{"none", "predicted"}} or list of attributes, default="none"
+    preserve : {"none", "predicted"} or list of attributes, default="none"
         Keep the attributes a query does not ask about: among the items
         predicted to carry the condition, those also predicted to carry the
         query's own class of every preserved attribute come first ("predicted":

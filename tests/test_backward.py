@@ -402,10 +402,12 @@ def test_warns_when_many_queries_do_not_reach_the_condition(fitted, digits):
     report = stuck.condition_report(X, 8)
     assert (~report.reached).sum() >= 3
     match = "did not reach their condition"
-    with pytest.warns(ConditionNotReachedWarning, match=match):
+    with pytest.warns(ConditionNotReachedWarning, match=match) as record:
         stuck.kneighbors(X, 3, condition=8)
-    with pytest.warns(ConditionNotReachedWarning):
+    with pytest.warns(ConditionNotReachedWarning) as more:
         stuck.transform(X, condition=8)
+    # the warnings point at the caller's line, not into the library
+    assert {w.filename for w in [*record, *more]} == {__file__}
     # a search that gets there stays silent
     import warnings
 

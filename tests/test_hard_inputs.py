@@ -234,6 +234,10 @@ def test_failed_set_params_leaves_the_estimator_unchanged():
         ret.set_params(teacher__alpha=0.3, nope=1)
     assert ret.teacher is None
     assert ret.set_params(teacher__alpha=0.3).teacher.alpha == 0.3
+    # teacher=None with a nested parameter: the default teacher, tuned
+    ret = DistilledRetriever(BackwardSearchRetriever(alpha=2.0))
+    assert ret.set_params(teacher=None, teacher__alpha=0.3).teacher.alpha == 0.3
+    assert ret.teacher.get_params() == BackwardSearchRetriever(alpha=0.3).get_params()
 
 
 # ---- 8. metrics that returned numbers where they should refuse -----------------------

@@ -336,12 +336,10 @@ def test_append_needs_labels_everywhere_or_nowhere(two_attr):
     assert ret.n_index_samples_ == 20 and ret.index_labels_ is None
 
 
-def test_centroids_from_the_index_in_chunks(monkeypatch, two_attr):
+def test_centroids_in_chunks(monkeypatch, two_attr):
     X, y = two_attr
-    import skbackward._peers as peers
-
     expected = CentroidShiftRetriever(**TRAIN).fit(X, y).centroids_
-    monkeypatch.setattr(peers, "chunk_rows", lambda row_bytes, n: 7)
+    monkeypatch.setattr(CentroidShiftRetriever, "_chunk_rows", lambda self, X: 7)
     got = CentroidShiftRetriever(**TRAIN).fit(X, y).centroids_
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, atol=1e-12)
