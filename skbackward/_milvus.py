@@ -456,15 +456,11 @@ class MilvusIndex(VectorIndex):
         self._n_attributes = n_attributes
         self._n_expected = n_items
         self._labels = []
-        self._label_shape = None  # (m,) or (m, A) labels, once known
 
     def _add(self, unit, norms, predicted, labels):
         client = self._client()
         if labels is not None:
             labels = np.asarray(labels)
-            if self._label_shape is None:
-                self._label_shape = labels.shape[1:]
-                self._label_dtype = labels.dtype
         if self.n_items_ == 0 and not client.has_collection(self.collection):
             create_collection(
                 client, self.collection, dim=self.dim_,
@@ -495,8 +491,11 @@ class MilvusIndex(VectorIndex):
         client.load_collection(self.collection)
         if parts and parts[0] is not None:
             self._labels = np.concatenate(parts)
-            # the distinct labels map VARCHAR values back to the originals
+            # the distinct labels map VARCHAR values back to the originals; the
+            # joined parts' dtype holds the longest string of every part
             self._label_values = [np.unique(c) for c in _as_2d(self._labels).T]
+            self._label_dtype = self._labels.dtype
+            self._label_shape = self._labels.shape[1:]
         self._has_labels = bool(parts) and parts[0] is not None
 
     def _grown(self, n_items):

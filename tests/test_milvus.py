@@ -246,6 +246,19 @@ def test_append_keeps_numbers_and_old_index(data, db_path):
     assert ind.max() < 200
 
 
+def test_appended_longer_string_labels_survive_pickling(data, db_path):
+    X, _ = data
+    index = MilvusIndex(db_path, "words", overwrite=True)
+    ret = LabelFilterRetriever(vector_index=index, **TRAIN)
+    y = np.array(["cat", "mouse"] * 20)
+    ret.fit(X[:40], y)
+    ret.index(X[:20], np.array(["cat"] * 20))  # a <U3 array
+    ret.index(X[20:40], y[20:], append=True)  # then <U5 labels
+    y = np.r_[["cat"] * 20, y[20:]]
+    loaded = pickle.loads(pickle.dumps(ret))
+    np.testing.assert_array_equal(loaded.index_labels_, y)
+
+
 def test_verbose_prints_progress(data, db_path, capsys):
     X, y = data
     LabelFilterRetriever(vector_index=MilvusIndex(db_path, "verbose", batch_size=100,
