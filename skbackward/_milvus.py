@@ -27,9 +27,8 @@ import os
 
 import numpy as np
 
-from ._index import unit_float32
-from ._preference import place, wish_groups
-from .indexes import VectorIndex, _check_built, _check_exclude
+from ._preference import cosine_distances, place, query_groups
+from .indexes import VectorIndex, _check_built, _check_search
 
 MAX_TOPK = 16384  # Milvus's limit on neighbours per query
 # queries per search call: Milvus Lite holds a (queries x items) similarity
@@ -210,7 +209,8 @@ def level_filters(wish):
     ]
 
 
-def search(client, name, unit, k, exclude, prefer, search_params, n_items):
+def search(client, name, unit, k, exclude, prefer, n_attributes, search_params,
+           n_items):
     """Top-k items per query with the preference levels as Milvus filters.
 
     Only items ``id < n_items`` are searched: an index object keeps its own
@@ -223,14 +223,7 @@ def search(client, name, unit, k, exclude, prefer, search_params, n_items):
     sims = np.full((n, k), -np.inf, dtype=np.float32)
     ids = np.full((n, k), -1, dtype=np.int64)
     filled = np.zeros(n, dtype=np.int64)
-    if prefer is None:
-        wishes, group = np.full((1, 1, 1), -1, np.int64), np.zeros(n, np.int64)
-    else:
-        wishes, group = wish_groups(prefer, n)
-    order = np.argsort(group, kind="stable")
-    bounds = np.searchsorted(group[order], np.arange(len(wishes) + 1))
-    for g, wish in enumerate(wishes):
-        members = order[bounds[g]:bounds[g + 1]]
+    for wish, members in query_groups(prefer, n, n_attributes):
         for level in level_filters(wish):
             todo = members[filled[members] < k]
             if not todo.size:
@@ -439,7 +432,8 @@ class MilvusIndex(VectorIndex):
         if not isinstance(self.overwrite, (bool, np.bool_)):
             raise bad("overwrite", "True or False")
         if self.timeout is not None and not (
-            isinstance(self.timeout, numbers.Real) and self.timeout > 0
+            isinstance(self.timeout, numbers.Real)
+            and not isinstance(self.timeout, bool) and 0 < self.timeout < np.inf
         ):
             raise bad("timeout", "a positive number or None")
         if not isinstance(self.token, (str, type(None))):
@@ -529,17 +523,14 @@ class MilvusIndex(VectorIndex):
         indices : ndarray of shape (n_queries, k), int64
             Item numbers; -1 where none was found.
         """
-        _check_built(self)
-        unit = unit_float32(np.asarray(queries))[0]
-        exclude = _check_exclude(exclude, unit.shape[0])
+        unit, exclude = _check_search(self, queries, k, exclude)
         if k + 1 > MAX_TOPK:
             raise ValueError(f"MilvusIndex answers at most {MAX_TOPK - 1} "
                              f"neighbours per query; got n_neighbors={k}.")
         params = {"metric_type": "IP", "params": dict(self.search_params or {})}
         sims, ids = search(self._client(), self.collection, unit, k, exclude,
-                           prefer, params, self.n_items_)
-        dist = np.where(ids >= 0, np.clip(1.0 - sims, 0.0, 2.0), np.inf)
-        return dist.astype(np.float32), ids
+                           prefer, self._n_attributes, params, self.n_items_)
+        return cosine_distances(sims, ids), ids
 
     def _range(self, start, stop):
         _check_built(self)

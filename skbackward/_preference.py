@@ -10,7 +10,7 @@ goes to the next level only for queries that found fewer than k items.
 import numpy as np
 
 
-def wish_groups(prefer, n_queries):
+def wish_groups(prefer, n_queries, n_attributes):
     """Group queries by their wishes.
 
     Parameters
@@ -18,6 +18,7 @@ def wish_groups(prefer, n_queries):
     prefer : list of array-like of shape (n_queries, A)
         The tiers of wanted classes (-1: no wish).
     n_queries : int
+    n_attributes : int
 
     Returns
     -------
@@ -27,16 +28,35 @@ def wish_groups(prefer, n_queries):
         Each query's row in ``wishes``.
     """
     tiers = [np.asarray(t, dtype=np.int64) for t in prefer]
-    for t in tiers:
-        if t.shape != tiers[0].shape or t.shape[0] != n_queries or t.ndim != 2:
-            raise ValueError(
-                f"prefer must hold arrays of shape ({n_queries}, n_attributes); "
-                f"got {[x.shape for x in tiers]}."
-            )
+    if not tiers or any(t.shape != (n_queries, n_attributes) for t in tiers):
+        raise ValueError(
+            f"prefer must hold arrays of shape ({n_queries}, {n_attributes}); "
+            f"got {[x.shape for x in tiers]}."
+        )
     W = np.stack(tiers, axis=1)
     W = np.where(W < 0, -1, W)
     flat, group = np.unique(W.reshape(n_queries, -1), axis=0, return_inverse=True)
     return flat.reshape(-1, *W.shape[1:]), group.reshape(-1).astype(np.int64)
+
+
+def query_groups(prefer, n_queries, n_attributes):
+    """``(wish, members)`` per group of queries with the same wishes: the
+    group's (n_tiers, A) wish and its query numbers. Without ``prefer``, one
+    group of every query and no wish."""
+    if prefer is None:
+        yield np.full((1, n_attributes), -1, np.int64), np.arange(n_queries)
+        return
+    wishes, group = wish_groups(prefer, n_queries, n_attributes)
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(len(wishes) + 1))
+    for g, wish in enumerate(wishes):
+        yield wish, order[bounds[g]:bounds[g + 1]]
+
+
+def cosine_distances(sims, ids):
+    """``1 - cos`` as float32 in [0, 2]; ``inf`` where no item was found."""
+    dist = np.where(ids >= 0, np.clip(1.0 - sims, 0.0, 2.0), np.inf)
+    return dist.astype(np.float32)
 
 
 def level_codes(predicted, wish):

@@ -27,7 +27,6 @@ building hooks (``_start_build``, ``_add``, optionally ``_n_training_items``,
 """
 
 import copy
-import numbers
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
@@ -36,7 +35,8 @@ from sklearn.exceptions import NotFittedError
 
 from . import _faiss
 from ._index import exact_topk, unit_float32
-from ._preference import level_codes, place, top_code, wish_groups
+from ._preference import cosine_distances, level_codes, place, query_groups, top_code
+from ._validation import check_arguments, check_params, count, finite
 
 __all__ = ["ExactIndex", "FaissIndex", "MilvusIndex", "VectorIndex"]
 
@@ -68,7 +68,9 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
     (``index(X, append=True)``).
 
     Attributes of a fitted index: ``n_items_`` (int), ``dim_`` (int) and
-    ``labels_`` (ndarray or None).
+    ``labels_`` (ndarray or None). A subclass names the parameters a search
+    reads in ``_search_params``: they are checked at every search, since
+    ``set_params`` may change them on a fitted index.
 
     See Also
     --------
@@ -91,6 +93,8 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
     >>> ind.shape
     (2, 3)
     """
+
+    _search_params = ()
 
     # ---- building (see the class docstring) ------------------------------------
 
@@ -189,15 +193,26 @@ def _check_built(index):
         )
 
 
-def _check_exclude(exclude, n_queries):
-    if exclude is None:
-        return None
-    exclude = np.asarray(exclude, dtype=np.int64)
-    if exclude.shape != (n_queries,):
+def _check_search(index, queries, k, exclude):
+    """The arguments of ``search`` checked: ``(unit queries, exclude)``; and
+    the index's parameters that a search reads (they may have been changed by
+    ``set_params`` since the build)."""
+    _check_built(index)
+    check_params(index, index._search_params)
+    check_arguments({"k": [count(1)]}, f"{type(index).__name__}.search", k=k)
+    queries = np.asarray(queries)
+    if queries.ndim != 2 or queries.shape[1] != index.dim_:
         raise ValueError(
-            f"exclude must have shape ({n_queries},); got {exclude.shape}."
+            f"queries must have shape (n_queries, {index.dim_}); got {queries.shape}."
         )
-    return exclude
+    n_queries = queries.shape[0]
+    if exclude is not None:
+        exclude = np.asarray(exclude, dtype=np.int64)
+        if exclude.shape != (n_queries,):
+            raise ValueError(
+                f"exclude must have shape ({n_queries},); got {exclude.shape}."
+            )
+    return unit_float32(queries)[0], exclude
 
 
 class _InMemoryIndex(VectorIndex):
@@ -271,24 +286,17 @@ class _InMemoryIndex(VectorIndex):
         return self._vectors(start, stop) * self.norms_[start:stop, None]
 
     def search(self, queries, k, *, exclude=None, prefer=None):
-        _check_built(self)
-        q = unit_float32(np.asarray(queries))[0]
+        q, exclude = _check_search(self, queries, k, exclude)
         n = q.shape[0]
-        exclude = _check_exclude(exclude, n)
         if prefer is None:
             sims, ids = self._search_rows(q, k, exclude, None)
         else:
             sims = np.full((n, k), -np.inf, dtype=np.float32)
             ids = np.full((n, k), -1, dtype=np.int64)
             filled = np.zeros(n, dtype=np.int64)
-            wishes, group = wish_groups(prefer, n)
-            order = np.argsort(group, kind="stable")
-            bounds = np.searchsorted(group[order], np.arange(len(wishes) + 1))
-            for g, wish in enumerate(wishes):
-                members = order[bounds[g]:bounds[g + 1]]
+            for wish, members in query_groups(prefer, n, self.predicted_.shape[1]):
                 self._search_levels(q, members, wish, k, exclude, sims, ids, filled)
-        dist = np.where(ids >= 0, np.clip(1.0 - sims, 0.0, 2.0), np.inf)
-        return dist.astype(np.float32), ids
+        return cosine_distances(sims, ids), ids
 
     def _search_levels(self, q, members, wish, k, exclude, sims, ids, filled):
         """One group's levels, best first, until each member has k items."""
@@ -390,17 +398,14 @@ class ExactIndex(_InMemoryIndex):
     1797
     """
 
+    _parameter_constraints = {"working_memory": [finite(0.0, positive=True), None]}
+    _search_params = ("working_memory",)
+
     def __init__(self, working_memory=None):
         self.working_memory = working_memory
 
     def _start_build(self, n_items, dim, n_attributes):
-        wm = self.working_memory
-        if wm is not None and (
-            not isinstance(wm, numbers.Real) or isinstance(wm, bool) or not wm > 0
-        ):
-            raise ValueError(
-                f"working_memory must be a positive number of MiB or None; got {wm!r}."
-            )
+        check_params(self, self._parameter_constraints)
         self._segments = []
         super()._start_build(n_items, dim, n_attributes)
 
@@ -497,6 +502,14 @@ class FaissIndex(_InMemoryIndex):
     (2, 3)
     """
 
+    _parameter_constraints = {
+        "factory": [str],
+        "nprobe": [count(1), None],
+        "efSearch": [count(1), None],
+        "n_train": [count(1), None],
+    }
+    _search_params = ("nprobe", "efSearch")
+
     def __init__(self, factory="IVF1024,Flat", *, nprobe=None, efSearch=None,
                  n_train=None):
         self.factory = factory
@@ -507,15 +520,7 @@ class FaissIndex(_InMemoryIndex):
     # ---- building -----------------------------------------------------------------
 
     def _start_build(self, n_items, dim, n_attributes):
-        for name in ("nprobe", "efSearch", "n_train"):
-            value = getattr(self, name)
-            if value is not None and (
-                not isinstance(value, numbers.Integral) or isinstance(value, bool)
-                or value < 1
-            ):
-                raise ValueError(
-                    f"{name} must be a positive int or None; got {value!r}."
-                )
+        check_params(self, self._parameter_constraints)
         self._segments = []
         self._template = None  # the trained, empty index, serialised
         super()._start_build(n_items, dim, n_attributes)

@@ -109,11 +109,33 @@ def test_bad_vector_index_is_a_clear_error(bad, digits):
         NearestNeighborRetriever(**TRAIN, vector_index=bad).fit(*digits[0::2])
 
 
-@pytest.mark.parametrize("wm", [0, -1.0, "1"])
+@pytest.mark.parametrize("wm", [0, -1.0, "1", float("inf"), True])
 def test_bad_working_memory(wm, digits):
     ret = NearestNeighborRetriever(**TRAIN, vector_index=ExactIndex(wm))
-    with pytest.raises(ValueError, match="working_memory must be a positive"):
+    with pytest.raises(ValueError, match="'working_memory' parameter of ExactIndex"):
         ret.fit(*digits[0::2])
+
+
+def test_search_checks_its_arguments_and_the_parameters_it_reads(digits):
+    ret = NearestNeighborRetriever(**TRAIN).fit(*digits[0::2])
+    index, Z = ret.vector_index_, ret.transform(digits[1][:3])
+    bad = [
+        (dict(queries=Z[0]), "queries must have shape \\(n_queries, 16\\)"),
+        (dict(queries=Z[:, :5]), "queries must have shape"),
+        (dict(k=0), "'k' parameter of ExactIndex.search"),
+        (dict(k=2.5), "'k' parameter of ExactIndex.search"),
+        (dict(exclude=[1, 2]), "exclude must have shape \\(3,\\)"),
+        (dict(prefer=[np.zeros((3, 2))]), "prefer must hold arrays of shape \\(3, 1"),
+        (dict(prefer=[]), "prefer must hold arrays"),
+    ]
+    for change, match in bad:
+        args = {"queries": Z, "k": 3, **change}
+        with pytest.raises(ValueError, match=match):
+            index.search(args.pop("queries"), args.pop("k"), **args)
+    # a parameter changed on the fitted index is checked when a search reads it
+    index.set_params(working_memory=float("inf"))
+    with pytest.raises(ValueError, match="'working_memory' parameter of ExactIndex"):
+        ret.kneighbors(digits[1][:3], 3)
 
 
 def test_unbuilt_index_cannot_search():
@@ -506,9 +528,16 @@ def test_faiss_errors(digits):
     with pytest.raises(ValueError, match="could not train factory='IVF4096,Flat'"):
         NearestNeighborRetriever(**TRAIN, vector_index=FaissIndex("IVF4096,Flat")).fit(
             X_train, y_train)
-    with pytest.raises(ValueError, match="nprobe must be a positive int"):
+    with pytest.raises(ValueError, match="'nprobe' parameter of FaissIndex"):
         NearestNeighborRetriever(
             **TRAIN, vector_index=FaissIndex("Flat", nprobe=0)).fit(X_train, y_train)
+    # set on the fitted index: checked by the search that reads it
+    ret = NearestNeighborRetriever(
+        **TRAIN, vector_index=FaissIndex("IVF4,Flat")).fit(X_train, y_train)
+    for nprobe in (-3, "4", True):
+        ret.vector_index_.set_params(nprobe=nprobe)
+        with pytest.raises(ValueError, match="'nprobe' parameter of FaissIndex"):
+            ret.kneighbors(X_train[:2], 3)
 
 
 def test_missing_faiss_names_the_extra(monkeypatch, digits):
