@@ -31,12 +31,6 @@ MAX_QUERY_TILE = 1024  # larger query tiles gain nothing in matmul speed
 REFINE_BYTES = 4 * 2**20  # candidate vectors gathered at once in pass 2
 
 
-def normalize_rows(Z):
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    norms = np.linalg.norm(Z, axis=1, keepdims=True)
-    return Z / np.where(norms > 0, norms, 1)
-
-
 def unit_float32(Z):
     """``(unit, norms)``: rows of ``Z`` as float32 unit vectors, and their norms.
 
@@ -109,15 +103,24 @@ class _Columns:
         return gather_rows(self.segments, self.offsets, self.ids(cols))
 
 
+def _refine_bytes(k, group, n_cols):
+    """Per query, pass 2's candidates (int64 column, mask, float32 similarity:
+    13 bytes each) and the running top k with its merge (36 bytes per k)."""
+    return 13 * min(k, -(-n_cols // group)) * group + 36 * k
+
+
 def _plan(n_cols, k, working_memory):
     """Tile sizes from the working memory; none depends on the number of queries."""
     budget = working_memory_bytes(working_memory)
-    # grouping pays when the k best groups hold few of the columns
-    group = GROUP if k * GROUP * 4 <= n_cols else 1
-    tile = min(ITEM_TILE, -(-n_cols // group) * group)
     # a third of the budget each: the similarity tile, the group maxima, pass 2
     share = max(budget // 3, 1)
-    q_tile = share // (4 * tile) // QUERY_ALIGN * QUERY_ALIGN
+    # grouping pays when the k best groups hold few of the columns, and when
+    # their candidates fit the budget for a minimal query tile
+    group = GROUP if (k * GROUP * 4 <= n_cols and QUERY_ALIGN
+                      * _refine_bytes(k, GROUP, n_cols) <= share) else 1
+    tile = min(ITEM_TILE, -(-n_cols // group) * group)
+    q_tile = min(share // (4 * tile), share // _refine_bytes(k, group, n_cols))
+    q_tile = q_tile // QUERY_ALIGN * QUERY_ALIGN
     q_tile = int(min(max(q_tile, QUERY_ALIGN), MAX_QUERY_TILE))
     groups_per_tile = tile // group
     tiles_per_block = max(1, share // (4 * q_tile * groups_per_tile))

@@ -1,11 +1,16 @@
 """Tests of the exact tiled cosine top-k (skbackward._index)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import normalize as normalize_rows
 
 import skbackward._index as index_module
-from skbackward._index import exact_topk, normalize_rows, unit_float32
+from skbackward._index import exact_topk, unit_float32
 
 
 def _data(n_db=300, n_q=37, dim=8, seed=0):
@@ -35,11 +40,6 @@ def _small_tiles(monkeypatch, tile=16, group=4, q_tile=16):
     monkeypatch.setattr(index_module, "ITEM_TILE", tile)
     monkeypatch.setattr(index_module, "GROUP", group)
     monkeypatch.setattr(index_module, "MAX_QUERY_TILE", q_tile)
-
-
-def test_normalize_rows():
-    Z = np.array([[3.0, 4.0], [0.0, 0.0], [0.0, -2.0]])
-    np.testing.assert_allclose(normalize_rows(Z), [[0.6, 0.8], [0, 0], [0, -1]])
 
 
 def test_unit_float32():
@@ -87,8 +87,43 @@ def test_working_memory_bounds_the_blocks_not_the_result(working_memory):
     got = exact_topk(q, [db], 10, working_memory=working_memory)
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(a, b)
-    _, tile, q_tile, _, share = index_module._plan(5000, 10, working_memory)
-    assert q_tile * tile * 4 <= max(share, 16 * tile * 4)
+
+
+PEAK_MEMORY_SCRIPT = """
+import sys
+import numpy as np, torch
+from skbackward._index import exact_topk
+torch.set_num_threads(1)
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
+items = np.random.default_rng(0).standard_normal((200_000, 32), dtype=np.float32)
+items /= np.linalg.norm(items, axis=1, keepdims=True)
+queries = items[:128].copy()
+k, wm = int(sys.argv[1]), float(sys.argv[2])
+exact_topk(queries, [items], 10, working_memory=wm)  # torch's own start-up
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM)
+before = status("VmRSS")
+sims, ids = exact_topk(queries, [items], k, working_memory=wm)
+print((status("VmHWM") - before) / 2**20, (sims.nbytes + ids.nbytes) / 2**20)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(),
+                    reason="measures peak memory through Linux's /proc")
+@pytest.mark.parametrize("k, working_memory", [(500, 8), (3000, 4)])
+def test_working_memory_bounds_the_peak_for_a_large_k(k, working_memory):
+    # pass 2 holds every query's candidates: with a large k, the query tile
+    # must shrink to fit them (the peak was 40-50 MiB here before it did)
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_MEMORY_SCRIPT, str(k), str(working_memory)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    peak, results = float(out[0]), float(out[1])
+    assert peak <= working_memory + results + 4, (peak, results)
 
 
 def test_exclude_self_with_every_other_item():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import normalize as normalize_rows
 
 import skbackward._base as base_module
 from skbackward import (
@@ -19,7 +20,7 @@ from skbackward import (
     LabelFilterRetriever,
     NearestNeighborRetriever,
 )
-from skbackward._index import normalize_rows, unit_float32
+from skbackward._index import unit_float32
 from skbackward.indexes import ExactIndex, FaissIndex, VectorIndex
 from skbackward.metrics import make_precision_scorer
 
