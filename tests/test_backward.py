@@ -5,6 +5,7 @@ import pickle
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -47,7 +48,6 @@ def test_fit_sets_attributes(fitted, digits):
 
 
 def test_string_labels_and_dataframe_attributes():
-    pd = pytest.importorskip("pandas")
     X, shape, colour = two_attribute_data()
     y = pd.DataFrame({"shape": shape, "colour": colour})
     ret = BackwardSearchRetriever(**FAST).fit(X, y)
@@ -227,7 +227,6 @@ def test_fits_in_parallel_threads_are_reproducible(digits, fitted):
 
 
 def test_set_output_pandas(fitted, digits):
-    pd = pytest.importorskip("pandas")
     ret = clone(fitted).set_output(transform="pandas")
     ret.fit(*digits[0::2])
     Z = ret.transform(digits[1][:3], condition=1)

@@ -26,9 +26,11 @@ from skbackward import (
 )
 from skbackward.metrics import make_map_scorer
 
-da = pytest.importorskip("dask.array")
-dask = pytest.importorskip("dask")
-distributed = pytest.importorskip("distributed")
+from .conftest import require
+
+da = require("dask.array")
+dask = require("dask")
+distributed = require("distributed")
 
 # tiny networks and short searches: many queries stop short of their
 # condition, which is not what these tests are about
@@ -181,7 +183,8 @@ def test_dask_input_errors(fitted, data):
 def milvus_server(tmp_path_factory):
     """A Milvus Lite server (milvus-lite 3's ``milvus-lite server``) on a free
     port: the workers are other processes, and a Milvus Lite file serves one."""
-    pytest.importorskip("pymilvus")
+    require("pymilvus")
+    require("milvus_lite")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

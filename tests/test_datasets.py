@@ -1,7 +1,7 @@
 """skbackward.datasets: the digits in three styles."""
 
 import numpy as np
-import pytest
+import pandas as pd
 from sklearn.datasets import load_digits
 
 from skbackward.datasets import load_digit_styles
@@ -26,7 +26,6 @@ def test_three_styles_of_every_digit():
 
 
 def test_frame_and_return_X_y():
-    pd = pytest.importorskip("pandas")
     X, y = load_digit_styles(return_X_y=True, as_frame=True)
     assert isinstance(y, pd.DataFrame) and list(y.columns) == ["digit", "style"]
     bunch = load_digit_styles()

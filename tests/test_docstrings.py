@@ -24,8 +24,7 @@ import importlib
 import inspect
 
 import pytest
-
-validate = pytest.importorskip("numpydoc.validate").validate
+from numpydoc.validate import validate
 
 PUBLIC_MODULES = [
     "skbackward",

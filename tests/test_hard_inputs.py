@@ -350,7 +350,12 @@ def test_negative_strides_simply_work(cls, fitted, data):
                         ret.kneighbors(np.ascontiguousarray(Q), 4, condition=3)):
             np.testing.assert_array_equal(u, v)
     indexed = copy.deepcopy(ret).index(reversed_rows, data[3][::-1])
-    assert indexed.kneighbors(X_q[:2], 3, return_distance=False).max() < len(X_q)
+    contiguous = copy.deepcopy(ret).index(np.ascontiguousarray(reversed_rows),
+                                          data[3][::-1].copy())
+    for u, v in zip(indexed.kneighbors(X_q[:5], 3, condition=3),
+                    contiguous.kneighbors(X_q[:5], 3, condition=3)):
+        np.testing.assert_array_equal(u, v)
+    np.testing.assert_array_equal(indexed.index_labels_, contiguous.index_labels_)
     refit = clone(ret).fit(X[::-1], y[::-1])
     np.testing.assert_array_equal(
         refit.transform(X_q),

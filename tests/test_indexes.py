@@ -24,13 +24,13 @@ from skbackward._index import unit_float32
 from skbackward.indexes import ExactIndex, FaissIndex, VectorIndex
 from skbackward.metrics import make_precision_scorer
 
-from .conftest import two_attribute_data
+from .conftest import require, two_attribute_data
 
 TRAIN = dict(epochs=3, embedding_dim=16, random_state=0)
 
 
 def _faiss():
-    return pytest.importorskip("faiss")
+    return require("faiss")
 
 
 def _build(index, Z, predicted, labels=None, chunk=7):
@@ -516,7 +516,13 @@ def test_faiss_grid_search_tunes_nprobe(digits):
     search = GridSearchCV(ret, {"vector_index__nprobe": [1, 8]}, cv=2,
                           scoring=make_precision_scorer(k=5, n_queries=30))
     search.fit(X_train, y_train)
-    assert search.best_estimator_.vector_index_.nprobe in (1, 8)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    # each candidate's fitted index searches with the candidate's nprobe
+    search = GridSearchCV(ret, {"vector_index__nprobe": [1, 8]}, cv=2,
+                          scoring=lambda est, X, y: est.vector_index_.nprobe)
+    search.fit(X_train, y_train)
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"], [1, 8])
+    assert search.best_estimator_.vector_index_.nprobe == 8
     assert len(search.cv_results_["mean_test_score"]) == 2
 
 

@@ -22,9 +22,10 @@ from skbackward import (
 from skbackward._milvus import connect, level_filters
 from skbackward.indexes import MilvusIndex
 
-from .conftest import two_attribute_data
+from .conftest import require, two_attribute_data
 
-pymilvus = pytest.importorskip("pymilvus")
+pymilvus = require("pymilvus")
+require("milvus_lite")  # the tests' databases are Milvus Lite files and servers
 
 # tiny networks and short searches: many queries stop short of their
 # condition, which is not what these tests are about

@@ -15,7 +15,7 @@ from skbackward import (
 )
 from skbackward._model import predict_labels
 
-from .conftest import two_attribute_data
+from .conftest import require, two_attribute_data
 
 TRAIN = dict(epochs=6, embedding_dim=32, random_state=0)
 PEERS = [NearestNeighborRetriever, LabelFilterRetriever, CentroidShiftRetriever]
@@ -103,6 +103,8 @@ def test_centroids_do_not_depend_on_the_index(fitted, digits):
     # a compressed index gives its vectors back approximately; the centroids
     # are the training embeddings' means all the same
     from skbackward.indexes import FaissIndex
+
+    require("faiss")
 
     X_train, _, y_train, _ = digits
     ret = CentroidShiftRetriever(
