@@ -190,7 +190,8 @@ class BaseRetriever(
         ``X`` may be a ``np.memmap`` (or ``np.load(..., mmap_mode="r")``) larger
         than memory. The new index replaces the old one at once: a
         :meth:`kneighbors` running in another thread uses either the old or
-        the new one.
+        the new one (except with a :class:`~skbackward.indexes.MilvusIndex`
+        rebuilt into its own collection: see its Notes).
 
         Parameters
         ----------
@@ -241,9 +242,12 @@ class BaseRetriever(
             if n_train:
                 rows = np.linspace(0, n - 1, n_train).round().astype(np.int64)
                 rows = np.unique(rows)
-                new._train(np.concatenate(
-                    [chunk[1] for chunk in self._index_chunks(X[rows])]
-                ))
+                # the sample's rows read chunk by chunk, as for the items
+                step = self._chunk_rows(X)
+                new._train(np.concatenate([
+                    unit_float32(self._embed(X[rows[s:s + step]]))[0]
+                    for s in range(0, len(rows), step)
+                ]))
         for start, unit, norms, predicted in self._index_chunks(X):
             labels = None if y is None else y[start:start + unit.shape[0]]
             new._add(unit, norms, predicted, labels)

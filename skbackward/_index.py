@@ -94,8 +94,11 @@ class _Columns:
 
     def tile(self, start, stop):
         """Vectors of columns [start, stop) as a tensor (a view when possible)."""
-        if self.rows is None and len(self.segments) == 1:
-            return torch.from_numpy(self.segments[0][start:stop])
+        if self.rows is None:  # a view when the tile lies in one segment
+            s = int(np.searchsorted(self.offsets, start, side="right")) - 1
+            if stop <= self.offsets[s + 1]:
+                o = int(self.offsets[s])
+                return torch.from_numpy(self.segments[s][start - o:stop - o])
         cols = np.arange(start, stop)
         return torch.from_numpy(self.vectors(cols))
 

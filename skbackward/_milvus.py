@@ -365,6 +365,14 @@ class MilvusIndex(VectorIndex):
     ``milvus-lite server --data-dir items.db --port 19530``) and pass its
     ``http://`` URI.
 
+    Rebuilding (``fit``, or ``index`` without ``append``) with
+    ``overwrite=True`` drops and refills the same collection, which the
+    earlier fitted index (and every process using it) also searches: queries
+    running meanwhile see a missing or partly filled collection. To swap a
+    live database without that gap, build into a new collection name and
+    then switch the callers to it. Appending is safe: each fitted index
+    searches only its own items (``id < n_items_``).
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
