@@ -703,6 +703,12 @@ class TrainedRetriever(BaseRetriever):
         self : object
             The fitted retriever.
         """
+        return self._fit(X, y)
+
+    def _fit(self, X, y, build_index=True):
+        """:meth:`fit`, the parameters already validated; without the index
+        when ``build_index`` is False (a student builds the one it shares
+        with its teacher)."""
         X, y, columns = self._validate_fit_data(X, y)
         # max and min, not abs: no copy of a large (memory-mapped) X
         largest = max(X.max(), -X.min()) if X.dtype == np.float64 else 0.0
@@ -726,7 +732,8 @@ class TrainedRetriever(BaseRetriever):
         check_finite_network(network, X)
         self.model_ = network
         self.n_iter_ = self.epochs
-        self._set_index(X, y)
+        if build_index:
+            self._set_index(X, y)
         self._fit_extra(X, codes)
         return self
 

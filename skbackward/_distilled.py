@@ -248,7 +248,9 @@ class DistilledRetriever(BaseRetriever):
         teacher = clone(teacher)
         if teacher.random_state is None:
             teacher.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
-        return teacher.fit(X, y)
+        teacher._validate_params()
+        # without its index: this retriever builds the one both use
+        return teacher._fit(X, y, build_index=False)
 
     def _train_student(self, X, seed):
         teacher = self.teacher_

@@ -43,6 +43,20 @@ def test_fit_clones_the_teacher(digits):
     assert ret.n_iter_ == STUDENT["epochs"] == len(ret.loss_curve_)
 
 
+def test_one_index_is_built_for_student_and_teacher(digits, monkeypatch):
+    from skbackward.indexes import ExactIndex
+
+    builds = []
+    start = ExactIndex._start_build
+    monkeypatch.setattr(ExactIndex, "_start_build",
+                        lambda self, *a: builds.append(a) or start(self, *a))
+    ret = DistilledRetriever(BackwardSearchRetriever(**TEACHER), **STUDENT)
+    ret.fit(digits[0], digits[2])
+    assert len(builds) == 1
+    assert ret.teacher_.vector_index_ is ret.vector_index_
+    np.testing.assert_array_equal(ret.index_labels_, digits[2])
+
+
 def test_default_teacher_is_a_backward_search_retriever():
     X, shape, _ = two_attribute_data(n=60)
     ret = DistilledRetriever(epochs=2, random_state=0).fit(X, shape)
