@@ -52,15 +52,15 @@ class Setting:
         )
 
 
-def settings_for(X_db, y_db, n_queries):
+def settings_for(X_db, y_db, n_queries, joint=True):
     """Each attribute alone (the others checked for preservation), and all
-    attributes jointly when there are several."""
+    attributes jointly when there are several (and ``joint``)."""
     attributes = list(y_db.columns)
     settings = [
         Setting([a], [b for b in attributes if b != a], X_db, y_db, n_queries)
         for a in attributes
     ]
-    if len(attributes) > 1:
+    if joint and len(attributes) > 1:
         settings.append(Setting(attributes, [], X_db, y_db, n_queries))
     return settings
 

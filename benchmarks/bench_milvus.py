@@ -34,6 +34,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from _methods import timed  # noqa: E402
 from skbackward import LabelFilterRetriever  # noqa: E402
 from skbackward.indexes import ExactIndex, FaissIndex, MilvusIndex  # noqa: E402
 
@@ -62,13 +63,6 @@ def make_items(path, n, seed):
                   + rng.normal(size=(e - s, N_FEATURES)))
     X.flush()
     return X, y
-
-
-def timed(fn, *args, **kwargs):
-    """``fn(*args, **kwargs)`` and the seconds it took."""
-    tic = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - tic
 
 
 def main():

@@ -48,7 +48,7 @@ def main():
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     data = load("pacs")
-    settings = settings_for(data.X_test, data.y_test, 1000)[:2]  # domain, label
+    settings = settings_for(data.X_test, data.y_test, 1000, joint=False)
     ours = {}  # (setting, measure) -> method -> list over seeds
     for seed in args.seeds:
         teacher, _ = fit_teacher(data, epochs=args.epochs, random_state=seed)

@@ -74,20 +74,17 @@ def _rows(start, stop, dim, params, seed):
 
 def make_memmap(path, n, dim, params, seed=0):
     """Write ``n`` rows in chunks to a float32 ``.npy`` file (plain file
-    writes: no mapping holds its pages); returns it memory-mapped, and the
-    labels."""
+    writes: no mapping holds its pages); the labels are not kept."""
     header = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
                                        shape=(n, dim))
     offset = header.offset
     del header
-    y = np.empty((n, len(N_CLASSES)), dtype=np.int64)
     with open(path, "r+b") as f:
         for s in range(0, n, CHUNK):
             e = min(s + CHUNK, n)
-            X, y[s:e] = _rows(s, e, dim, params, seed)
+            X, _ = _rows(s, e, dim, params, seed)
             f.seek(offset + s * dim * 4)
             f.write(X.tobytes())
-    return np.load(path, mmap_mode="r"), y
 
 
 # ---- measuring ------------------------------------------------------------------
@@ -358,8 +355,7 @@ def measure_queries(ret, args, Xq, cond, label, truth=None):
 def run_size(n, args, params, model_path, pool):
     path = os.path.join(args.workdir, f"bench_scale_{n}.npy")
     print(f"\n== {n:,} items x {args.dim}: writing {path}", flush=True)
-    X_map, _ = make_memmap(path, n, args.dim, params)
-    del X_map
+    make_memmap(path, n, args.dim, params)
     rows = []
     try:
         if n <= args.exact_max:
@@ -451,13 +447,13 @@ def fit(args, params):
 
 def baseline(args, params):
     """The figures of the code before the index layer (run with it on the path)."""
+    ret = fit(args, params)
+    Xq, cond = _queries(args, params)
     for n in args.sizes:
         path = os.path.join(args.workdir, f"bench_scale_{n}.npy")
-        X_map, _ = make_memmap(path, n, args.dim, params)
+        make_memmap(path, n, args.dim, params)
+        X_map = np.load(path, mmap_mode="r")
         try:
-            ret = fit(args, params)
-            Xq, _ = _rows(10**9, 10**9 + args.queries, args.dim, params, seed=7)
-            cond = np.random.RandomState(1).randint(N_CLASSES[0], size=args.queries)
             with PeakMemory() as mem:
                 t_index, _ = timed(partial(ret.index, X_map))
             pkl = os.path.join(args.workdir, "retriever.pkl")

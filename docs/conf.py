@@ -119,7 +119,7 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "header_links_before_dropdown": 6,
-    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False
 html_sidebars = {"install": [], "benchmarks": []}

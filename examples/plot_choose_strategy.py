@@ -125,15 +125,14 @@ K = 10
 y_db, y_q = y.iloc[db], y.iloc[query]
 qi, cond = sample_queries(y_q, y_db, condition_on="style", n_queries=300, k=K,
                           exclude_own_class=True, random_state=0)
-reference = conditional_neighbors(X[query][qi], X[db], y_db["style"],
-                                  cond["style"], K)
+X_q = X[query][qi]
+reference = conditional_neighbors(X_q, X[db], y_db["style"], cond["style"], K)
 own_digit = y_q["digit"].to_numpy()[qi]
 
 
 def score(retriever):
     """precision@10, kept@10 and near@10 of one retriever on the pairs."""
-    ind = retriever.kneighbors(X[query][qi], K, return_distance=False,
-                               condition=cond)
+    ind = retriever.kneighbors(X_q, K, return_distance=False, condition=cond)
     return (
         precision_at_k(cond["style"], y_db["style"].to_numpy()[ind], K),
         attribute_preservation_at_k(own_digit, y_db["digit"].to_numpy()[ind], K),

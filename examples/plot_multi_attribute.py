@@ -159,12 +159,10 @@ print(f"second half (digit only): wanted digit {digit_only['wanted digit']:.3f},
 ret.set_params(filter_predicted=False)
 weights = [{"digit": 1.0, "style": 4.0}, {"digit": 1.0, "style": 1.0},
            {"digit": 4.0, "style": 1.0}]
-weighted = {}
 for w in weights:
     ind = ret.kneighbors(Xq, 10, return_distance=False, condition=cond,
                          condition_weight=w, exclude=qi)
     s = shares(ind, digit=cond["digit"], style=cond["style"])
-    weighted[f"digit {w['digit']:g} : style {w['style']:g}"] = s
     print(f"weights digit {w['digit']:g} : style {w['style']:g}  ->  wanted digit "
           f"{s['wanted digit']:.3f}, wanted style {s['wanted style']:.3f}")
 ret.set_params(filter_predicted=True)
@@ -190,7 +188,7 @@ for r, q in enumerate(rows):
             ok = all(y_db[a].iloc[item] == np.asarray(v)[q]
                      for a, v in condition.items())
             ax = axes[r, 1 + f * N_SHOW + c]
-            ax.imshow(X[db][item].reshape(8, 8), cmap="gray_r")
+            ax.imshow(X[db[item]].reshape(8, 8), cmap="gray_r")
             ax.set_title(f"{digit_db[item]} {short[style_db[item]]}", fontsize=8,
                          color="green" if ok else "red")
     want = f"{cond['digit'][q]} {short[cond['style'][q]]}"

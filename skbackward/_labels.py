@@ -173,6 +173,17 @@ def check_labels(y, *, input_name="y", n_samples=None, attributes=None):
     return Y
 
 
+def check_same_kind(a, b, what_a, what_b, attribute):
+    """A ValueError when the 1-D labels ``a`` and ``b`` are of another kind
+    (strings and numbers), which never compare equal."""
+    kinds = label_kind(a, what_a), label_kind(b, what_b)
+    if kinds[0] != kinds[1] and len(a) and len(b):
+        raise ValueError(
+            f"{what_a} holds {kinds[0]}s and {what_b} {kinds[1]}s (attribute "
+            f"{attribute!r}): labels of another kind never match; encode both alike."
+        )
+
+
 def label_kind(values, what):
     """"number" or "string": the kind of the 1-D labels ``values``.
 

@@ -61,17 +61,15 @@ def load_digit_styles(*, return_X_y=False, as_frame=False):
         np.rot90(base, k=1, axes=(1, 2)),  # rotated 90 degrees anticlockwise
     ])
     n = len(base)
-    target = np.empty((len(STYLES) * n, 2), dtype=object)
-    target[:, 0] = np.tile(digits.target, len(STYLES)).tolist()
-    target[:, 1] = np.repeat(STYLES, n)
     names = ["digit", "style"]
+    columns = [np.tile(digits.target, len(STYLES)), np.repeat(STYLES, n)]
     if as_frame:
         import pandas as pd
 
-        target = pd.DataFrame({
-            "digit": np.tile(digits.target, len(STYLES)),
-            "style": np.repeat(STYLES, n),
-        })
+        target = pd.DataFrame(dict(zip(names, columns)))
+    else:  # int digits and str styles side by side
+        target = np.empty((len(STYLES) * n, 2), dtype=object)
+        target[:, 0], target[:, 1] = columns[0].tolist(), columns[1]
     data = images.reshape(len(images), -1)
     if return_X_y:
         return data, target

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import HasMethods, StrOptions, validate_par
 from sklearn.utils.validation import _num_samples, check_array
 
 from ._docstrings import fill_doc
-from ._labels import attribute_columns, count_rows, label_kind
+from ._labels import attribute_columns, check_same_kind, count_rows
 from ._validation import count
 from .model_selection import sample_query_pairs
 
@@ -87,14 +87,8 @@ def _relevance(y_true, y_retrieved, k):
             f"k must be in [1, n_retrieved={y_retrieved.shape[1]}]; got {k}."
         )
     for a in range(y_true.shape[1]):
-        wanted = label_kind(y_true[:, a], f"y_true (attribute {a})")
-        found = label_kind(y_retrieved[:, :k, a].ravel(),
-                           f"y_retrieved (attribute {a})")
-        if wanted != found:
-            raise ValueError(
-                f"y_true holds {wanted}s and y_retrieved {found}s (attribute {a}): "
-                "labels of another kind never match; encode both alike."
-            )
+        check_same_kind(y_true[:, a], y_retrieved[:, :k, a].ravel(), "y_true",
+                        "y_retrieved", a)
     return (y_retrieved[:, :k] == y_true[:, None, :]).all(axis=2)
 
 
@@ -396,12 +390,7 @@ def _joint_codes(y_database, wanted):
             f"shapes {np.shape(y_database)} and {np.shape(wanted)}."
         )
     for a in range(db.shape[1]):
-        kinds = (label_kind(db[:, a], "y_database"), label_kind(q[:, a], "wanted"))
-        if kinds[0] != kinds[1]:
-            raise ValueError(
-                f"y_database holds {kinds[0]}s and wanted {kinds[1]}s (attribute "
-                f"{a}): labels of another kind never match."
-            )
+        check_same_kind(db[:, a], q[:, a], "y_database", "wanted", a)
     keys = [tuple(row) for row in np.concatenate([db, q])]
     table = {key: i for i, key in enumerate(dict.fromkeys(keys))}
     codes = np.array([table[key] for key in keys], dtype=np.int64)

@@ -20,8 +20,8 @@ from ._labels import (
     attribute_columns,
     attribute_names,
     check_labels,
+    check_same_kind,
     find_rows,
-    label_kind,
 )
 from ._validation import count
 
@@ -276,12 +276,7 @@ def sample_queries(
     cols = attribute_columns(condition_on, names)
     q_codes, d_codes, classes = [], [], []
     for c in cols:
-        kinds = (label_kind(Q[:, c], "y_query"), label_kind(D[:, c], "y_database"))
-        if kinds[0] != kinds[1] and Q.shape[0] and D.shape[0]:
-            raise ValueError(
-                f"y_query holds {kinds[0]}s and y_database {kinds[1]}s (attribute "
-                f"{names[c]!r}): labels of another kind never match."
-            )
+        check_same_kind(Q[:, c], D[:, c], "y_query", "y_database", names[c])
         cls, inv = np.unique(np.concatenate([Q[:, c], D[:, c]]), return_inverse=True)
         q_codes.append(inv[: Q.shape[0]])
         d_codes.append(inv[Q.shape[0]:])
