@@ -610,15 +610,7 @@ class BaseRetriever(
             X = self._validate_X(X)
             n_q = X.shape[0]
             exclude = self._check_exclude(exclude, n_q, n_db)
-        left = n_db - (exclude is not None and bool((exclude >= 0).any()))
-        if k > left:  # checked before paying for a search
-            raise ValueError(
-                f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, "
-                f"n_samples_fit = {n_db}, n_samples = {n_q}"
-                + ("" if left == n_db else
-                   f" ({left} items are left after excluding one per query"
-                   + ("; X=None excludes each item itself)" if X is None else ")"))
-            )
+        self._check_n_neighbors(k, n_db, n_q, exclude, x_is_none=X is None)
         targets = weights = None
         if condition is not None:
             targets, weights = self._parse_condition(condition, n_q, condition_weight)
@@ -644,6 +636,20 @@ class BaseRetriever(
             dist[s:e], ind[s:e] = index.search(Z, k, exclude=ex, prefer=prefer)
         self._warn_unreached(asked, missed)
         return (dist, ind) if return_distance else ind
+
+    @staticmethod
+    def _check_n_neighbors(k, n_db, n_q, exclude, x_is_none=False):
+        """Checked before paying for a search: ``k`` items must be left once
+        each query's excluded item is left out."""
+        left = n_db - (exclude is not None and bool((exclude >= 0).any()))
+        if k > left:
+            raise ValueError(
+                f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, "
+                f"n_samples_fit = {n_db}, n_samples = {n_q}"
+                + ("" if left == n_db else
+                   f" ({left} items are left after excluding one per query"
+                   + ("; X=None excludes each item itself)" if x_is_none else ")"))
+            )
 
     def _check_exclude(self, exclude, n_queries, n_items):
         if exclude is None:

@@ -135,15 +135,12 @@ def kneighbors(estimator, X, k, return_distance, condition, condition_weight,
     import dask.array as da
 
     n_db = estimator._fitted_index().n_items_
-    left = n_db
     if exclude is not None and not is_dask_collection(exclude):
         exclude = estimator._check_exclude(exclude, X.shape[0], n_db)
-        left -= bool((exclude >= 0).any())
-    if k > left:  # checked before building the graph (blocks check again)
-        raise ValueError(
-            f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, "
-            f"n_samples_fit = {n_db}, n_samples = {X.shape[0]}"
-        )
+    # before building the graph (the blocks check again, with dask exclude)
+    estimator._check_n_neighbors(
+        k, n_db, X.shape[0], None if is_dask_collection(exclude) else exclude
+    )
     per_query = {"condition": condition, "condition_weight": condition_weight,
                  "exclude": exclude}
     dist, ind = [], []
