@@ -208,9 +208,13 @@ def train_network(
     n = tensors[0].shape[0]
     batch_size = min(batch_size, n)
     shuffle = make_generator(seed, torch.device("cpu"))
+    # one generator for every Dropout, drawn from in the forward order: each
+    # module its own mask (a generator per module, equally seeded, gave all
+    # heads the same masks)
+    masks = make_generator(seed + 1, dev)
     dropouts = [m for m in network.modules() if isinstance(m, Dropout)]
     for m in dropouts:
-        m.generator = make_generator(seed + 1, dev)
+        m.generator = masks
     losses = []
     network.to(dev).train()
     optimizer = torch.optim.Adam(

@@ -1,0 +1,44 @@
+"""The training loop's randomness (skbackward._model)."""
+
+import numpy as np
+import torch
+
+from skbackward._model import Dropout, build_network, heads_loss, train_network
+
+
+def test_every_dropout_draws_its_own_mask():
+    # two heads of the same shape: with a generator per module, seeded alike,
+    # both drew the same masks at every step
+    network = build_network(8, [3, 3], 16, seed=0)
+    masks = {}
+
+    def record(module, inputs, output):
+        masks.setdefault(id(module), []).append(
+            (output == 0).numpy().copy())
+
+    dropouts = [m for m in network.modules() if isinstance(m, Dropout)]
+    for m in dropouts:
+        m.register_forward_hook(record)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(64, 8)).astype(np.float32)
+    codes = rng.randint(3, size=(64, 2))
+    train_network(network, heads_loss, (X, codes), epochs=1, batch_size=32,
+                  learning_rate=1e-3, weight_decay=0.0, seed=0, device="cpu")
+    head0, head1 = (network.heads[a] for a in (0, 1))
+    for m0, m1 in zip(
+        [m for m in head0.modules() if isinstance(m, Dropout)],
+        [m for m in head1.modules() if isinstance(m, Dropout)],
+    ):
+        assert len(masks[id(m0)]) == 2  # one mask per minibatch
+        for a, b in zip(masks[id(m0)], masks[id(m1)]):
+            assert a.shape == b.shape and not np.array_equal(a, b)
+
+
+def test_training_leaves_torch_s_global_rng_alone():
+    network = build_network(8, [3], 16, seed=0)
+    X = np.random.RandomState(0).normal(size=(32, 8)).astype(np.float32)
+    state = torch.get_rng_state()
+    train_network(network, heads_loss, (X, np.zeros((32, 1), int) + [0]),
+                  epochs=1, batch_size=16, learning_rate=1e-3, weight_decay=0.0,
+                  seed=0, device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)
