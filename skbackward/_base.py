@@ -218,22 +218,22 @@ class BaseRetriever(
         X = self._validate_X(X)
         if y is not None:
             y, _ = self._label_codes(y, n_samples=X.shape[0])  # known labels only
-        if append:
-            old = self._fitted_index()
-            if (old.labels_ is None) != (y is None):
-                raise ValueError(
-                    "y must be given for every part of an appended index or for "
-                    f"none; the index {'has' if y is None else 'has no'} labels."
-                )
-        self._set_index(X, y, append=append)
+        old = self._fitted_index() if append else None  # read once, then grown
+        if append and (old.labels_ is None) != (y is None):
+            raise ValueError(
+                "y must be given for every part of an appended index or for "
+                f"none; the index {'has' if y is None else 'has no'} labels."
+            )
+        self._set_index(X, y, grow=old)
         return self
 
-    def _set_index(self, X, y, append=False):
-        """Build the index of ``X`` chunk by chunk and swap it in at the end."""
+    def _set_index(self, X, y, grow=None):
+        """Build the index of ``X`` chunk by chunk and swap it in at the end;
+        ``grow``: a fitted index to add ``X`` to instead of a new one."""
         n = X.shape[0]
         dim = self.model_.embed.embedding_dim
-        if append:
-            new = self._fitted_index()._grown(n)
+        if grow is not None:  # the index checked by the caller, not a newer one
+            new = grow._grown(n)
         else:
             param = self.vector_index
             new = clone(ExactIndex() if param is None else param)

@@ -302,8 +302,8 @@ class DistilledRetriever(BaseRetriever):
         )
         return Z0, targets, Z_star
 
-    def _set_index(self, X, y, append=False):
-        super()._set_index(X, y, append=append)
+    def _set_index(self, X, y, grow=None):
+        super()._set_index(X, y, grow=grow)
         self.teacher_.vector_index_ = self.vector_index_  # one index for both
 
     def set_params(self, **params):

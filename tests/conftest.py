@@ -29,6 +29,26 @@ def require(module):
     return pytest.importorskip(module)
 
 
+@pytest.fixture(scope="session")
+def two_attribute_items():
+    """300 items of :func:`two_attribute_data` and their labels, int shapes
+    and str colours side by side in an object array."""
+    X, shape, colour = two_attribute_data(n=300)
+    return X, np.array([shape, colour], dtype=object).T
+
+
+def assert_same_neighbours(a, b, atol, max_differ=1.0):
+    """Two ``(distances, indices)`` results equal up to the order of near-ties.
+
+    The distances agree position by position within ``atol``, so where the
+    indices differ the two items are equally near; at most ``max_differ`` of
+    the indices may differ.
+    """
+    (d1, i1), (d2, i2) = a, b
+    np.testing.assert_allclose(d1, d2, rtol=0, atol=atol)
+    assert np.mean(i1 != i2) <= max_differ
+
+
 def two_attribute_data(n=240, seed=0):
     """Features that encode two attributes (3 shapes x 4 colours) plus noise.
 

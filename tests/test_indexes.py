@@ -24,7 +24,7 @@ from skbackward._index import unit_float32
 from skbackward.indexes import ExactIndex, FaissIndex, VectorIndex
 from skbackward.metrics import make_precision_scorer
 
-from .conftest import require, two_attribute_data
+from .conftest import require
 
 TRAIN = dict(epochs=3, embedding_dim=16, random_state=0)
 
@@ -217,14 +217,8 @@ def test_retriever_exclude_with_as_many_neighbours_as_items(digits):
 # ---- the retrievers' index layer ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def two_attr():
-    X, shape, colour = two_attribute_data(n=300)
-    return X, np.array([shape, colour], dtype=object).T
-
-
-def test_working_memory_does_not_change_results(two_attr):
-    X, y = two_attr
+def test_working_memory_does_not_change_results(two_attribute_items):
+    X, y = two_attribute_items
     a = LabelFilterRetriever(**TRAIN).fit(X, y)
     b = LabelFilterRetriever(**TRAIN, vector_index=ExactIndex(0.01)).fit(X, y)
     for cond in (None, {0: 1}, {0: 2, 1: "red"}):
@@ -240,8 +234,10 @@ def test_working_memory_does_not_change_results(two_attr):
     # its batch as they converge)
     (BackwardSearchRetriever, np.float64),
 ])
-def test_kneighbors_of_a_subset_are_rows_of_the_full_call(cls, dtype, two_attr):
-    X, y = two_attr
+def test_kneighbors_of_a_subset_are_rows_of_the_full_call(
+    cls, dtype, two_attribute_items
+):
+    X, y = two_attribute_items
     X = X.astype(dtype)
     params = {"epochs": 2, "random_state": 0} if cls is DistilledRetriever else TRAIN
     ret = cls(**params).fit(X, y)
@@ -254,8 +250,8 @@ def test_kneighbors_of_a_subset_are_rows_of_the_full_call(cls, dtype, two_attr):
 
 
 @pytest.mark.parametrize("cls", [LabelFilterRetriever, BackwardSearchRetriever])
-def test_queries_go_in_bounded_batches(monkeypatch, cls, two_attr):
-    X, y = two_attr
+def test_queries_go_in_bounded_batches(monkeypatch, cls, two_attribute_items):
+    X, y = two_attribute_items
     params = {"max_iter": 10} if cls is BackwardSearchRetriever else {}
     ret = cls(**TRAIN, **params, n_neighbors=5).fit(X, y)
     expected = [ret.kneighbors(None), ret.kneighbors(None, condition={1: "red"}),
@@ -268,8 +264,8 @@ def test_queries_go_in_bounded_batches(monkeypatch, cls, two_attr):
             np.testing.assert_array_equal(u, v)
 
 
-def test_x_none_excludes_each_item_and_uses_the_stored_embeddings(two_attr):
-    X, y = two_attr
+def test_x_none_excludes_each_item_and_uses_the_stored_embeddings(two_attribute_items):
+    X, y = two_attribute_items
     ret = LabelFilterRetriever(**TRAIN).fit(X, y)
     d, i = ret.kneighbors(None, 6)
     assert not (i == np.arange(len(X))[:, None]).any()
@@ -278,8 +274,8 @@ def test_x_none_excludes_each_item_and_uses_the_stored_embeddings(two_attr):
     np.testing.assert_allclose(d, d_x[:, 1:], atol=1e-6)
 
 
-def test_index_in_chunks_equals_index_at_once(monkeypatch, two_attr):
-    X, y = two_attr
+def test_index_in_chunks_equals_index_at_once(monkeypatch, two_attribute_items):
+    X, y = two_attribute_items
     ret = LabelFilterRetriever(**TRAIN).fit(X, y)
     expected = ret.kneighbors(X[:30], 10, condition={1: "blue"})
     predicted = ret.vector_index_.predicted_.copy()
@@ -290,8 +286,8 @@ def test_index_in_chunks_equals_index_at_once(monkeypatch, two_attr):
         np.testing.assert_array_equal(u, v)
 
 
-def test_fit_and_index_read_memmaps(tmp_path, two_attr):
-    X, y = two_attr
+def test_fit_and_index_read_memmaps(tmp_path, two_attribute_items):
+    X, y = two_attribute_items
     path = tmp_path / "X.npy"
     np.save(path, X.astype(np.float32))
     X_map = np.load(path, mmap_mode="r")
@@ -305,10 +301,12 @@ def test_fit_and_index_read_memmaps(tmp_path, two_attr):
         np.testing.assert_array_equal(u, v)
 
 
-def test_large_training_arrays_are_read_per_minibatch(monkeypatch, tmp_path, two_attr):
+def test_large_training_arrays_are_read_per_minibatch(
+    monkeypatch, tmp_path, two_attribute_items
+):
     import skbackward._model as model_module
 
-    X, y = two_attr
+    X, y = two_attribute_items
     expected = BackwardSearchRetriever(**TRAIN).fit(X, y)
     monkeypatch.setattr(model_module, "PRELOAD_BYTES", 0)
     np.save(tmp_path / "X.npy", X)
@@ -320,8 +318,8 @@ def test_large_training_arrays_are_read_per_minibatch(monkeypatch, tmp_path, two
 
 
 @pytest.mark.parametrize("factory", [None, "Flat", "IVF4,Flat"])
-def test_append_grows_the_index(factory, two_attr):
-    X, y = two_attr
+def test_append_grows_the_index(factory, two_attribute_items):
+    X, y = two_attribute_items
     vi = None if factory is None else FaissIndex(factory, nprobe=4)
     if factory is not None:
         _faiss()
@@ -347,8 +345,8 @@ def test_append_grows_the_index(factory, two_attr):
     assert not (i == np.arange(len(X))[:, None]).any()
 
 
-def test_append_needs_labels_everywhere_or_nowhere(two_attr):
-    X, y = two_attr
+def test_append_needs_labels_everywhere_or_nowhere(two_attribute_items):
+    X, y = two_attribute_items
     ret = LabelFilterRetriever(**TRAIN).fit(X, y)
     with pytest.raises(ValueError, match="y must be given for every part"):
         ret.index(X[:10], append=True)
@@ -359,8 +357,8 @@ def test_append_needs_labels_everywhere_or_nowhere(two_attr):
     assert ret.n_index_samples_ == 20 and ret.index_labels_ is None
 
 
-def test_centroids_in_chunks(monkeypatch, two_attr):
-    X, y = two_attr
+def test_centroids_in_chunks(monkeypatch, two_attribute_items):
+    X, y = two_attribute_items
     expected = CentroidShiftRetriever(**TRAIN).fit(X, y).centroids_
     monkeypatch.setattr(CentroidShiftRetriever, "_chunk_rows", lambda self, X: 7)
     got = CentroidShiftRetriever(**TRAIN).fit(X, y).centroids_
@@ -399,8 +397,8 @@ def test_distilled_retriever_keeps_one_index(digits):
     assert prefit.n_index_samples_ == len(X_train)
 
 
-def test_index_swaps_atomically_under_concurrent_queries(two_attr):
-    X, y = two_attr
+def test_index_swaps_atomically_under_concurrent_queries(two_attribute_items):
+    X, y = two_attribute_items
     ret = LabelFilterRetriever(**TRAIN).fit(X, y)
     dbs = [X[:150], X[100:]]
     expected = []

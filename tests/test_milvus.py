@@ -22,7 +22,7 @@ from skbackward import (
 from skbackward._milvus import connect, level_filters
 from skbackward.indexes import MilvusIndex
 
-from .conftest import require, two_attribute_data
+from .conftest import assert_same_neighbours, require
 
 pymilvus = require("pymilvus")
 require("milvus_lite")  # the tests' databases are Milvus Lite files and servers
@@ -44,17 +44,9 @@ def db_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def data():
-    X, shape, colour = two_attribute_data(n=300)
-    y = np.empty((300, 2), dtype=object)  # int shapes, str colours
-    y[:, 0], y[:, 1] = shape, colour
-    return X, y
-
-
-@pytest.fixture(scope="module")
-def pair(data, db_path):
+def pair(two_attribute_items, db_path):
     """The same fitted LabelFilterRetriever with the exact index and with Milvus."""
-    X, y = data
+    X, y = two_attribute_items
     exact = LabelFilterRetriever(**TRAIN).fit(X, y)
     milvus = clone(exact).set_params(
         vector_index=MilvusIndex(db_path, "pair", batch_size=128)).fit(X, y)
@@ -67,12 +59,7 @@ def _field_types(client, collection):
 
 
 def assert_same_results(a, b):
-    (d0, i0), (d1, i1) = a, b
-    np.testing.assert_allclose(d1, d0, atol=2e-6)
-    # equal indices, except where two items tie in distance
-    differ = i0 != i1
-    np.testing.assert_allclose(d0[differ], d1[differ], atol=2e-6)
-    assert differ.mean() < 0.01
+    assert_same_neighbours(a, b, atol=2e-6, max_differ=0.01)
 
 
 # ---- agreement with the exact index -----------------------------------------
@@ -102,18 +89,18 @@ def test_collection_layout(pair, db_path):
 @pytest.mark.parametrize("condition", [
     None, 2, "blue", {0: 1, 1: "red"}, {1: ["red", "blue", None] * 20},
 ])
-def test_agrees_with_exact_index(pair, data, condition):
+def test_agrees_with_exact_index(pair, two_attribute_items, condition):
     exact, milvus = pair
-    X_q = data[0][:60] + 0.05
+    X_q = two_attribute_items[0][:60] + 0.05
     assert_same_results(exact.kneighbors(X_q, 12, condition=condition),
                         milvus.kneighbors(X_q, 12, condition=condition))
 
 
-def test_levels_fill_up_when_few_items_match(pair, data):
+def test_levels_fill_up_when_few_items_match(pair, two_attribute_items):
     # more neighbours than items predicted to match both attributes: the next
     # levels (one attribute matched, then none) fill up, inside Milvus
     exact, milvus = pair
-    X_q = data[0][:20]
+    X_q = two_attribute_items[0][:20]
     predicted = milvus.vector_index_.predicted()
     n_match = int(((predicted[:, 0] == 1) & (predicted[:, 1] == 3)).sum())
     k = n_match + 40
@@ -126,9 +113,9 @@ def test_levels_fill_up_when_few_items_match(pair, data):
                         milvus.kneighbors(X_q, k, condition={0: 1, 1: "red"}))
 
 
-def test_exclude_and_X_none(pair, data):
+def test_exclude_and_X_none(pair, two_attribute_items):
     exact, milvus = pair
-    X_q = data[0][:30]
+    X_q = two_attribute_items[0][:30]
     exclude = np.r_[np.arange(15), -np.ones(15, int)]
     assert_same_results(exact.kneighbors(X_q, 5, exclude=exclude, condition=2),
                         milvus.kneighbors(X_q, 5, exclude=exclude, condition=2))
@@ -145,8 +132,8 @@ def test_exclude_and_X_none(pair, data):
     assert all(len(set(row)) == 299 for row in ind)
 
 
-def test_search_strategies_with_milvus(data, db_path):
-    X, y = data
+def test_search_strategies_with_milvus(two_attribute_items, db_path):
+    X, y = two_attribute_items
     X_q = X[:25]
     for name, est in [
         ("bs_filter", BackwardSearchRetriever(max_iter=10, **TRAIN)),
@@ -166,8 +153,8 @@ def test_search_strategies_with_milvus(data, db_path):
 @pytest.mark.parametrize("index_type, search", [("IVF_FLAT", {"nprobe": 16}),
                                                  ("HNSW", {"ef": 64}),
                                                  ("AUTOINDEX", None)])
-def test_approximate_index_types(data, db_path, index_type, search):
-    X, y = data
+def test_approximate_index_types(two_attribute_items, db_path, index_type, search):
+    X, y = two_attribute_items
     ret = LabelFilterRetriever(vector_index=MilvusIndex(
         db_path, index_type.lower(), index_type=index_type, search_params=search),
         **TRAIN).fit(X, y)
@@ -200,22 +187,22 @@ def test_level_filters():
 # ---- persistence, append, labels ---------------------------------------------
 
 
-def test_pickle_keeps_connection_settings_only(pair, data):
+def test_pickle_keeps_connection_settings_only(pair, two_attribute_items):
     exact, milvus = pair
     blob = pickle.dumps(milvus.vector_index_)
     assert len(blob) < 2000  # no vectors: settings and a few counters
     assert len(pickle.dumps(exact.vector_index_)) > 300 * 16 * 4
     loaded = pickle.loads(pickle.dumps(milvus))
     assert "_connection" not in loaded.vector_index_.__dict__
-    X_q = data[0][:10]
+    X_q = two_attribute_items[0][:10]
     assert_same_results(milvus.kneighbors(X_q, 4, condition=0),
                         loaded.kneighbors(X_q, 4, condition=0))
     np.testing.assert_array_equal(loaded.index_labels_, milvus.index_labels_)
     assert loaded.index_labels_.dtype == milvus.index_labels_.dtype
 
 
-def test_labels_round_trip(data, db_path):
-    X, _ = data
+def test_labels_round_trip(two_attribute_items, db_path):
+    X, _ = two_attribute_items
     ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "ints"), **TRAIN)
     y_int = (np.arange(300) % 3)
     ret.fit(X, y_int)
@@ -230,8 +217,8 @@ def test_labels_round_trip(data, db_path):
     assert pickle.loads(pickle.dumps(ret)).index_labels_ is None
 
 
-def test_append_keeps_numbers_and_old_index(data, db_path):
-    X, y = data
+def test_append_keeps_numbers_and_old_index(two_attribute_items, db_path):
+    X, y = two_attribute_items
     ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "append"), **TRAIN)
     ret.fit(X[:200], y[:200])
     old = ret.vector_index_
@@ -247,8 +234,8 @@ def test_append_keeps_numbers_and_old_index(data, db_path):
     assert ind.max() < 200
 
 
-def test_appended_longer_string_labels_survive_pickling(data, db_path):
-    X, _ = data
+def test_appended_longer_string_labels_survive_pickling(two_attribute_items, db_path):
+    X, _ = two_attribute_items
     index = MilvusIndex(db_path, "words", overwrite=True)
     ret = LabelFilterRetriever(vector_index=index, **TRAIN)
     y = np.array(["cat", "mouse"] * 20)
@@ -260,8 +247,8 @@ def test_appended_longer_string_labels_survive_pickling(data, db_path):
     np.testing.assert_array_equal(loaded.index_labels_, y)
 
 
-def test_verbose_prints_progress(data, db_path, capsys):
-    X, y = data
+def test_verbose_prints_progress(two_attribute_items, db_path, capsys):
+    X, y = two_attribute_items
     LabelFilterRetriever(vector_index=MilvusIndex(db_path, "verbose", batch_size=100,
                                                   verbose=1), **TRAIN).fit(X, y)
     out = capsys.readouterr().out
@@ -272,8 +259,8 @@ def test_verbose_prints_progress(data, db_path, capsys):
 # ---- safety and errors ----------------------------------------------------------
 
 
-def test_overwrite_is_explicit(data, db_path):
-    X, y = data
+def test_overwrite_is_explicit(two_attribute_items, db_path):
+    X, y = two_attribute_items
     first = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "mine"), **TRAIN)
     first.fit(X, y)
     before = first.kneighbors(X[:5], 3)
@@ -287,8 +274,8 @@ def test_overwrite_is_explicit(data, db_path):
     assert second.n_index_samples_ == 100
 
 
-def test_unreachable_server_names_the_uri(data):
-    X, y = data
+def test_unreachable_server_names_the_uri(two_attribute_items):
+    X, y = two_attribute_items
     ret = LabelFilterRetriever(
         vector_index=MilvusIndex("http://127.0.0.1:1", "x", timeout=2), **TRAIN)
     with pytest.raises(ConnectionError, match=r"http://127\.0\.0\.1:1"):
@@ -303,8 +290,8 @@ def test_unreachable_server_names_the_uri(data):
     (dict(overwrite="yes"), "overwrite must be True or False"),
     (dict(timeout=-1), "timeout must be a positive number"),
 ])
-def test_bad_parameters(data, db_path, params, match):
-    X, y = data
+def test_bad_parameters(two_attribute_items, db_path, params, match):
+    X, y = two_attribute_items
     kwargs = dict(uri=db_path, collection="bad") | params
     ret = LabelFilterRetriever(vector_index=MilvusIndex(**kwargs), **TRAIN)
     with pytest.raises(ValueError, match=match):

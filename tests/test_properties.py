@@ -41,7 +41,7 @@ from skbackward.metrics import (
 )
 from skbackward.model_selection import sample_queries
 
-from .conftest import two_attribute_data
+from .conftest import assert_same_neighbours, two_attribute_data
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::skbackward.exceptions.ConditionNotReachedWarning"
@@ -176,13 +176,6 @@ def assert_valid_neighbours(ret, condition, dist, ind, n, k, exclude=None):
     assert (np.diff(dist, axis=1)[same] >= -1e-5).all()
 
 
-def assert_same_neighbours(d1, i1, d2, i2, tol):
-    """Equal results up to reordering of ties closer than ``tol``."""
-    np.testing.assert_allclose(d1, d2, rtol=0, atol=tol)
-    differ = i1 != i2
-    assert (np.abs(d1 - d2)[differ] <= tol).all()
-
-
 def _subset(condition, rows):
     """The condition of the queries ``rows`` (per-query arrays sliced)."""
     def part(value):
@@ -224,8 +217,10 @@ def test_kneighbors_valid_inputs(world, name, data):
             condition_weight=_subset(weight, rows),
             exclude=None if exclude is None else np.array(exclude)[rows])
             for rows in parts]
-        assert_same_neighbours(dist, ind, np.concatenate([g[0] for g in got]),
-                               np.concatenate([g[1] for g in got]), tol=1e-9)
+        assert_same_neighbours(
+            (dist, ind), [np.concatenate([g[i] for g in got]) for i in (0, 1)],
+            atol=1e-9,
+        )
 
 
 @pytest.mark.parametrize("name", NAMES)
