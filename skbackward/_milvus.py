@@ -546,20 +546,6 @@ class MilvusIndex(VectorIndex):
         return start, max(stop, start)
 
     def embeddings(self, start=0, stop=None):
-        """The embeddings of items ``start:stop``, read back from Milvus.
-
-        Parameters
-        ----------
-        start : int, default=0
-            First item.
-        stop : int, default=None
-            One past the last item; None for all.
-
-        Returns
-        -------
-        embeddings : ndarray of shape (n_items, dim), float32
-            Unit vector times norm of each item.
-        """
         start, stop = self._range(start, stop)
         cols = read_range(self._client(), self.collection, start, stop,
                           [VECTOR, NORM])
@@ -567,20 +553,6 @@ class MilvusIndex(VectorIndex):
         return unit * np.array(cols[NORM], dtype=np.float32)[:, None]
 
     def predicted(self, start=0, stop=None):
-        """The heads' predicted classes of items ``start:stop``, from Milvus.
-
-        Parameters
-        ----------
-        start : int, default=0
-            First item.
-        stop : int, default=None
-            One past the last item; None for all.
-
-        Returns
-        -------
-        predicted : ndarray of shape (n_items, n_attributes), int64
-            Class index of each attribute.
-        """
         start, stop = self._range(start, stop)
         fields = [f"pred_{a}" for a in range(self._n_attributes)]
         cols = read_range(self._client(), self.collection, start, stop, fields)
@@ -616,3 +588,7 @@ class MilvusIndex(VectorIndex):
 
 def _as_2d(labels):
     return labels.reshape(labels.shape[0], -1)
+
+
+for _name in ("embeddings", "predicted"):  # read back from Milvus
+    getattr(MilvusIndex, _name).__doc__ = getattr(VectorIndex, _name).__doc__
