@@ -6,10 +6,12 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import PRESERVE_CONSTRAINT, TrainedRetriever, blend_directions
+from ._docstrings import TRAINING_PARAMETERS, fill_doc
 from ._search import SELECTION_RULES, search_embeddings
 from ._validation import Range, count, finite
 
 
+@fill_doc(training_parameters=TRAINING_PARAMETERS)
 class BackwardSearchRetriever(TrainedRetriever):
     """Conditional retrieval over precomputed features by Backward Search.
 
@@ -26,19 +28,7 @@ class BackwardSearchRetriever(TrainedRetriever):
 
     Parameters
     ----------
-    embedding_dim : int, default=256
-        Dimension ``D`` of the retrieval embedding.
-    epochs : int, default=10
-        Training epochs of the embedding and classifier heads. Heads trained
-        much longer grow overconfident, and the search then fools them with
-        small moves that do not reach the condition class.
-    batch_size : int, default=256
-        Minibatch size in training (at least 2: BatchNorm needs two samples).
-    learning_rate : float, default=1e-3
-        Adam's initial learning rate in training; halved every third of the
-        epochs.
-    weight_decay : float, default=1e-6
-        Adam's weight decay in training.
+    {training_parameters}
     alpha : float, default=0.5
         The paper's lambda: weight of the L1 pull towards the query's own
         embedding. Larger keeps results closer to the query (more context,
@@ -166,10 +156,11 @@ class BackwardSearchRetriever(TrainedRetriever):
         self,
         *,
         embedding_dim=256,
-        epochs=10,
-        batch_size=256,
-        learning_rate=1e-3,
+        epochs=30,
+        batch_size=64,
+        learning_rate=0.01,
         weight_decay=1e-6,
+        lr_decay=0.1,
         alpha=0.5,
         search_lr=0.2,
         max_iter=100,
@@ -190,6 +181,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.lr_decay = lr_decay
         self.alpha = alpha
         self.search_lr = search_lr
         self.max_iter = max_iter

@@ -678,7 +678,7 @@ class TrainedRetriever(BaseRetriever):
     """Base of the retrievers that train their own embedding and heads.
 
     Subclasses take ``embedding_dim``, ``epochs``, ``batch_size``,
-    ``learning_rate``, ``weight_decay``, ``device``, ``random_state`` and
+    ``learning_rate``, ``weight_decay``, ``lr_decay``, ``device``, ``random_state`` and
     ``verbose`` parameters and share this training.
 
     Warning: This class should not be used directly. Use derived classes instead.
@@ -733,7 +733,8 @@ class TrainedRetriever(BaseRetriever):
             network, heads_loss, (X, codes),
             epochs=self.epochs, batch_size=self.batch_size,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-            seed=seed, device=self.device, verbose=self.verbose,
+            lr_decay=self.lr_decay, seed=seed, device=self.device,
+            verbose=self.verbose,
         )
         check_finite_network(network, X)
         self.model_ = network

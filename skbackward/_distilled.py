@@ -77,14 +77,19 @@ class DistilledRetriever(BaseRetriever):
         "distill" objective (0 in the paper).
     hidden_dim : int, default=128
         Width of the student's two hidden layers.
-    epochs : int, default=50
-        Training epochs of the student.
-    batch_size : int, default=256
-        Minibatch size of the student's training (at least 2).
+    epochs : int, default=49
+        Training epochs of the student (the paper's distillation script runs
+        ``for epoch in range(1, 50)``: 49).
+    batch_size : int, default=512
+        Minibatch size of the student's training (at least 2; the published
+        512).
     learning_rate : float, default=1e-3
-        Adam's initial learning rate (halved every third of the epochs).
+        Adam's initial learning rate of the student's training.
     weight_decay : float, default=0.0
-        Adam's weight decay.
+        Adam's weight decay in the student's training.
+    lr_decay : float, default=1.0
+        Factor applied to the student's learning rate after every third of
+        the epochs; 1 (the published recipe) keeps it constant.
     n_neighbors : int, default=10
         Default number of neighbours of :meth:`kneighbors`.
     vector_index : VectorIndex, default=None
@@ -156,10 +161,11 @@ class DistilledRetriever(BaseRetriever):
         targets_per_sample=2,
         l1_weight=0.0,
         hidden_dim=128,
-        epochs=50,
-        batch_size=256,
+        epochs=49,
+        batch_size=512,
         learning_rate=1e-3,
         weight_decay=0.0,
+        lr_decay=1.0,
         n_neighbors=10,
         vector_index=None,
         device="cpu",
@@ -176,6 +182,7 @@ class DistilledRetriever(BaseRetriever):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.lr_decay = lr_decay
         self.n_neighbors = n_neighbors
         self.vector_index = vector_index
         self.device = device
@@ -276,9 +283,10 @@ class DistilledRetriever(BaseRetriever):
         curve = train_network(
             student, loss, arrays, epochs=self.epochs, batch_size=self.batch_size,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-            seed=seed, device=self.device, verbose=self.verbose,
-            log_prefix="student ", diverged_hint="lower learning_rate, "
-            "weight_decay or l1_weight, or the teacher's alpha",
+            lr_decay=self.lr_decay, seed=seed, device=self.device,
+            verbose=self.verbose, log_prefix="student ",
+            diverged_hint="lower learning_rate, weight_decay or l1_weight, or "
+            "the teacher's alpha",
         )
         check_finite_network(student)
         return student, curve

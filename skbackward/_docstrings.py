@@ -34,3 +34,29 @@ def fill_doc(**blocks):
         return obj
 
     return decorate
+
+
+# The training of the embedding and classifier heads, shared by every retriever
+# that trains them (BackwardSearchRetriever and the peers): the recipe of the
+# paper's public model-building script.
+TRAINING_PARAMETERS = """\
+embedding_dim : int, default=256
+    Dimension ``D`` of the retrieval embedding.
+epochs : int, default=30
+    Training epochs of the embedding and classifier heads (the published 30).
+    More epochs (or a larger ``learning_rate``) make the search reach the
+    condition more often and keep *which* item the query was less: a second
+    knob beside ``alpha`` (see the user guide's page on the training).
+batch_size : int, default=64
+    Minibatch size in training, reshuffled every epoch, the last partial
+    minibatch kept (a last minibatch of one row is skipped: BatchNorm cannot
+    train on one sample). At least 2.
+learning_rate : float, default=0.01
+    Adam's initial learning rate in training.
+weight_decay : float, default=1e-6
+    Adam's weight decay in training.
+lr_decay : float, default=0.1
+    Factor applied to the learning rate after every third of the epochs
+    (the published ``StepLR``: x0.1 every 10 of 30 epochs); 1 keeps it
+    constant.
+"""

@@ -184,25 +184,41 @@ def heads_loss(network, x, codes):
     )
 
 
+def decay_step(epochs):
+    """Epochs between two decays of the learning rate: a third of them (the
+    published 30 epochs decay every 10)."""
+    return max(1, epochs // 3)
+
+
 def train_network(
     network, loss_fn, arrays, *, epochs, batch_size, learning_rate, weight_decay,
-    seed, device, verbose=0, log_prefix="",
+    lr_decay, seed, device, verbose=0, log_prefix="",
     diverged_hint="lower learning_rate or weight_decay, or scale X",
+    dtype=torch.float32,
 ):
     """Train ``network`` by minibatch Adam on ``loss_fn(network, *batch)``.
 
+    The loop of the paper's public model-building script: every epoch the
+    rows are reshuffled and cut into minibatches of ``batch_size`` (the last,
+    partial one kept), Adam with ``weight_decay`` takes one step per
+    minibatch, and the learning rate is multiplied by ``lr_decay`` after
+    every third of the epochs (``StepLR``; the published 30 epochs decay by
+    0.1 every 10). One difference: a last minibatch of a single row is
+    skipped, since BatchNorm cannot train on one sample (the published loop
+    would stop with an error there).
+
     ``arrays`` are numpy arrays sharing their first dimension; each minibatch
-    holds the same rows of all of them. Adam with weight decay and a step decay
-    of the learning rate (halved every third of the epochs). The shuffling and
-    every :class:`Dropout` mask come from generators seeded by ``seed``, never
-    from torch's global RNG, so fits running in parallel threads are each
-    reproducible. Returns the mean loss of each epoch. The network is returned
-    to the CPU in eval mode so the estimator pickles anywhere. A non-finite
-    loss raises a ValueError that ends with ``diverged_hint``.
+    holds the same rows of all of them; floats are trained in ``dtype`` (the
+    network's). The shuffling and every :class:`Dropout` mask come from
+    generators seeded by ``seed``, never from torch's global RNG, so fits
+    running in parallel threads are each reproducible. Returns the mean loss
+    of each epoch. The network is returned to the CPU in eval mode so the
+    estimator pickles anywhere. A non-finite loss raises a ValueError that
+    ends with ``diverged_hint``.
     """
     dev = resolve_device(device)
     tensors = [
-        _rows(a, dev, torch.int64 if a.dtype.kind in "iu" else torch.float32)
+        _rows(a, dev, torch.int64 if a.dtype.kind in "iu" else dtype)
         for a in arrays
     ]
     n = tensors[0].shape[0]
@@ -221,7 +237,7 @@ def train_network(
         network.parameters(), lr=learning_rate, weight_decay=weight_decay
     )
     scheduler = torch.optim.lr_scheduler.StepLR(
-        optimizer, step_size=max(1, epochs // 3), gamma=0.5
+        optimizer, step_size=decay_step(epochs), gamma=lr_decay
     )
     try:
         for epoch in range(epochs):
@@ -231,7 +247,7 @@ def train_network(
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
                 if idx.shape[0] < 2:  # BatchNorm cannot train on one sample
-                    continue
+                    break
                 loss = loss_fn(network, *(t[idx] for t in tensors))
                 value = loss.item()
                 if not math.isfinite(value):

@@ -9,36 +9,24 @@ answered.
 import numpy as np
 
 from ._base import PRESERVE_CONSTRAINT, TrainedRetriever
-from ._docstrings import fill_doc
+from ._docstrings import TRAINING_PARAMETERS, fill_doc
 from ._model import predict_labels
 
-_TRAINING_PARAMETERS = """
-    Parameters
-    ----------
-    embedding_dim : int, default=256
-        Dimension of the retrieval embedding.
-    epochs : int, default=10
-        Training epochs of the embedding and classifier heads.
-    batch_size : int, default=256
-        Minibatch size in training (at least 2: BatchNorm needs two samples).
-    learning_rate : float, default=1e-3
-        Adam's initial learning rate (halved every third of the epochs).
-    weight_decay : float, default=1e-6
-        Adam's weight decay.
-    n_neighbors : int, default=10
-        Default number of neighbours of :meth:`kneighbors`.
-    vector_index : VectorIndex, default=None
-        Where the indexed items are kept and how they are searched: None
-        (an :class:`~skbackward.indexes.ExactIndex`) for exact search,
-        :class:`~skbackward.indexes.FaissIndex` for approximate search of
-        large databases. Not modified: the fitted copy is ``vector_index_``.
-    device : str, default="cpu"
-        Torch device for training ("cpu", "cuda", "auto"); fitted modules are
-        kept on the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling and dropout.
-    verbose : int, default=0
-        Print the training loss of each epoch when > 0.
+_TRAINING_PARAMETERS = "Parameters\n----------\n" + TRAINING_PARAMETERS + """
+n_neighbors : int, default=10
+    Default number of neighbours of :meth:`kneighbors`.
+vector_index : VectorIndex, default=None
+    Where the indexed items are kept and how they are searched: None
+    (an :class:`~skbackward.indexes.ExactIndex`) for exact search,
+    :class:`~skbackward.indexes.FaissIndex` for approximate search of
+    large databases. Not modified: the fitted copy is ``vector_index_``.
+device : str, default="cpu"
+    Torch device for training ("cpu", "cuda", "auto"); fitted modules are
+    kept on the CPU.
+random_state : int, RandomState instance or None, default=None
+    Seeds initialisation, shuffling and dropout.
+verbose : int, default=0
+    Print the training loss of each epoch when > 0.
 """
 
 _FITTED_ATTRIBUTES = """
@@ -81,10 +69,11 @@ class _PeerRetriever(TrainedRetriever):
         self,
         *,
         embedding_dim=256,
-        epochs=10,
-        batch_size=256,
-        learning_rate=1e-3,
+        epochs=30,
+        batch_size=64,
+        learning_rate=0.01,
         weight_decay=1e-6,
+        lr_decay=0.1,
         n_neighbors=10,
         vector_index=None,
         device="cpu",
@@ -96,6 +85,7 @@ class _PeerRetriever(TrainedRetriever):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.lr_decay = lr_decay
         self.n_neighbors = n_neighbors
         self.vector_index = vector_index
         self.device = device
@@ -179,10 +169,11 @@ class LabelFilterRetriever(_PeerRetriever):
         self,
         *,
         embedding_dim=256,
-        epochs=10,
-        batch_size=256,
-        learning_rate=1e-3,
+        epochs=30,
+        batch_size=64,
+        learning_rate=0.01,
         weight_decay=1e-6,
+        lr_decay=0.1,
         n_neighbors=10,
         vector_index=None,
         device="cpu",
@@ -193,8 +184,8 @@ class LabelFilterRetriever(_PeerRetriever):
         super().__init__(
             embedding_dim=embedding_dim, epochs=epochs, batch_size=batch_size,
             learning_rate=learning_rate, weight_decay=weight_decay,
-            n_neighbors=n_neighbors, vector_index=vector_index, device=device,
-            random_state=random_state, verbose=verbose,
+            lr_decay=lr_decay, n_neighbors=n_neighbors, vector_index=vector_index,
+            device=device, random_state=random_state, verbose=verbose,
         )
         self.preserve = preserve
 

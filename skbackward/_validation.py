@@ -50,6 +50,7 @@ TRAINING_CONSTRAINTS = {
     "batch_size": [count(2)],  # BatchNorm cannot train on one sample
     "learning_rate": [finite(0.0, positive=True)],
     "weight_decay": [finite(0.0)],
+    "lr_decay": [Range(Real, 0, 1, closed="right")],
 }
 
 
