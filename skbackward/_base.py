@@ -215,6 +215,9 @@ class BaseRetriever(
         """
         check_is_fitted(self)
         self._validate_query_params()
+        # a string such as "no" is truthy: it must not append
+        check_arguments({"append": ["boolean"]}, f"{type(self).__name__}.index",
+                        append=append)
         X = self._validate_X(X)
         if y is not None:
             y, _ = self._label_codes(y, n_samples=X.shape[0])  # known labels only

@@ -36,7 +36,7 @@ from sklearn.exceptions import NotFittedError
 from . import _faiss
 from ._index import exact_topk, unit_float32
 from ._preference import cosine_distances, level_codes, place, query_groups, top_code
-from ._validation import check_arguments, check_params, count, finite
+from ._validation import C_INT_MAX, check_arguments, check_params, count, finite
 
 __all__ = ["ExactIndex", "FaissIndex", "MilvusIndex", "VectorIndex"]
 
@@ -204,6 +204,15 @@ def _check_search(index, queries, k, exclude):
     if queries.ndim != 2 or queries.shape[1] != index.dim_:
         raise ValueError(
             f"queries must have shape (n_queries, {index.dim_}); got {queries.shape}."
+        )
+    if queries.dtype.kind not in "biuf":
+        raise ValueError(f"queries must be numbers; got dtype {queries.dtype}.")
+    finite = np.isfinite(queries).all(axis=1)
+    if not finite.all():
+        # a NaN similarity ranks nowhere: the search would answer -1 and inf
+        raise ValueError(
+            f"queries must be finite; rows {np.flatnonzero(~finite)[:10].tolist()} "
+            "hold NaN or inf."
         )
     n_queries = queries.shape[0]
     if exclude is not None:
@@ -504,8 +513,8 @@ class FaissIndex(_InMemoryIndex):
 
     _parameter_constraints = {
         "factory": [str],
-        "nprobe": [count(1), None],
-        "efSearch": [count(1), None],
+        "nprobe": [count(1, C_INT_MAX), None],
+        "efSearch": [count(1, C_INT_MAX), None],
         "n_train": [count(1), None],
     }
     _search_params = ("nprobe", "efSearch")
@@ -559,6 +568,7 @@ class FaissIndex(_InMemoryIndex):
                     f"factory={self.factory!r} needs training, but no items "
                     "were given to train on."
                 )
+            _faiss.check_searchable(index, self.factory, unit)
             self._template = _faiss.serialize(index)
         index.add(np.ascontiguousarray(unit))
 
@@ -619,7 +629,7 @@ class FaissIndex(_InMemoryIndex):
             if ivf is not None and (nprobe or ivf.nprobe) < ivf.nlist:
                 nprobe = min(2 * (nprobe or ivf.nprobe), ivf.nlist)
             elif hnsw is not None and (ef or hnsw.hnsw.efSearch) < self.n_items_:
-                ef = min(2 * (ef or hnsw.hnsw.efSearch), self.n_items_)
+                ef = min(2 * (ef or hnsw.hnsw.efSearch), self.n_items_, C_INT_MAX)
             else:
                 break  # exhaustive already: fewer items exist
             ex = None if exclude is None else exclude[short]
