@@ -300,8 +300,10 @@ def check_column_names(columns, input_name="y"):
 
 
 def _object_array(values):
+    """A 1-D object array of ``values`` (tuples stay whole, as names)."""
     out = np.empty(len(values), dtype=object)
-    out[:] = values
+    for i, value in enumerate(values):
+        out[i] = value
     return out
 
 
