@@ -190,8 +190,10 @@ class BaseRetriever(
         ``X`` may be a ``np.memmap`` (or ``np.load(..., mmap_mode="r")``) larger
         than memory. The new index replaces the old one at once: a
         :meth:`kneighbors` running in another thread uses either the old or
-        the new one (except with a :class:`~skbackward.indexes.MilvusIndex`
-        rebuilt into its own collection: see its Notes).
+        the new one (a :class:`~skbackward.indexes.MilvusIndex` builds a new
+        collection aside and switches its name to it; a query still running
+        on the old build when it is dropped raises a ValueError: see its
+        Notes). When indexing fails half-way, the old index stays.
 
         Parameters
         ----------
@@ -215,6 +217,9 @@ class BaseRetriever(
         """
         check_is_fitted(self)
         self._validate_query_params()
+        # a string such as "no" is truthy: it must not append
+        check_arguments({"append": ["boolean"]}, f"{type(self).__name__}.index",
+                        append=append)
         X = self._validate_X(X)
         if y is not None:
             y, _ = self._label_codes(y, n_samples=X.shape[0])  # known labels only
@@ -231,28 +236,41 @@ class BaseRetriever(
         """Build the index of ``X`` chunk by chunk and swap it in at the end;
         ``grow``: a fitted index to add ``X`` to instead of a new one."""
         n = X.shape[0]
-        dim = self.model_.embed.embedding_dim
         if grow is not None:  # the index checked by the caller, not a newer one
             new = grow._grown(n)
         else:
             param = self.vector_index
             new = clone(ExactIndex() if param is None else param)
-            new._start_build(n, dim, len(self.attribute_classes_))
-            n_train = new._n_training_items(n)
-            if n_train:
-                rows = np.linspace(0, n - 1, n_train).round().astype(np.int64)
-                rows = np.unique(rows)
-                # the sample's rows read chunk by chunk, as for the items
-                step = self._chunk_rows(X)
-                new._train(np.concatenate([
-                    unit_float32(self._embed(X[rows[s:s + step]]))[0]
-                    for s in range(0, len(rows), step)
-                ]))
-        for start, unit, norms, predicted in self._index_chunks(X):
-            labels = None if y is None else y[start:start + unit.shape[0]]
-            new._add(unit, norms, predicted, labels)
-        new._end_build()
+            new._will_replace(self.__dict__.get("vector_index_"))
+            new._start_build(n, self.model_.embed.embedding_dim,
+                             len(self.attribute_classes_))
+        try:
+            new._check_labels(y)
+            if grow is None:
+                self._train_index(new, X)
+            for start, unit, norms, predicted in self._index_chunks(X):
+                labels = None if y is None else y[start:start + unit.shape[0]]
+                new._add(unit, norms, predicted, labels)
+            new._end_build()
+        except BaseException:
+            # a database index takes back what it wrote; the old one stays
+            new._abort_build()
+            raise
         self.vector_index_ = new  # one assignment: the swap is atomic
+
+    def _train_index(self, new, X):
+        """Train a new index on its share of the items' unit embeddings."""
+        n = X.shape[0]
+        n_train = new._n_training_items(n)
+        if n_train:
+            rows = np.linspace(0, n - 1, n_train).round().astype(np.int64)
+            rows = np.unique(rows)
+            # the sample's rows read chunk by chunk, as for the items
+            step = self._chunk_rows(X)
+            new._train(np.concatenate([
+                unit_float32(self._embed(X[rows[s:s + step]]))[0]
+                for s in range(0, len(rows), step)
+            ]))
 
     def _chunk_rows(self, X):
         # a chunk's features, embedding and hidden layers, in X's dtype; larger

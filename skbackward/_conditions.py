@@ -15,9 +15,13 @@ from ._labels import is_missing, lookup, plain_scalar
 
 
 def _is_label_type(t):
-    """Labels are str or real numbers (numpy scalars included), or None."""
+    """Labels are str, bytes or real numbers (numpy scalars included), or None.
+
+    bytes are one label, not a sequence of numbers: ``b"big"`` is looked up
+    among the classes like ``"big"`` (and named in the error when unknown).
+    """
     return t is type(None) or (
-        issubclass(t, (str, numbers.Real, np.generic))
+        issubclass(t, (str, bytes, numbers.Real, np.generic))
         and not issubclass(t, (np.void, np.complexfloating))
     )
 

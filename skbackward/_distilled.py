@@ -230,8 +230,10 @@ class DistilledRetriever(BaseRetriever):
                 f"fitted on {teacher.n_features_in_}."
             )
         # a prefit teacher may know more labels than y has, never fewer
-        Y, _ = teacher._label_codes(y, n_samples=X_checked.shape[0],
-                                    who="prefit teacher")
+        Y, codes = teacher._label_codes(y, n_samples=X_checked.shape[0],
+                                        who="prefit teacher")
+        if self.prefit:
+            self._check_teacher_labels(teacher, X_checked, codes)
         self.teacher_ = teacher
         # the student speaks the teacher's labels
         self.attributes_ = list(teacher.attributes_)
@@ -258,6 +260,40 @@ class DistilledRetriever(BaseRetriever):
         teacher._validate_params()
         # without its index: this retriever builds the one both use
         return teacher._fit(X, y, build_index=False)
+
+    # rows of X compared with a prefit teacher's indexed items
+    _SAME_ITEMS_SAMPLE = 16
+
+    def _check_teacher_labels(self, teacher, X, codes):
+        """Refuse labels that contradict those of a prefit teacher's own items.
+
+        The student learns from the teacher's network, not from ``y``: ``y``
+        only labels the index the scores read. When ``X`` holds the items
+        the prefit teacher indexed (as many, with the same embeddings at
+        evenly spaced rows), its labels are known, and a ``y`` that differs
+        (e.g. shifted by one class) would make every score silently wrong.
+        """
+        index = self.teacher.__dict__.get("vector_index_")
+        n = X.shape[0]
+        if index is None or index.n_items_ != n or index.labels_ is None:
+            return
+        rows = np.unique(np.linspace(0, n - 1, min(n, self._SAME_ITEMS_SAMPLE))
+                         .round().astype(np.int64))
+        stored = np.concatenate([index.embeddings(r, r + 1) for r in rows])
+        if not np.allclose(teacher._embed(X[rows]), stored, rtol=1e-4, atol=1e-5):
+            return  # other items: y is the only truth about them
+        held = teacher.encode_labels(index.labels_)
+        differ = np.flatnonzero((held != codes).any(axis=1))
+        if differ.size:
+            r = int(differ[0])
+            raise ValueError(
+                f"y differs from the labels the prefit teacher holds for these "
+                f"items (its indexed items, the same X) at {differ.size} of {n} "
+                f"rows: row {r} has y {_row(codes, r, teacher)} but the teacher "
+                f"{_row(held, r, teacher)}. "
+                "Pass the labels the teacher was fitted with, or fit a new "
+                "teacher (prefit=False)."
+            )
 
     def _train_student(self, X, seed):
         teacher = self.teacher_
@@ -390,3 +426,10 @@ class DistilledRetriever(BaseRetriever):
             out = padded_forward(student, as_tensor(Z, dev),
                                  as_tensor(targets, dev, torch.int64))
         return out.cpu().numpy(), np.zeros(Z.shape[0], dtype=np.int64)
+
+
+def _row(codes, r, retriever):
+    """The labels of row ``r`` of ``codes``, as the user wrote them."""
+    labels = [cls[c].item() if hasattr(cls[c], "item") else cls[c]
+              for cls, c in zip(retriever.attribute_classes_, codes[r])]
+    return labels[0] if len(labels) == 1 else labels

@@ -103,6 +103,39 @@ def bitmap_selector(local_rows, n):
     return faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits)), bits
 
 
+# items a probe index holds: enough for the graph indexes that refuse to
+# build on fewer than 100 (NSG), few enough to cost nothing
+PROBE_ITEMS = 128
+
+
+def check_searchable(index, factory, sample):
+    """Refuse, at fit, a factory whose indexes can never answer a retriever.
+
+    A copy of the trained, empty ``index`` takes the first items of
+    ``sample`` (float32 unit vectors) and is searched as a conditional
+    ranking searches: with search parameters and an ID selector. Some
+    factories build and train but fail at that (``PQ8``, ``RQ4x8``: no
+    search parameters; ``NSG16,Flat``; a refinement stage ``...,RFlat``), or
+    cannot add items without ids of their own (``IDMap,Flat``): without this
+    probe every later query would fail inside faiss.
+    """
+    probe = deserialize(serialize(index))
+    items = np.ascontiguousarray(sample[:PROBE_ITEMS])
+    selector, bits = bitmap_selector(np.arange(items.shape[0]), items.shape[0])
+    params, keep = search_parameters(probe, selector, None, None)
+    try:
+        probe.add(items)
+        probe.search(items[:1], 1, params=params)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"faiss factory={factory!r} cannot add and search items as a "
+            "retriever does (with search parameters and an ID selector, which "
+            f"conditional rankings need): {exc}. Choose another factory, e.g. "
+            "'Flat', 'HNSW32', 'IVF1024,Flat' or 'IVF4096,PQ32'."
+        ) from None
+    del keep, bits  # they had to outlive the search
+
+
 def serialize(index):
     return import_faiss().serialize_index(index)
 

@@ -141,9 +141,10 @@ def check_labels(y, *, input_name="y", n_samples=None, attributes=None):
 
     Refuses, with a ValueError or TypeError naming ``input_name``: sparse or
     ragged input, more than two dimensions, a number of rows other than
-    ``n_samples``, missing labels (None, NaN, ``pd.NA``), infinite labels,
-    and columns that mix strings and numbers or hold other objects. Messages
-    name a column by its attribute name (``attributes``) or its position.
+    ``n_samples``, no column at all, missing labels (None, NaN, ``pd.NA``),
+    infinite labels, and columns that mix strings and numbers or hold other
+    objects. Messages name a column by its attribute name (``attributes``) or
+    its position.
     """
     if sp.issparse(y):
         raise TypeError(
@@ -167,6 +168,11 @@ def check_labels(y, *, input_name="y", n_samples=None, attributes=None):
             f"X has {n_samples}, {input_name} has {Y.shape[0]}."
         )
     n_attributes = 1 if Y.ndim == 1 else Y.shape[1]
+    if n_attributes == 0:
+        raise ValueError(
+            f"{input_name} has no columns (shape {Y.shape}): give at least one "
+            "attribute, as a 1-D array or one column per attribute."
+        )
     names = attributes if attributes is not None else range(n_attributes)
     for a, name in zip(range(n_attributes), names):
         label_kind(Y if Y.ndim == 1 else Y[:, a], f"{input_name} (attribute {name!r})")
@@ -264,14 +270,49 @@ def align_columns(y, attributes, *, input_name="y",
 
 
 def check_column_names(columns, input_name="y"):
-    """The column names of a DataFrame ``y`` as a list; they must be unique."""
+    """The column names of a DataFrame ``y`` as a list.
+
+    Each must be present (not NaN, None or ``pd.NA``: a condition could never
+    name it, as NaN equals nothing) and distinct from the others both by
+    ``repr`` and by ``==``: names that compare equal but differ (``1`` and
+    ``1.0``, ``True`` and ``1``) would send a condition for one to the other.
+    """
     columns = list(columns)
-    if len(set(map(repr, columns))) != len(columns):
+    missing = [c for c, m in zip(columns, is_missing(_object_array(columns))) if m]
+    if missing:
         raise ValueError(
-            f"{input_name} has duplicate column names {columns}; each attribute "
-            "needs its own name."
+            f"{input_name} has a missing column name ({missing[0]!r}) among "
+            f"{columns}; name every attribute (a condition names it)."
+        )
+    clashes = [
+        (a, b) for i, a in enumerate(columns) for b in columns[i + 1:]
+        if repr(a) == repr(b) or _equal(a, b)
+    ]
+    if clashes:
+        a, b = clashes[0]
+        which = "duplicate" if repr(a) == repr(b) else "equal but different"
+        raise ValueError(
+            f"{input_name} has {which} column names {a!r} and {b!r} (columns "
+            f"{columns}); each attribute needs its own name, distinct by value "
+            "(a condition on one would otherwise reach the other)."
         )
     return columns
+
+
+def _object_array(values):
+    """A 1-D object array of ``values`` (tuples stay whole, as names)."""
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
+
+
+def _equal(a, b):
+    """``a == b`` as one bool; False where the comparison itself fails."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def label_codes(y, classes, attributes, *, input_name="y", allow_unknown=False):

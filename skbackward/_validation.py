@@ -29,9 +29,14 @@ class Range(Interval):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 
-def count(low=1):
-    """Integers ``>= low``."""
-    return Range(Integral, low, None, closed="left")
+def count(low=1, high=None):
+    """Integers ``>= low`` (and ``<= high`` when given)."""
+    return Range(Integral, low, high, closed="left" if high is None else "both")
+
+
+# the largest value a C ``int`` holds: parameters handed to C++ as an int
+# (faiss's nprobe and efSearch) must fit, or SWIG fails deep inside a search
+C_INT_MAX = 2**31 - 1
 
 
 def finite(low=0.0, *, positive=False):

@@ -9,12 +9,15 @@ benchmarks run anywhere without a download.
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import validate_params
 
 __all__ = ["load_digit_styles"]
 
 STYLES = ("original", "mirrored", "rotated")
 
 
+@validate_params({"return_X_y": ["boolean"], "as_frame": ["boolean"]},
+                 prefer_skip_nested_validation=True)
 def load_digit_styles(*, return_X_y=False, as_frame=False):
     """Load the digits in three styles: two attributes, digit and style.
 

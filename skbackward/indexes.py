@@ -36,7 +36,7 @@ from sklearn.exceptions import NotFittedError
 from . import _faiss
 from ._index import exact_topk, unit_float32
 from ._preference import cosine_distances, level_codes, place, query_groups, top_code
-from ._validation import check_arguments, check_params, count, finite
+from ._validation import C_INT_MAX, check_arguments, check_params, count, finite
 
 __all__ = ["ExactIndex", "FaissIndex", "MilvusIndex", "VectorIndex"]
 
@@ -52,20 +52,26 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
     Building hooks, called by the retriever:
 
-    1. ``_start_build(n_items, dim, n_attributes)``: a new, empty index for
+    1. ``_will_replace(previous)``: the retriever's current fitted index (or
+       None), which this build will replace.
+    2. ``_start_build(n_items, dim, n_attributes)``: a new, empty index for
        ``n_items`` items of dimension ``dim``.
-    2. ``_n_training_items(n_items)`` -> int: how many items to train on
+    3. ``_check_labels(labels)``: all the items' labels (or None), to refuse
+       what the index cannot store before anything is written.
+    4. ``_n_training_items(n_items)`` -> int: how many items to train on
        (0: no training); then ``_train(unit)`` with that many unit vectors,
        evenly spaced over the items.
-    3. ``_add(unit, norms, predicted, labels)`` once per chunk of items, in
+    5. ``_add(unit, norms, predicted, labels)`` once per chunk of items, in
        order: float32 unit vectors (m, dim), float32 norms (m,), the heads'
        predicted classes (m, n_attributes) int, the items' labels (m,) or
        (m, n_attributes), or None.
-    4. ``_end_build()``.
+    6. ``_end_build()``.
 
     ``_grown(n_items)`` returns a new fitted index holding this one's items,
-    ready for ``_add`` of ``n_items`` more and ``_end_build``
-    (``index(X, append=True)``).
+    ready for ``_check_labels``, ``_add`` of ``n_items`` more and
+    ``_end_build`` (``index(X, append=True)``). When a step after
+    ``_start_build`` or ``_grown`` fails, the retriever calls
+    ``_abort_build()`` on the new index (and keeps its old one).
 
     Attributes of a fitted index: ``n_items_`` (int), ``dim_`` (int) and
     ``labels_`` (ndarray or None). A subclass names the parameters a search
@@ -114,6 +120,16 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
     def _end_build(self):
         """Called once all items are added."""
+
+    def _will_replace(self, previous):
+        """Told, before ``_start_build``, the fitted index this build will
+        replace (None: none)."""
+
+    def _check_labels(self, labels):
+        """Refuse, before anything is written, labels the index cannot store."""
+
+    def _abort_build(self):
+        """Undo what a build or an append that failed half-way wrote."""
 
     def _grown(self, n_items):
         raise TypeError(f"{type(self).__name__} cannot grow by appending items.")
@@ -204,6 +220,15 @@ def _check_search(index, queries, k, exclude):
     if queries.ndim != 2 or queries.shape[1] != index.dim_:
         raise ValueError(
             f"queries must have shape (n_queries, {index.dim_}); got {queries.shape}."
+        )
+    if queries.dtype.kind not in "biuf":
+        raise ValueError(f"queries must be numbers; got dtype {queries.dtype}.")
+    finite = np.isfinite(queries).all(axis=1)
+    if not finite.all():
+        # a NaN similarity ranks nowhere: the search would answer -1 and inf
+        raise ValueError(
+            f"queries must be finite; rows {np.flatnonzero(~finite)[:10].tolist()} "
+            "hold NaN or inf."
         )
     n_queries = queries.shape[0]
     if exclude is not None:
@@ -504,8 +529,8 @@ class FaissIndex(_InMemoryIndex):
 
     _parameter_constraints = {
         "factory": [str],
-        "nprobe": [count(1), None],
-        "efSearch": [count(1), None],
+        "nprobe": [count(1, C_INT_MAX), None],
+        "efSearch": [count(1, C_INT_MAX), None],
         "n_train": [count(1), None],
     }
     _search_params = ("nprobe", "efSearch")
@@ -559,6 +584,7 @@ class FaissIndex(_InMemoryIndex):
                     f"factory={self.factory!r} needs training, but no items "
                     "were given to train on."
                 )
+            _faiss.check_searchable(index, self.factory, unit)
             self._template = _faiss.serialize(index)
         index.add(np.ascontiguousarray(unit))
 
@@ -619,7 +645,7 @@ class FaissIndex(_InMemoryIndex):
             if ivf is not None and (nprobe or ivf.nprobe) < ivf.nlist:
                 nprobe = min(2 * (nprobe or ivf.nprobe), ivf.nlist)
             elif hnsw is not None and (ef or hnsw.hnsw.efSearch) < self.n_items_:
-                ef = min(2 * (ef or hnsw.hnsw.efSearch), self.n_items_)
+                ef = min(2 * (ef or hnsw.hnsw.efSearch), self.n_items_, C_INT_MAX)
             else:
                 break  # exhaustive already: fewer items exist
             ex = None if exclude is None else exclude[short]

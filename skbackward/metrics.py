@@ -428,8 +428,8 @@ def neighbor_overlap_at_k(retrieved, reference, k=10):
     >>> neighbor_overlap_at_k([[3, 1], [0, 2]], [[3, 2], [1, -1]], k=2)
     0.25
     """
-    retrieved = _as_array(retrieved, "retrieved")
-    reference = _as_array(reference, "reference")
+    retrieved = _row_numbers(retrieved, "retrieved")
+    reference = _row_numbers(reference, "reference")
     if (retrieved.ndim != 2 or reference.ndim != 2
             or retrieved.shape[0] != reference.shape[0]):
         raise ValueError(
@@ -444,15 +444,44 @@ def neighbor_overlap_at_k(retrieved, reference, k=10):
     return float(hits.mean())
 
 
+def _row_numbers(rows, name):
+    """Database row numbers as an int64 array: integers, or floats that hold
+    whole numbers (-1 pads); other values (strings, fractions) are refused."""
+    rows = _as_array(rows, name)
+    whole = rows.dtype.kind in "iu" or rows.size == 0 or (
+        rows.dtype.kind == "f" and bool(np.isfinite(rows).all())
+        and bool((rows == np.round(rows)).all())
+    )
+    if whole:
+        return rows.astype(np.int64, copy=False)
+    raise ValueError(
+        f"{name} must hold database row numbers (integers, -1 for padding), as "
+        f"kneighbors and conditional_neighbors return them; got dtype "
+        f"{rows.dtype}" + (f" ({rows.ravel()[:3].tolist()}...)" if rows.size else "")
+        + "."
+    )
+
+
 # ---- scorers --------------------------------------------------------------
 
 _METRICS = ("precision", "average_precision", "preservation", "harmonic")
 
 
 def _last_step(estimator, X):
-    """The retriever and ``X`` in its input space (through a Pipeline)."""
+    """The retriever and ``X`` in its input space (through a Pipeline).
+
+    A Pipeline must end in a retriever (something with ``kneighbors`` and
+    ``index_labels_``): a classifier at the end has no index to score.
+    """
     if isinstance(estimator, Pipeline):
-        return estimator[-1], estimator[:-1].transform(X)
+        last = estimator[-1]
+        if not hasattr(last, "kneighbors"):
+            raise TypeError(
+                "estimator is a Pipeline whose last step is a "
+                f"{type(last).__name__}, not a retriever: retrieval scores need "
+                "a Pipeline ending in a retriever (e.g. BackwardSearchRetriever)."
+            )
+        return last, estimator[:-1].transform(X)
     return estimator, X
 
 
@@ -536,6 +565,13 @@ def retrieval_scores(
         raise ValueError(
             "the retriever's index has no labels: fit it, or call index(X, y) "
             "with labels, before scoring."
+        )
+    if X_is_index and _num_samples(X) != retriever.n_index_samples_:
+        raise ValueError(
+            f"X_is_index=True says row i of X is indexed item i, but X has "
+            f"{_num_samples(X)} rows and the index {retriever.n_index_samples_} "
+            "items: pass the indexed items themselves as X, or X_is_index=False "
+            "for queries from elsewhere."
         )
     attributes = retriever.attributes_
     cols = attribute_columns(condition_on, attributes)

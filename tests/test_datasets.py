@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.datasets import load_digits
 
 from skbackward.datasets import load_digit_styles
@@ -31,3 +32,11 @@ def test_frame_and_return_X_y():
     bunch = load_digit_styles()
     np.testing.assert_array_equal(X, bunch.data)
     assert y.to_numpy().tolist() == bunch.target.tolist()
+
+
+@pytest.mark.parametrize("kwargs", [dict(return_X_y="no"), dict(as_frame="yes"),
+                                    dict(return_X_y=1)])
+def test_flags_must_be_booleans(kwargs):
+    # "no" is truthy: it must not return a tuple
+    with pytest.raises(ValueError, match=f"'{next(iter(kwargs))}' parameter"):
+        load_digit_styles(**kwargs)

@@ -82,6 +82,23 @@ def test_prefit_teacher_with_other_features(teacher, digits):
         DistilledRetriever(teacher, prefit=True).fit(digits[0][:, :10], digits[2])
 
 
+def test_prefit_teacher_refuses_labels_that_contradict_its_own(teacher, digits):
+    # the teacher was fitted on these items with y: (y + 1) % 10 are all known
+    # labels, on the wrong items, and every score would be silently wrong
+    X, y = digits[0], digits[2]
+    with pytest.raises(ValueError, match="y differs from the labels the prefit "
+                                         "teacher holds.*1257 of 1257 rows"):
+        DistilledRetriever(teacher, prefit=True, epochs=1).fit(X, (y + 1) % 10)
+    one_wrong = y.copy()
+    one_wrong[7] = (y[7] + 1) % 10
+    with pytest.raises(ValueError, match="at 1 of 1257 rows: row 7"):
+        DistilledRetriever(teacher, prefit=True, epochs=1).fit(X, one_wrong)
+    # other items than the teacher's: y is their only truth, and is taken
+    ret = DistilledRetriever(teacher, prefit=True, epochs=1, random_state=0)
+    ret.fit(digits[1], (digits[3] + 1) % 10)
+    np.testing.assert_array_equal(ret.index_labels_, (digits[3] + 1) % 10)
+
+
 def test_student_reaches_the_condition(student, digits):
     _, X_test, _, y_test = digits
     scores = retrieval_scores(student, X_test, y_test, exclude_own_class=True)

@@ -414,3 +414,49 @@ def test_sample_queries_for_most_pairs_is_class_balanced():
         qi, _ = sample_queries(y, y, n_queries=150, k=5, random_state=seed)
         counts.append((y[qi] == 0).sum())
     assert np.mean(counts) > 19  # uniform over items would give 15
+
+
+# ---- issue 17: hard inputs, round two -----------------------------------------
+
+
+@pytest.mark.parametrize("names", [[1, 1.0], [True, 1], [0, False]],
+                         ids=["1-1.0", "True-1", "0-False"])
+def test_attribute_names_that_compare_equal_are_refused(data, names):
+    # a condition on one would land on the other (1 == 1.0, True == 1)
+    X, y = data[:2]
+    frame = pd.DataFrame({"a": y, "b": y % 2})
+    frame.columns = pd.Index(names, dtype=object)
+    with pytest.raises(ValueError, match="equal but different column names"):
+        make(LabelFilterRetriever).fit(X, frame)
+
+
+@pytest.mark.parametrize("missing", [np.nan, None, pd.NA])
+def test_missing_attribute_name_is_refused(data, missing):
+    # a NaN attribute equals nothing: no condition could ever name it
+    X, y = data[:2]
+    frame = pd.DataFrame({"a": y, "b": y % 2})
+    frame.columns = pd.Index(["a", missing], dtype=object)
+    with pytest.raises(ValueError, match="missing column name"):
+        make(LabelFilterRetriever).fit(X, frame)
+
+
+@pytest.mark.parametrize("y", [np.zeros((300, 0)), pd.DataFrame(index=range(300))],
+                         ids=["array", "frame"])
+def test_y_without_columns_is_a_clear_error(data, y):
+    with pytest.raises(ValueError, match="y has no columns"):
+        make(LabelFilterRetriever).fit(data[0], y)
+
+
+@pytest.mark.parametrize("append", ["no", 0, None, "False"])
+def test_index_append_must_be_a_boolean(backward, data, append):
+    ret = copy.deepcopy(backward)
+    with pytest.raises(ValueError, match="'append' parameter"):
+        ret.index(data[0][:5], append=append)
+    assert ret.n_index_samples_ == 300  # nothing was appended
+
+
+def test_bytes_condition_is_a_label_not_a_shape(two_attributes):
+    ret, X, _ = two_attributes
+    with pytest.raises(ValueError, match=r"unknown condition label\(s\) \[b'red'\] "
+                                         "for attribute 'colour'"):
+        ret.kneighbors(X[:2], 3, condition={"colour": b"red"})

@@ -3,6 +3,7 @@ parameters, preference levels, exclusion, appending, memmaps, batches,
 pickling, threads."""
 
 import pickle
+import re
 import sys
 import threading
 
@@ -137,6 +138,22 @@ def test_search_checks_its_arguments_and_the_parameters_it_reads(digits):
     index.set_params(working_memory=float("inf"))
     with pytest.raises(ValueError, match="'working_memory' parameter of ExactIndex"):
         ret.kneighbors(digits[1][:3], 3)
+
+
+@pytest.mark.parametrize("backend", ["exact", "faiss"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_search_refuses_queries_that_are_not_finite(backend, bad):
+    # a NaN similarity ranks nowhere: the search answered -1 and inf silently
+    if backend == "faiss":
+        _faiss()
+    queries, Z, predicted = _data(n=50, n_q=4)
+    index = _build(ExactIndex() if backend == "exact" else FaissIndex("Flat"),
+                   Z, predicted)
+    queries[2, 3] = bad
+    with pytest.raises(ValueError, match=r"queries must be finite; rows \[2\]"):
+        index.search(queries, 3)
+    with pytest.raises(ValueError, match="queries must be numbers"):
+        index.search(np.full((1, Z.shape[1]), "a"), 3)
 
 
 def test_unbuilt_index_cannot_search():
@@ -543,6 +560,31 @@ def test_faiss_errors(digits):
         ret.vector_index_.set_params(nprobe=nprobe)
         with pytest.raises(ValueError, match="'nprobe' parameter of FaissIndex"):
             ret.kneighbors(X_train[:2], 3)
+
+
+@pytest.mark.parametrize("param", ["nprobe", "efSearch"])
+@pytest.mark.parametrize("value", [2**31, 2**40])
+def test_faiss_search_parameters_must_fit_a_c_int(digits, param, value):
+    # faiss takes them as a C int: past its range SWIG failed inside a search
+    _faiss()
+    with pytest.raises(ValueError, match=f"'{param}' parameter of FaissIndex must "
+                                         r"be an int in the range \[1, 2147483647\]"):
+        NearestNeighborRetriever(**TRAIN, vector_index=FaissIndex(
+            "HNSW8", **{param: value})).fit(*digits[0::2])
+    FaissIndex("HNSW8", **{param: 2**31 - 1})._start_build(3, 2, 1)  # the largest
+
+
+@pytest.mark.parametrize("factory", ["PQ8", "RQ4x8", "NSG16,Flat", "IDMap,Flat",
+                                     "IDMap2,Flat", "Flat,RFlat", "LSQ2x4",
+                                     "PQ4x4fs", "IVF4,RQ2x4"])
+def test_factories_that_can_never_answer_are_refused_at_fit(digits, factory):
+    # they built (some after training) and then failed at every query
+    _faiss()
+    ret = LabelFilterRetriever(**TRAIN, vector_index=FaissIndex(factory))
+    with pytest.raises(ValueError, match=f"faiss factory={re.escape(repr(factory))} "
+                                         "cannot add and search items"):
+        ret.fit(*digits[0::2])
+    assert not hasattr(ret, "vector_index_")
 
 
 def test_missing_faiss_names_the_extra(monkeypatch, digits):

@@ -531,3 +531,37 @@ def test_retrieval_scores_x_is_index_does_not_count_the_query_in_r():
     scores = retrieval_scores(ret, X, y, k=5, X_is_index=True)
     assert scores["precision"] < 1  # own-class queries fill one slot elsewhere
     assert scores["average_precision"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("retrieved, reference", [
+    ([["a", "b"]], [["a", "c"]]),
+    ([[1, 2]], [["1", "2"]]),
+    ([[0.5, 1.0]], [[1, 2]]),
+])
+def test_neighbor_overlap_refuses_what_is_not_row_numbers(retrieved, reference):
+    with pytest.raises(ValueError, match="must hold database row numbers"):
+        neighbor_overlap_at_k(retrieved, reference, k=2)
+    # whole numbers stored as floats are row numbers
+    assert neighbor_overlap_at_k([[1.0, 2.0]], [[2, -1]], k=2) == 0.5
+
+
+def test_retrieval_scores_x_is_index_needs_the_indexed_items(small_digits,
+                                                             digits_retriever):
+    # with fewer queries than items, row i of X is not item i: the query would
+    # exclude an unrelated item from its results
+    X_db, y_db, _, _ = small_digits
+    with pytest.raises(ValueError, match="X_is_index=True says row i of X is "
+                                         "indexed item i, but X has 50 rows"):
+        retrieval_scores(digits_retriever, X_db[:50], y_db[:50], k=5,
+                         X_is_index=True)
+
+
+def test_retrieval_scores_on_a_pipeline_ending_in_a_classifier(small_digits):
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, y_train, X_q, y_q = small_digits
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("clf", LogisticRegression(max_iter=50))]).fit(X_train, y_train)
+    with pytest.raises(TypeError, match="last step is a LogisticRegression, not a "
+                                        "retriever"):
+        retrieval_scores(pipe, X_q, y_q, k=5)

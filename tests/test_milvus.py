@@ -5,10 +5,12 @@ Milvus (FLAT: exact search inside Milvus), so the results must agree, ties
 aside (distances are compared to float32 precision).
 """
 
+import os
 import pickle
 import subprocess
 import sys
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -19,10 +21,14 @@ from skbackward import (
     DistilledRetriever,
     LabelFilterRetriever,
 )
-from skbackward._milvus import connect, level_filters
+from skbackward._index import unit_float32
+from skbackward._milvus_store import connect, level_filters
 from skbackward.indexes import MilvusIndex
 
 from .conftest import assert_same_neighbours, require
+
+# the checkout's root: a new Python process imports this skbackward
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pymilvus = require("pymilvus")
 require("milvus_lite")  # the tests' databases are Milvus Lite files and servers
@@ -62,6 +68,38 @@ def assert_same_results(a, b):
     assert_same_neighbours(a, b, atol=2e-6, max_differ=0.01)
 
 
+def n_rows(client, name):
+    """Entities in the collection (or alias) ``name``."""
+    return client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"]
+
+
+def python(code, cwd, **kwargs):
+    """``code`` in a new Python process, in ``cwd``, importing this checkout."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    return subprocess.Popen([sys.executable, "-u", "-c", code], cwd=cwd, env=env,
+                            **kwargs)
+
+
+# the top of the scripts run in new processes: two_attribute_items from
+# X.npy and y.npy, and a retriever as TRAIN makes it
+SCRIPT = """
+import joblib, numpy as np, torch
+torch.set_num_threads(1)
+from skbackward import LabelFilterRetriever
+from skbackward.indexes import MilvusIndex
+X, y = np.load("X.npy"), np.load("y.npy", allow_pickle=True)
+def retriever(**index):
+    return LabelFilterRetriever(epochs=3, embedding_dim=16, random_state=0,
+                                vector_index=MilvusIndex("items.db", **index))
+"""
+
+
+def save_items(tmp_path, X, y):
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+
+
 # ---- agreement with the exact index -----------------------------------------
 
 
@@ -70,16 +108,23 @@ def test_collection_layout(pair, db_path):
     index = ret.vector_index_
     assert index.n_items_ == ret.n_index_samples_ == 300
     client = pymilvus.MilvusClient(db_path)
+    # "pair" is an alias of the build's own collection, which records the build
+    build = client.describe_alias("pair")["collection_name"]
+    assert build.startswith("pair__") and len(build) == len("pair__") + 16
+    properties = client.describe_collection(build)["properties"]
+    assert properties == {"skbackward.build": build[len("pair__"):]}
     fields = _field_types(client, "pair")
     D = pymilvus.DataType
     assert fields == {"id": D.INT64, "vector": D.FLOAT_VECTOR, "norm": D.FLOAT,
                       "pred_0": D.INT64, "pred_1": D.INT64,
                       "label_0": D.VARCHAR, "label_1": D.VARCHAR}
-    rows = client.query("pair", filter="id < 3", output_fields=["*"])
-    rows = sorted(rows, key=lambda r: r["id"])
+    rows = client.query("pair", filter="", output_fields=["*"], limit=300)
+    assert len(rows) == 300
+    assert len({r["id"] >> 32 for r in rows}) == 1  # one part: the build's
+    rows = sorted(rows, key=lambda r: r["id"])[:3]
     predicted = index.predicted(0, 3)
     for i, row in enumerate(rows):
-        assert row["id"] == i
+        assert row["id"] & 0xFFFFFFFF == i  # the item number
         assert [row["pred_0"], row["pred_1"]] == predicted[i].tolist()
         labels = [str(v) for v in ret.index_labels_[i]]
         assert [row["label_0"], row["label_1"]] == labels
@@ -284,11 +329,37 @@ def test_unreachable_server_names_the_uri(two_attribute_items):
 
 @pytest.mark.parametrize("params, match", [
     (dict(uri="items.sqlite"), "uri must be a Milvus Lite file path ending in '.db'"),
-    (dict(collection=""), "collection must be a non-empty string"),
-    (dict(batch_size=0), "batch_size must be an integer >= 1"),
-    (dict(index_params=[1]), "index_params must be a dict"),
-    (dict(overwrite="yes"), "overwrite must be True or False"),
-    (dict(timeout=-1), "timeout must be a positive number"),
+    (dict(uri=3), "'uri' parameter of MilvusIndex must be"),
+    (dict(collection=""), "collection must be a Milvus collection name"),
+    (dict(collection="my-items"), "collection must be a Milvus collection name"),
+    (dict(collection=5), "'collection' parameter of MilvusIndex must be"),
+    (dict(batch_size=0), "'batch_size' parameter of MilvusIndex must be an int"),
+    (dict(index_params=[1]), "'index_params' parameter of MilvusIndex must be"),
+    (dict(overwrite="yes"), "'overwrite' parameter of MilvusIndex must be"),
+    (dict(timeout=-1), "'timeout' parameter of MilvusIndex must be"),
+    (dict(token=1), "'token' parameter of MilvusIndex must be"),
+    # settings Milvus would ignore, or refuse only at query time (issue 17)
+    (dict(index_type="NOPE"), "'index_type' parameter of MilvusIndex must be a str "
+                              "among"),
+    (dict(index_type="IVF_FLAT", index_params={"nlist": -1}),
+     r"index_params\['nlist'\] must be an integer in \[1, 65536\] for "
+     "index_type='IVF_FLAT'; got -1"),
+    (dict(index_type="HNSW", index_params={"M": 0}),
+     r"index_params\['M'\] must be an integer in \[2, 2048\]"),
+    (dict(index_type="HNSW", index_params={"m": 16}),
+     r"index_params has 'm', which index_type='HNSW' does not read; its "
+     r"settings: \['M', 'efConstruction'\]"),
+    (dict(index_type="IVF_FLAT", search_params={"nprobe": "abc"}),
+     r"search_params\['nprobe'\] must be an integer in \[1, 65536\].*got 'abc'"),
+    (dict(index_type="IVF_FLAT", search_params={"nprobe": 0}),
+     r"search_params\['nprobe'\] must be an integer"),
+    (dict(index_type="IVF_FLAT", search_params={"nprobe": True}),
+     r"search_params\['nprobe'\] must be an integer"),
+    (dict(search_params={"nprobe": 8}),
+     r"search_params has 'nprobe', which index_type='FLAT' does not read; its "
+     r"settings: none"),
+    (dict(index_type="IVF_PQ", index_params={"m": 5}),
+     r"index_params\['m'\] must divide the embedding dimension 16"),
 ])
 def test_bad_parameters(two_attribute_items, db_path, params, match):
     X, y = two_attribute_items
@@ -296,6 +367,25 @@ def test_bad_parameters(two_attribute_items, db_path, params, match):
     ret = LabelFilterRetriever(vector_index=MilvusIndex(**kwargs), **TRAIN)
     with pytest.raises(ValueError, match=match):
         ret.fit(X, y)
+    assert not _others(pymilvus.MilvusClient(db_path), "bad")
+
+
+def test_search_params_set_after_fit_are_checked_by_the_search(pair):
+    _, ret = pair
+    ret = pickle.loads(pickle.dumps(ret))
+    ret.vector_index_.set_params(search_params={"ef": 0})
+    with pytest.raises(ValueError, match=r"search_params has 'ef', which "
+                                         "index_type='FLAT' does not read"):
+        ret.kneighbors(np.ones((1, 7)), 3)
+
+
+def test_uri_expands_the_home_directory(two_attribute_items, tmp_path, monkeypatch):
+    X, y = two_attribute_items
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    ret = LabelFilterRetriever(vector_index=MilvusIndex("~/home.db", "home"), **TRAIN)
+    assert ret.fit(X, y).vector_index_.uri_ == str(tmp_path / "home.db")
+    assert not (tmp_path / "~").exists()
 
 
 def test_unfitted_index_raises():
@@ -319,3 +409,279 @@ def test_file_held_by_another_process_gets_a_clear_error(tmp_path):
             connect(path)
     finally:
         holder.communicate("")
+
+
+# ---- persistence across processes (issue 17) --------------------------------------
+
+
+SAVE = SCRIPT + """
+ret = retriever(collection="saved").fit(X[:200], y[:200])
+ret.index(X[:250], y[:250])
+dist, ind = ret.kneighbors(X[:20], 6, condition="blue")
+joblib.dump(ret, "ret.joblib")
+np.savez("expected.npz", dist=dist, ind=ind)
+"""
+
+
+def test_saved_retriever_works_in_a_new_process(two_attribute_items, tmp_path):
+    # another process builds and saves; this one, which never opened the file,
+    # loads, queries and appends (Milvus answers "released" until load())
+    X, y = two_attribute_items
+    save_items(tmp_path, X, y)
+    saver = python(SAVE, tmp_path, stderr=subprocess.PIPE, text=True)
+    assert saver.wait(timeout=300) == 0, saver.stderr.read()
+    ret = joblib.load(tmp_path / "ret.joblib")
+    expected = np.load(tmp_path / "expected.npz")
+    dist, ind = ret.kneighbors(X[:20], 6, condition="blue")
+    np.testing.assert_array_equal(ind, expected["ind"])
+    np.testing.assert_allclose(dist, expected["dist"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(ret.index_labels_, y[:250])
+    ret.index(X[250:], y[250:], append=True)
+    assert ret.n_index_samples_ == 300
+    np.testing.assert_array_equal(ret.index_labels_, y)
+    exact = pickle.loads(pickle.dumps(ret)).set_params(vector_index=None).index(X, y)
+    assert_same_results(exact.kneighbors(X[:20], 6, condition="blue"),
+                        ret.kneighbors(X[:20], 6, condition="blue"))
+    assert_same_results(exact.kneighbors(n_neighbors=4), ret.kneighbors(n_neighbors=4))
+
+
+# ---- appends from copies (issue 17) ------------------------------------------------
+
+
+def test_appends_from_two_copies_never_overwrite_each_other(two_attribute_items,
+                                                            db_path):
+    X, y = two_attribute_items
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "copies"), **TRAIN)
+    blob = pickle.dumps(ret.fit(X[:200], y[:200]))
+    first, second = pickle.loads(blob), pickle.loads(blob)
+    first.index(X[200:250], y[200:250], append=True)
+    with pytest.raises(ValueError, match=r"collection 'copies' .*holds 250 items, "
+                                         r"but this retriever's index 200.*another "
+                                         r"copy"):
+        second.index(X[250:], y[250:], append=True)
+    client = pymilvus.MilvusClient(db_path)
+    assert n_rows(client, "copies") == 250
+    # the first copy still finds each of its items, and all of its labels
+    ind = first.kneighbors(X[200:250], 1, return_distance=False)
+    np.testing.assert_array_equal(ind[:, 0], np.arange(200, 250))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(first)).index_labels_,
+                                  y[:250])
+    # the refused copy answers from its 200 items as before
+    assert second.n_index_samples_ == 200
+    assert second.kneighbors(X[:20], 10, return_distance=False).max() < 200
+
+
+def test_concurrent_appends_never_lose_an_item(two_attribute_items, db_path):
+    # copies that both checked the collection before either wrote (the hooks
+    # of index(X, append=True), interleaved by hand as threads or processes
+    # might): whatever the order, each item is kept or refused, none is lost
+    X, y = two_attribute_items
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "race"), **TRAIN)
+    ret.fit(X[:200], y[:200])
+    client = pymilvus.MilvusClient(db_path)
+
+    def copies(index):
+        """Two copies of ``index``, both checked, ready to append 40 items."""
+        blob = pickle.dumps(index)
+        return [pickle.loads(blob)._grown(40) for _ in range(2)]
+
+    def write(rows, *indexes):
+        unit, norms = unit_float32(ret.transform(X[rows]))
+        for index in indexes:
+            index._check_labels(y[rows])
+            index._add(unit, norms, ret.vector_index_.predicted(0, 40), y[rows])
+
+    def refused(index):
+        with pytest.raises(ValueError, match="another copy.*taken out again"):
+            index._end_build()
+
+    def finds_its_items(index, rows):
+        _, ind = index.search(unit_float32(ret.transform(X[rows]))[0], 1)
+        np.testing.assert_array_equal(ind[:, 0], np.arange(index.n_items_ - 40,
+                                                           index.n_items_))
+
+    a, b = copies(ret.vector_index_)  # both check before either takes back
+    write(slice(200, 240), a, b)
+    refused(a)
+    refused(b)
+    a._abort_build()  # as the retriever does when _end_build raises
+    b._abort_build()
+    assert n_rows(client, "race") == 200
+    a, b = copies(ret.vector_index_)  # one takes back before the other checks
+    write(slice(200, 240), a, b)
+    refused(a)
+    a._abort_build()
+    b._end_build()
+    assert n_rows(client, "race") == 240
+    finds_its_items(b, slice(200, 240))
+    c, d = copies(b)  # one finishes before the other writes
+    write(slice(240, 280), c)
+    c._end_build()
+    write(slice(260, 300), d)
+    refused(d)
+    d._abort_build()
+    assert n_rows(client, "race") == 280
+    finds_its_items(c, slice(240, 280))
+    finds_its_items(b, slice(200, 240))  # the earlier copy keeps its own items
+
+
+# ---- rebuilds: atomic, checked first, identified (issue 17) -------------------------
+
+
+def _others(client, name):
+    """The collections of builds of ``name`` (its aside builds included)."""
+    return sorted(c for c in client.list_collections() if c.startswith(name + "__"))
+
+
+@pytest.mark.parametrize("name, bad, match", [
+    ("long", "x" * 65536, "65,536 bytes"), ("utf8", "é" * 40000, "80,000 bytes"),
+    ("nul", "nul\x00inside", "NUL character"),
+])
+def test_labels_milvus_cannot_store_are_refused_before_writing(
+        two_attribute_items, db_path, name, bad, match):
+    X, _ = two_attribute_items
+    y = np.array(["cat", "dog"] * 150, dtype=object)
+    live = LabelFilterRetriever(vector_index=MilvusIndex(db_path, name), **TRAIN)
+    live.fit(X, y)
+    saved = pickle.loads(pickle.dumps(live))
+    before = saved.kneighbors(X[:10], 5, condition="dog")
+    builds = _others(pymilvus.MilvusClient(db_path), name)
+    y_bad = y.copy()
+    y_bad[::2] = bad
+    with pytest.raises(ValueError, match=f"y .*attribute 0.*{match}"):
+        clone(live).set_params(vector_index__overwrite=True).fit(X, y_bad)
+    assert _others(pymilvus.MilvusClient(db_path), name) == builds
+    assert_same_results(before, saved.kneighbors(X[:10], 5, condition="dog"))
+    np.testing.assert_array_equal(saved.index_labels_, y)
+
+
+def test_a_column_changing_kind_between_appends_is_refused(two_attribute_items,
+                                                           db_path):
+    X, _ = two_attribute_items
+    y = np.arange(300) % 3
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "kinds"), **TRAIN)
+    ret.fit(X, y)
+    with pytest.raises(ValueError, match="stores attribute 0 as INT64"):
+        ret.index(X[:10], y[:10].astype(float), append=True)
+    assert n_rows(pymilvus.MilvusClient(db_path), "kinds") == 300
+    ret.index(X[:10], y[:10].astype(np.int32), append=True)  # integers still fit
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(ret)).index_labels_,
+                                  np.r_[y, y[:10]])
+
+
+def test_integers_beyond_int64_round_trip(two_attribute_items, db_path):
+    X, _ = two_attribute_items
+    y = np.array([2**63, 2**64 - 1, 7], dtype=np.uint64)[np.arange(300) % 3]
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "huge"), **TRAIN)
+    loaded = pickle.loads(pickle.dumps(ret.fit(X, y)))
+    np.testing.assert_array_equal(loaded.index_labels_, y)
+    assert loaded.index_labels_.dtype == np.uint64
+
+
+def test_a_rebuild_that_fails_half_way_leaves_the_collection_as_it_was(
+        two_attribute_items, db_path, monkeypatch):
+    X, y = two_attribute_items
+    live = LabelFilterRetriever(vector_index=MilvusIndex(
+        db_path, "halfway", batch_size=50, overwrite=True), **TRAIN).fit(X, y)
+    saved = pickle.loads(pickle.dumps(live))
+    before = saved.kneighbors(X[:10], 5, condition="red")
+    builds = _others(pymilvus.MilvusClient(db_path), "halfway")
+    real, calls = pymilvus.MilvusClient.insert, []
+
+    def insert(self, *args, **kwargs):  # the third batch fails: disk full
+        calls.append(1)
+        if len(calls) == 3:
+            raise pymilvus.MilvusException(message="disk full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pymilvus.MilvusClient, "insert", insert)
+    with pytest.raises(pymilvus.MilvusException, match="disk full"):
+        live.index(X[::-1], y[::-1])
+    monkeypatch.undo()
+    for ret in (saved, live):  # readers saw nothing of it
+        assert_same_results(before, ret.kneighbors(X[:10], 5, condition="red"))
+    np.testing.assert_array_equal(saved.index_labels_, y)
+    assert _others(pymilvus.MilvusClient(db_path), "halfway") == builds  # undone
+
+
+KILL = SCRIPT + """
+ret = retriever(collection="live", batch_size=25, verbose=1, overwrite=True)
+ret.fit(X, y)
+joblib.dump(ret, "ret.joblib")
+dist, ind = ret.kneighbors(X[:20], 6, condition="blue")
+np.savez("expected.npz", dist=dist, ind=ind)
+print("rebuilding")
+ret.index(np.repeat(X, 20, axis=0), np.repeat(y, 20, axis=0))
+print("rebuilt")
+"""
+
+
+def test_a_process_killed_while_rebuilding_leaves_the_collection_as_it_was(
+        two_attribute_items, tmp_path):
+    X, y = two_attribute_items
+    save_items(tmp_path, X, y)
+    builder = python(KILL, tmp_path, stdout=subprocess.PIPE,
+                     stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = iter(builder.stdout.readline, "")
+        assert "rebuilding\n" in lines  # reads up to that line
+        first = next(lines)  # the rebuild has written its first batch
+        assert "25/6000 items inserted into 'live'" in first, first
+    finally:
+        builder.kill()
+        builder.wait(timeout=60)
+    ret = joblib.load(tmp_path / "ret.joblib")
+    expected = np.load(tmp_path / "expected.npz")
+    dist, ind = ret.kneighbors(X[:20], 6, condition="blue")
+    np.testing.assert_array_equal(ind, expected["ind"])
+    np.testing.assert_allclose(dist, expected["dist"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(ret.index_labels_, y)
+    assert n_rows(pymilvus.MilvusClient(str(tmp_path / "items.db")), "live") == 300
+    ret.index(X[:50], y[:50])  # its own collection: replaced without overwrite
+    assert ret.kneighbors(X[:5], 3, return_distance=False).max() < 50
+
+
+def test_a_retriever_whose_collection_another_rebuilt_gets_a_clear_error(
+        two_attribute_items, db_path):
+    X, y = two_attribute_items
+    first = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "taken"), **TRAIN)
+    first.fit(X, y)
+    saved = pickle.dumps(first)
+    second = LabelFilterRetriever(vector_index=MilvusIndex(
+        db_path, "taken", overwrite=True), **TRAIN).fit(X[100:], y[100:])
+    stale = "Milvus collection 'taken' .*was rebuilt by another retriever"
+    for ret in (first, pickle.loads(saved)):  # connected, and a new connection
+        with pytest.raises(ValueError, match=stale):
+            ret.kneighbors(X[:5], 3)
+        with pytest.raises(ValueError, match=stale):
+            ret.index(X[:5], y[:5], append=True)
+    with pytest.raises(ValueError, match=stale):
+        pickle.loads(saved).index_labels_  # noqa: B018  (read back from Milvus)
+    assert second.kneighbors(X[:5], 3, return_distance=False).max() < 200
+    # the stale retriever may not take the collection back without overwrite
+    with pytest.raises(ValueError, match="'taken' already exists.*overwrite=True"):
+        first.index(X, y)
+
+
+def test_a_retriever_replaces_its_own_collection_without_overwrite(
+        two_attribute_items, db_path):
+    X, y = two_attribute_items
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "own"), **TRAIN)
+    ret.fit(X, y)
+    ret.index(X[:100], y[:100])  # the collection fit made: no overwrite=True
+    assert ret.n_index_samples_ == 100
+    ret.fit(X[:150], y[:150])
+    assert ret.n_index_samples_ == 150
+    assert len(_others(pymilvus.MilvusClient(db_path), "own")) == 1  # the old dropped
+    other = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "own"), **TRAIN)
+    with pytest.raises(ValueError, match="'own' already exists.*overwrite=True"):
+        other.fit(X, y)
+    assert ret.kneighbors(X[:5], 3, return_distance=False).max() < 150
+
+
+def test_search_refuses_queries_that_are_not_finite(pair):
+    _, ret = pair
+    queries = np.ones((3, 16))
+    queries[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"queries must be finite; rows \[1\]"):
+        ret.vector_index_.search(queries, 3)

@@ -11,7 +11,9 @@ never changed (a test that needs another state works on a copy).
 """
 
 import copy
+import pickle
 import re
+import uuid
 import warnings
 
 import numpy as np
@@ -30,6 +32,8 @@ from skbackward import (
     NearestNeighborRetriever,
 )
 from skbackward._conditions import parse_condition
+from skbackward._index import unit_float32
+from skbackward.indexes import ExactIndex, FaissIndex, MilvusIndex
 from skbackward.metrics import (
     attribute_preservation_at_k,
     average_precision_at_k,
@@ -41,7 +45,7 @@ from skbackward.metrics import (
 )
 from skbackward.model_selection import sample_queries
 
-from .conftest import assert_same_neighbours, two_attribute_data
+from .conftest import assert_same_neighbours, require, two_attribute_data
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::skbackward.exceptions.ConditionNotReachedWarning"
@@ -663,3 +667,155 @@ def test_conditional_neighbors_invalid_inputs_name_the_argument(bad):
     with pytest.raises(ERRORS) as info:
         conditional_neighbors(**call)
     assert_names(arg, info.value)
+
+
+# ---- the index layer: every backend against brute force (issue 17) ----------------
+
+
+@st.composite
+def index_cases(draw):
+    """Items built in parts (a build, then appends), with predicted classes,
+    labels (ints, strings or none), queries, k, ``exclude`` and ``prefer``.
+
+    The arrays come from a drawn seed (hypothesis shrinks the sizes and the
+    switches); duplicated items and queries equal to items make exact ties.
+    """
+    rng = np.random.RandomState(draw(st.integers(0, 2**31 - 1)))
+    dim = draw(st.integers(2, 6))
+    n_classes = draw(st.lists(st.integers(2, 3), min_size=1, max_size=2))
+    parts = draw(st.lists(st.integers(1, 20), min_size=1, max_size=3))
+    n, n_q = sum(parts), draw(st.integers(1, 5))
+    Z = rng.randn(n, dim)
+    if draw(st.booleans()):  # duplicates: ties
+        Z[rng.randint(n, size=n // 3)] = Z[rng.randint(n, size=n // 3)]
+    queries = rng.randn(n_q, dim)
+    queries[: n_q // 2] = Z[rng.randint(n, size=n_q // 2)]  # items themselves
+    predicted = np.stack([rng.randint(c, size=n) for c in n_classes], axis=1)
+    labels = {"none": None, "int": rng.randint(-3, 3, size=n),
+              "str": np.array(["a", "bb", "é"])[rng.randint(3, size=n)]}[
+        draw(st.sampled_from(["none", "int", "str"]))]
+    exclude = (np.where(rng.rand(n_q) < 0.5, rng.randint(n, size=n_q), -1)
+               if draw(st.booleans()) else None)
+    prefer = [np.where(rng.rand(n_q, len(n_classes)) < 0.6,
+                       rng.randint(max(n_classes), size=(n_q, len(n_classes))), -1)
+              for _ in range(draw(st.integers(0, 2)))] or None
+    return dict(Z=Z, predicted=predicted, labels=labels, parts=parts,
+                queries=queries, k=draw(st.integers(1, n)), exclude=exclude,
+                prefer=prefer, chunk=draw(st.integers(1, 8)))
+
+
+def build_in_parts(index, case):
+    """``index`` built through the hooks a retriever calls: its first part,
+    then each other part appended (``_grown``), in chunks of ``case["chunk"]``."""
+    unit, norms = unit_float32(case["Z"])
+    labels, chunk, start = case["labels"], case["chunk"], 0
+    for i, size in enumerate(case["parts"]):
+        if i == 0:
+            index._will_replace(None)
+            index._start_build(size, unit.shape[1], case["predicted"].shape[1])
+        else:
+            index = index._grown(size)
+        part = slice(start, start + size)
+        index._check_labels(None if labels is None else labels[part])
+        if i == 0 and index._n_training_items(size):
+            index._train(unit[part])
+        for s in range(start, start + size, chunk):
+            e = min(s + chunk, start + size)
+            index._add(unit[s:e], norms[s:e], case["predicted"][s:e],
+                       None if labels is None else labels[s:e])
+        index._end_build()
+        start += size
+    return index
+
+
+def brute_force(case):
+    """The reference: per query, the items by (tier-0 wishes met, tier-1
+    wishes met, ..., cosine similarity), the excluded item left out.
+
+    Returns the similarities (n_q, n), the items' levels (n_q, n, n_tiers)
+    and the top k's distances (inf where fewer than k items are left) and
+    levels.
+    """
+    Z, q, k = case["Z"], case["queries"], case["k"]
+    sims = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (
+        Z / np.linalg.norm(Z, axis=1, keepdims=True)).T
+    tiers = case["prefer"] or []
+    levels = np.stack([((t[:, None, :] >= 0) & (t[:, None, :] == case["predicted"]))
+                       .sum(2) for t in tiers], axis=2) if tiers else \
+        np.zeros(sims.shape + (0,), dtype=int)
+    if case["exclude"] is not None:
+        on = np.flatnonzero(case["exclude"] >= 0)
+        sims[on, case["exclude"][on]] = -np.inf
+    dist = np.full((len(q), k), np.inf)
+    top_levels = np.zeros((len(q), k, levels.shape[2]), dtype=int)
+    for i in range(len(q)):
+        keys = [-sims[i]] + [-levels[i, :, t] for t in range(levels.shape[2])][::-1]
+        order = [j for j in np.lexsort(keys) if np.isfinite(sims[i, j])][:k]
+        dist[i, :len(order)] = np.clip(1 - sims[i, order], 0, 2)
+        top_levels[i, :len(order)] = levels[i, order]
+    return sims, levels, dist, top_levels
+
+
+def assert_agrees_with_brute_force(index, case):
+    """Same neighbours as :func:`brute_force`, up to the order of ties: the
+    same distances and levels position by position, each returned item at
+    its own distance, no item twice, the excluded one never; and the
+    stored items, classes and labels read back as given."""
+    dist, ind = index.search(case["queries"], case["k"], exclude=case["exclude"],
+                             prefer=case["prefer"])
+    sims, levels, ref_dist, ref_levels = brute_force(case)
+    found = ind >= 0
+    np.testing.assert_array_equal(found, np.isfinite(ref_dist))
+    assert np.isinf(dist[~found]).all()
+    np.testing.assert_allclose(dist[found], ref_dist[found], rtol=0, atol=1e-5)
+    rows = np.nonzero(found)[0]
+    np.testing.assert_allclose(1 - sims[rows, ind[found]], dist[found], rtol=0,
+                               atol=1e-5)
+    np.testing.assert_array_equal(levels[rows, ind[found]], ref_levels[found])
+    for row in ind:
+        assert len(set(row[row >= 0])) == (row >= 0).sum()
+    if case["exclude"] is not None:
+        assert not (ind == case["exclude"][:, None])[case["exclude"] >= 0].any()
+    assert index.n_items_ == len(case["Z"])
+    np.testing.assert_allclose(index.embeddings(), case["Z"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(index.predicted(), case["predicted"])
+    loaded = pickle.loads(pickle.dumps(index))  # a database reads labels back
+    for labels in (index.labels_, loaded.labels_):
+        if case["labels"] is None:
+            assert labels is None
+        else:
+            np.testing.assert_array_equal(labels, case["labels"])
+
+
+IN_MEMORY = {"exact": lambda: ExactIndex(),
+             "exact, small tiles": lambda: ExactIndex(working_memory=0.01),
+             "faiss Flat": lambda: FaissIndex("Flat")}
+
+
+@pytest.mark.parametrize("backend", list(IN_MEMORY))
+@examples(40)
+@given(case=index_cases())
+def test_in_memory_indexes_agree_with_brute_force(backend, case):
+    if backend.startswith("faiss"):
+        require("faiss")
+    assert_agrees_with_brute_force(build_in_parts(IN_MEMORY[backend](), case), case)
+
+
+@pytest.fixture(scope="module")
+def milvus_db(tmp_path_factory):
+    require("pymilvus")
+    require("milvus_lite")
+    return str(tmp_path_factory.mktemp("properties") / "items.db")
+
+
+@examples(10)  # a Milvus Lite collection per example: slower
+@given(case=index_cases())
+def test_milvus_flat_agrees_with_brute_force(milvus_db, case):
+    name = f"p{uuid.uuid4().hex}"
+    index = build_in_parts(MilvusIndex(milvus_db, name, batch_size=7), case)
+    try:
+        assert_agrees_with_brute_force(index, case)
+    finally:  # keep the file small: the next examples start faster
+        client = index._client()
+        client.drop_alias(name)
+        client.drop_collection(index._collection)
