@@ -26,7 +26,10 @@ class Dropout(nn.Module):
     ``nn.Dropout`` draws from torch's global RNG, which threads share: two
     fits running at once would interleave their draws. :func:`train_network`
     hands every ``Dropout`` the fit's generator for the duration of training;
-    outside training (eval mode) it is the identity.
+    outside training (eval mode) it is the identity. The mask is drawn on the
+    generator's device and copied to the input's: a CPU generator gives the
+    same masks, so the same fit, on a GPU as on the CPU (CUDA's generators
+    draw other numbers from the same seed).
     """
 
     def __init__(self, p):
@@ -37,8 +40,10 @@ class Dropout(nn.Module):
     def forward(self, x):
         if not self.training or self.p == 0:
             return x
-        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
-        return x * keep / (1 - self.p)
+        device = x.device if self.generator is None else self.generator.device
+        keep = torch.empty(x.shape, dtype=x.dtype, device=device).bernoulli_(
+            1 - self.p, generator=self.generator)
+        return x * keep.to(x.device) / (1 - self.p)
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -207,11 +212,13 @@ def train_network(
     ]
     n = tensors[0].shape[0]
     batch_size = min(batch_size, n)
+    # both on the CPU whatever the device: the same seed draws the same
+    # shuffles and masks, so a fit on a GPU matches the CPU's up to rounding
     shuffle = make_generator(seed, torch.device("cpu"))
     # one generator for every Dropout, drawn from in the forward order: each
     # module its own mask (a generator per module, equally seeded, gave all
     # heads the same masks)
-    masks = make_generator(seed + 1, dev)
+    masks = make_generator(seed + 1, torch.device("cpu"))
     dropouts = [m for m in network.modules() if isinstance(m, Dropout)]
     for m in dropouts:
         m.generator = masks
@@ -227,25 +234,28 @@ def train_network(
         for epoch in range(epochs):
             tic = time.perf_counter()
             order = torch.randperm(n, generator=shuffle).to(dev)
-            total, seen = 0.0, 0
+            # summed on the device, in float64 as Python would: reading each
+            # minibatch's loss would stall a GPU at every step
+            total = torch.zeros((), dtype=torch.float64, device=dev)
+            seen = 0
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
                 if idx.shape[0] < 2:  # BatchNorm cannot train on one sample
                     continue
                 loss = loss_fn(network, *(t[idx] for t in tensors))
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise ValueError(
-                        f"{log_prefix}training diverged: the loss became {value} "
-                        f"in epoch {epoch + 1}; {diverged_hint}."
-                    )
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                total += value * idx.shape[0]
+                total += loss.detach().double() * idx.shape[0]
                 seen += idx.shape[0]
+            mean = total.item() / seen  # one read per epoch
+            if not math.isfinite(mean):
+                raise ValueError(
+                    f"{log_prefix}training diverged: the loss became {mean} "
+                    f"in epoch {epoch + 1}; {diverged_hint}."
+                )
             scheduler.step()
-            losses.append(total / seen)
+            losses.append(mean)
             if verbose:
                 print(
                     f"{log_prefix}epoch {epoch + 1}/{epochs} loss={losses[-1]:.4f} "

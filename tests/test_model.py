@@ -3,7 +3,15 @@
 import numpy as np
 import torch
 
-from skbackward._model import Dropout, build_network, heads_loss, train_network
+from skbackward._model import (
+    Dropout,
+    build_network,
+    heads_loss,
+    make_generator,
+    train_network,
+)
+
+from .conftest import HostReads
 
 
 def test_every_dropout_draws_its_own_mask():
@@ -42,3 +50,33 @@ def test_training_leaves_torch_s_global_rng_alone():
                   epochs=1, batch_size=16, learning_rate=1e-3, weight_decay=0.0,
                   seed=0, device="cpu")
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_dropout_draws_its_mask_on_the_generator_s_device():
+    """The fit's generator is a CPU one, on every device: the masks are
+    drawn there and copied to the input's device, so a GPU draws the same
+    masks (CUDA's generators give other numbers for the same seed). The meta
+    device stands in for a GPU here."""
+    dropout = Dropout(0.4).train()
+    states = []
+    for device in ("cpu", "meta"):
+        dropout.generator = make_generator(0, torch.device("cpu"))
+        out = dropout(torch.ones(8, 16, device=device))
+        assert out.device.type == device
+        states.append(dropout.generator.get_state())
+    assert torch.equal(*states)  # the same draws, whichever device
+
+
+def test_training_reads_the_loss_back_once_per_epoch():
+    """The minibatch losses are summed on the device: a GPU is not stalled
+    at every step to read one back (HostReads counts the reads)."""
+    network = build_network(8, [3], 16, seed=0)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(160, 8)).astype(np.float32)
+    codes = rng.randint(3, size=(160, 1))
+    with HostReads() as reads:
+        curve = train_network(network, heads_loss, (X, codes), epochs=3,
+                              batch_size=16, learning_rate=1e-3,
+                              weight_decay=0.0, seed=0, device="cpu")
+    assert len(curve) == 3
+    assert len(reads.calls) == 3, reads.calls  # 10 minibatches per epoch
