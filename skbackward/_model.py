@@ -233,16 +233,21 @@ def train_network(
     try:
         for epoch in range(epochs):
             tic = time.perf_counter()
-            order = torch.randperm(n, generator=shuffle).to(dev)
+            drawn = torch.randperm(n, generator=shuffle)
+            # on the host too: a large array is read there without asking
+            # the device for the rows of each minibatch
+            order = (drawn.to(dev), drawn)
             # summed on the device, in float64 as Python would: reading each
             # minibatch's loss would stall a GPU at every step
             total = torch.zeros((), dtype=torch.float64, device=dev)
             seen = 0
             for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
+                idx, host_idx = (o[start : start + batch_size] for o in order)
                 if idx.shape[0] < 2:  # BatchNorm cannot train on one sample
                     continue
-                loss = loss_fn(network, *(t[idx] for t in tensors))
+                loss = loss_fn(network, *(
+                    t[host_idx] if isinstance(t, _RowReader) else t[idx]
+                    for t in tensors))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -276,14 +281,15 @@ PRELOAD_BYTES = 2**28
 
 
 class _RowReader:
-    """The rows of a large (e.g. memory-mapped) array, read per minibatch."""
+    """The rows of a large (e.g. memory-mapped) array, read per minibatch
+    (``idx``: a CPU tensor of row numbers)."""
 
     def __init__(self, array, device, dtype):
         self.array, self.device, self.dtype = array, device, dtype
         self.shape = array.shape
 
     def __getitem__(self, idx):
-        return as_tensor(self.array[idx.cpu().numpy()], self.device, self.dtype)
+        return as_tensor(self.array[idx.numpy()], self.device, self.dtype)
 
 
 def _rows(array, device, dtype):
