@@ -13,3 +13,10 @@ import torch  # noqa: E402
 # and on a loaded 2-core machine it can slow each step tenfold. Users keep
 # torch's default.
 torch.set_num_threads(1)
+
+
+def pytest_report_header(config):
+    # CI tests the installed wheel, not the checkout: say which one this is
+    import skbackward
+
+    return f"skbackward {skbackward.__version__} from {skbackward.__file__}"

@@ -12,7 +12,7 @@ from ._peers import (
     NearestNeighborRetriever,
 )
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
 
 __all__ = [
     "BackwardSearchRetriever",

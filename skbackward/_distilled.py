@@ -309,8 +309,9 @@ class DistilledRetriever(BaseRetriever):
         else:
             heads = [frozen(h, torch.float32, dev) for h in teacher.model_.heads]
             arrays = (Z0,)
-            # its own stream: conditions drawn per batch, beside the shuffling
-            draws = make_generator(seed + 2, dev)
+            # its own stream: conditions drawn per batch, beside the shuffling;
+            # on the CPU, so that a GPU draws the same ones
+            draws = make_generator(seed + 2, torch.device("cpu"))
             loss = amortized_loss(
                 heads, teacher.alpha, n_classes, draws,
                 preserved=teacher._preserved_attributes(),

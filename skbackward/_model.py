@@ -26,7 +26,10 @@ class Dropout(nn.Module):
     ``nn.Dropout`` draws from torch's global RNG, which threads share: two
     fits running at once would interleave their draws. :func:`train_network`
     hands every ``Dropout`` the fit's generator for the duration of training;
-    outside training (eval mode) it is the identity.
+    outside training (eval mode) it is the identity. The mask is drawn on the
+    generator's device and copied to the input's: a CPU generator gives the
+    same masks, so the same fit, on a GPU as on the CPU (CUDA's generators
+    draw other numbers from the same seed).
     """
 
     def __init__(self, p):
@@ -37,8 +40,10 @@ class Dropout(nn.Module):
     def forward(self, x):
         if not self.training or self.p == 0:
             return x
-        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
-        return x * keep / (1 - self.p)
+        device = x.device if self.generator is None else self.generator.device
+        keep = torch.empty(x.shape, dtype=x.dtype, device=device).bernoulli_(
+            1 - self.p, generator=self.generator)
+        return x * keep.to(x.device) / (1 - self.p)
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -223,11 +228,13 @@ def train_network(
     ]
     n = tensors[0].shape[0]
     batch_size = min(batch_size, n)
+    # both on the CPU whatever the device: the same seed draws the same
+    # shuffles and masks, so a fit on a GPU matches the CPU's up to rounding
     shuffle = make_generator(seed, torch.device("cpu"))
     # one generator for every Dropout, drawn from in the forward order: each
     # module its own mask (a generator per module, equally seeded, gave all
     # heads the same masks)
-    masks = make_generator(seed + 1, dev)
+    masks = make_generator(seed + 1, torch.device("cpu"))
     dropouts = [m for m in network.modules() if isinstance(m, Dropout)]
     for m in dropouts:
         m.generator = masks
@@ -242,26 +249,34 @@ def train_network(
     try:
         for epoch in range(epochs):
             tic = time.perf_counter()
-            order = torch.randperm(n, generator=shuffle).to(dev)
-            total, seen = 0.0, 0
+            drawn = torch.randperm(n, generator=shuffle)
+            # on the host too: a large array is read there without asking
+            # the device for the rows of each minibatch
+            order = (drawn.to(dev), drawn)
+            # summed on the device, in float64 as Python would: reading each
+            # minibatch's loss would stall a GPU at every step
+            total = torch.zeros((), dtype=torch.float64, device=dev)
+            seen = 0
             for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
+                idx, host_idx = (o[start : start + batch_size] for o in order)
                 if idx.shape[0] < 2:  # BatchNorm cannot train on one sample
                     break
-                loss = loss_fn(network, *(t[idx] for t in tensors))
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise ValueError(
-                        f"{log_prefix}training diverged: the loss became {value} "
-                        f"in epoch {epoch + 1}; {diverged_hint}."
-                    )
+                loss = loss_fn(network, *(
+                    t[host_idx] if isinstance(t, _RowReader) else t[idx]
+                    for t in tensors))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                total += value * idx.shape[0]
+                total += loss.detach().double() * idx.shape[0]
                 seen += idx.shape[0]
+            mean = total.item() / seen  # one read per epoch
+            if not math.isfinite(mean):
+                raise ValueError(
+                    f"{log_prefix}training diverged: the loss became {mean} "
+                    f"in epoch {epoch + 1}; {diverged_hint}."
+                )
             scheduler.step()
-            losses.append(total / seen)
+            losses.append(mean)
             if verbose:
                 print(
                     f"{log_prefix}epoch {epoch + 1}/{epochs} loss={losses[-1]:.4f} "
@@ -282,14 +297,15 @@ PRELOAD_BYTES = 2**28
 
 
 class _RowReader:
-    """The rows of a large (e.g. memory-mapped) array, read per minibatch."""
+    """The rows of a large (e.g. memory-mapped) array, read per minibatch
+    (``idx``: a CPU tensor of row numbers)."""
 
     def __init__(self, array, device, dtype):
         self.array, self.device, self.dtype = array, device, dtype
         self.shape = array.shape
 
     def __getitem__(self, idx):
-        return as_tensor(self.array[idx.cpu().numpy()], self.device, self.dtype)
+        return as_tensor(self.array[idx.numpy()], self.device, self.dtype)
 
 
 def _rows(array, device, dtype):

@@ -27,6 +27,13 @@ evolves as it would alone, up to the rounding of batched matrix products).
 The vectorised counters replace the published per-query loop, and the loop
 ends as soon as every counter has passed ``patience``: nothing can change
 after that, so the result is that of running all ``max_iter`` steps.
+
+On a GPU every value a step reads back to the host stalls the device until
+the step is done, so the loop reads none: the state stays on the device,
+updated by masks (never boolean indexing, which reads back the number of
+rows it selects), and whether every counter has passed ``patience`` is read
+only at the step where that can first be true (a query's counter passes it
+``patience + 1`` steps after its last update), a few times per search.
 """
 
 import numpy as np
@@ -38,25 +45,40 @@ from ._model import as_tensor, frozen, resolve_device, torch_dtype
 SELECTION_RULES = ("published", "last")
 
 
-def query_losses(heads, z, z0, targets, weights, alpha, keep=None, keep_weight=0.0):
+def attribute_use(weights, keep=None, keep_weight=0.0):
+    """Per attribute, ``(wanted, held)``: whether any query conditions on it,
+    and whether any keeps its class (``keep``, when ``keep_weight > 0``).
+
+    :func:`query_losses` skips the heads nobody needs. Reading this is a
+    host-device copy: a search reads it once, not at every step.
+    """
+    wanted = (weights > 0).any(0).tolist()
+    if keep is None or not keep_weight > 0:
+        return [(w, False) for w in wanted]
+    return list(zip(wanted, (keep >= 0).any(0).tolist()))
+
+
+def query_losses(heads, z, z0, targets, weights, alpha, keep=None, keep_weight=0.0,
+                 use=None):
     """Per-query loss L(z), shape (n,).
 
     ``keep`` (n, A): classes to keep per attribute (-1: none), weighted in
     total by ``keep_weight``; None (or a zero weight) is the published loss.
+    ``use``: :func:`attribute_use` of ``weights`` and ``keep``, read from
+    them when None.
     """
     keeping = keep is not None and keep_weight > 0
+    if use is None:
+        use = attribute_use(weights, keep, keep_weight)
     condition = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
     kept, n_kept = torch.zeros_like(condition), torch.zeros_like(condition)
-    for a, head in enumerate(heads):
-        w = weights[:, a]
-        wanted = bool((w > 0).any())
-        held = keeping and bool((keep[:, a] >= 0).any())
+    for a, (head, (wanted, held)) in enumerate(zip(heads, use)):
         if not (wanted or held):  # nobody conditions on this attribute
             continue
         logits = head(z)
         if wanted:
             ce = F.cross_entropy(logits, targets[:, a].clamp_min(0), reduction="none")
-            condition = condition + w * ce
+            condition = condition + weights[:, a] * ce
         if held:
             on = (keep[:, a] >= 0).to(z.dtype)
             kept = kept + on * F.cross_entropy(logits, keep[:, a].clamp_min(0),
@@ -118,9 +140,14 @@ def backward_search(
     best_loss = torch.full((n,), float("inf"), dtype=z0.dtype, device=z0.device)
     stall = torch.zeros(n, dtype=torch.int64, device=z0.device)
     n_steps = torch.zeros(n, dtype=torch.int64, device=z0.device)
+    use = attribute_use(weights, keep, keep_weight)  # read once, not per step
     n_iter = 0
+    # the first step at which every counter may have passed patience: none
+    # passes it before step patience + 1 (without queries, nothing to wait for)
+    check_at = patience + 1 if n else 1
     for step in range(1, max_iter + 1):
-        loss = query_losses(heads, z, z0, targets, weights, alpha, keep, keep_weight)
+        loss = query_losses(heads, z, z0, targets, weights, alpha, keep, keep_weight,
+                            use=use)
         optimizer.zero_grad()
         loss.sum().backward()  # rows are independent: d(sum)/dz_i = dL_i/dz_i
         optimizer.step()
@@ -128,8 +155,15 @@ def backward_search(
         if select == "last":
             continue
         _keep_best(loss.detach(), z, best_z, best_loss, stall, n_steps, step, patience)
-        if not bool((stall <= patience).any()):
-            break  # every counter has passed patience: nothing can change
+        if step >= check_at:
+            # the counter of a query last updated at step u passes patience
+            # at step u + patience + 1, and the latest u only grows: the
+            # earliest step at which every counter has passed it (a
+            # host-device read, a few per search; none without queries)
+            last = int(n_steps.max()) if n else -patience - 1
+            check_at = last + patience + 1
+            if check_at <= step:
+                break  # every counter has passed patience: nothing can change
     if select == "last":
         return z.detach(), torch.full_like(n_steps, n_iter), n_iter
     return best_z, n_steps, n_iter
@@ -145,9 +179,11 @@ def _keep_best(value, z, best_z, best_loss, stall, n_steps, step, patience):
     counter grows by one.
     """
     update = (stall <= patience) & (best_loss >= value)
-    best_z[update] = z.detach()[update]
-    best_loss[update] = value[update]
-    n_steps[update] = step
+    # masks, not boolean indexing: indexing reads the number of selected
+    # rows back to the host (a device sync per step)
+    best_z.copy_(torch.where(update.unsqueeze(1), z.detach(), best_z))
+    best_loss.copy_(torch.where(update, value, best_loss))
+    n_steps.masked_fill_(update, step)
     stall.add_(1).masked_fill_(update, 0)
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._search import query_losses
+from ._search import attribute_use, query_losses
 
 
 class StudentNetwork(nn.Module):
@@ -71,7 +71,8 @@ def distill_loss(l1_weight):
 
 def amortized_loss(heads, alpha, n_classes, generator, preserved=(), keep_weight=0.0):
     """The Backward Search loss itself, on fresh random conditions per batch
-    (drawn from ``generator``, on the device the student trains on).
+    (drawn from ``generator``, a CPU one so that a GPU draws the same
+    conditions, and copied to the device the student trains on).
 
     ``preserved``: indices of the attributes kept at the query's own
     predicted class when a condition leaves them out, weighted by
@@ -80,7 +81,13 @@ def amortized_loss(heads, alpha, n_classes, generator, preserved=(), keep_weight
     preserved = list(preserved)
 
     def loss(student, z0):
-        targets = draw_conditions(z0.shape[0], n_classes, generator)
+        drawn = draw_conditions(z0.shape[0], n_classes, generator)
+        # which heads the loss needs, read from the drawn conditions on the
+        # host: reading them back from the device would stall it every batch
+        kept = torch.full_like(drawn, -1)
+        kept[:, preserved] = torch.where(drawn[:, preserved] < 0, 0, -1)
+        use = attribute_use(drawn >= 0, kept, keep_weight)
+        targets = drawn.to(z0.device)
         weights = (targets >= 0).to(z0.dtype)
         keep = None
         if preserved:
@@ -90,6 +97,6 @@ def amortized_loss(heads, alpha, n_classes, generator, preserved=(), keep_weight
             keep[:, preserved] = torch.where(targets[:, preserved] < 0, own, -1)
         out = student(z0, targets)
         return query_losses(heads, out, z0, targets, weights, alpha, keep,
-                            keep_weight).mean()
+                            keep_weight, use=use).mean()
 
     return loss

@@ -3,12 +3,17 @@ the repository's root conftest.py, which also covers the doctests)."""
 
 import importlib
 import os
+import sys
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import settings
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from torch.overrides import TorchFunctionMode
+
+import skbackward
 
 # Property-based tests (hypothesis): the same examples on every run by
 # default, so the suite is reproducible; HYPOTHESIS_PROFILE=explore draws
@@ -68,3 +73,46 @@ def digits():
     """``X_train, X_test, y_train, y_test``: a stratified 70/30 split of digits."""
     X, y = load_digits(return_X_y=True)
     return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+
+
+class HostReads(TorchFunctionMode):
+    """Records every value skbackward's own code reads back from a tensor to
+    the host: ``item``, ``bool``/``int``/``float``, ``tolist``, ``cpu``,
+    ``numpy``, ``nonzero``, ``masked_select`` and boolean-mask indexing
+    (which reads back how many rows it selects). On a GPU each of these waits
+    for the device to finish its queue; on the CPU they are free, so only
+    counting them shows what a GPU would pay. Reads made inside torch itself
+    (e.g. Adam's step counter, a CPU tensor even on a GPU) are not counted.
+
+    ``calls``: ``(name, file, line, function)`` of each read, in order.
+    """
+
+    READS = {"item", "tolist", "cpu", "numpy", "nonzero", "masked_select",
+             "__bool__", "__int__", "__float__", "__index__"}
+    # torch's Python wrappers that forward a call: the caller is outside them
+    _WRAPPERS = tuple(os.path.join(os.path.dirname(torch.__file__), f)
+                      for f in ("_tensor.py", "overrides.py", "functional.py"))
+    _OURS = os.path.dirname(skbackward.__file__) + os.sep
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in self.READS or (
+            name in ("__getitem__", "__setitem__") and _boolean_index(args[1])
+        ):
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename in self._WRAPPERS:
+                frame = frame.f_back
+            if frame is not None and frame.f_code.co_filename.startswith(self._OURS):
+                code = frame.f_code
+                self.calls.append((name, code.co_filename, frame.f_lineno,
+                                   code.co_name))
+        return func(*args, **(kwargs or {}))
+
+
+def _boolean_index(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, torch.Tensor) and p.dtype == torch.bool for p in parts)

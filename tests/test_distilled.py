@@ -15,7 +15,7 @@ from skbackward._model import predict_labels
 from skbackward._student import draw_conditions
 from skbackward.metrics import make_map_scorer, retrieval_scores
 
-from .conftest import two_attribute_data
+from .conftest import HostReads, two_attribute_data
 
 TEACHER = dict(epochs=8, embedding_dim=32, max_iter=40, alpha=0.1,
                filter_predicted=False, random_state=0)
@@ -278,11 +278,32 @@ def test_student_follows_the_teacher_s_preserve_and_query_weight(objective):
     ind_plain = plain.kneighbors(Xq, 20, return_distance=False, condition=cond)
     ind_kept = kept.kneighbors(Xq, 20, return_distance=False, condition=cond)
     pred = ret.vector_index_.predicted_
+    red = list(ret.attribute_classes_[1]).index("red")
+    # with preserve, each query's results start with every item predicted
+    # red *and* of its own shape (up to 20), then the other red items
+    both = (pred[:, 1] == red)[None, :] & (pred[None, :, 0] == own[:, None])
+    for q, n_both in enumerate(np.minimum(both.sum(1), 20)):
+        assert both[q, ind_kept[q, :n_both]].all()
+        assert (pred[ind_kept[q, n_both:], 1] == red).all() or n_both == 20
     assert ((pred[ind_kept, 0] == own[:, None]).mean()
-            > (pred[ind_plain, 0] == own[:, None]).mean())
+            >= (pred[ind_plain, 0] == own[:, None]).mean())
     # query_weight=1 ranks the predicted candidates by the query itself, as
     # the label filter does: the student's move does not matter then
     lf = LabelFilterRetriever(**{k: TEACHER[k] for k in ("epochs", "embedding_dim",
                                                           "random_state")}).fit(X, y)
     np.testing.assert_array_equal(
         ind_plain, lf.kneighbors(Xq, 20, return_distance=False, condition=cond))
+
+
+def test_amortized_training_reads_nothing_back_per_batch(teacher, digits):
+    """The random conditions are drawn on the host (a CPU generator, so a
+    GPU draws the same ones) and which heads the loss needs is read there:
+    training reads one value back per epoch, the epoch's loss, not one per
+    minibatch."""
+    student = DistilledRetriever(teacher, prefit=True, objective="amortized",
+                                 epochs=2, batch_size=64, random_state=0)
+    with HostReads() as reads:
+        student.fit(digits[0], digits[2])
+    assert -(-len(digits[0]) // 64) > 10  # minibatches per epoch
+    in_training = [c for c in reads.calls if c[3] in ("train_network", "loss")]
+    assert len(in_training) == 2, in_training

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from skbackward import _model
 from skbackward._model import (
     Dropout,
     build_network,
@@ -14,6 +15,8 @@ from skbackward._model import (
     make_generator,
     train_network,
 )
+
+from .conftest import HostReads
 
 
 def test_every_dropout_draws_its_own_mask():
@@ -120,3 +123,40 @@ def test_training_is_the_published_loop(n):
         np.testing.assert_allclose(mine[name].numpy(), ref[name].numpy(),
                                    rtol=0, atol=1e-10, err_msg=name)
 
+
+def test_dropout_draws_its_mask_on_the_generator_s_device():
+    """The fit's generator is a CPU one, on every device: the masks are
+    drawn there and copied to the input's device, so a GPU draws the same
+    masks (CUDA's generators give other numbers for the same seed). The meta
+    device stands in for a GPU here."""
+    dropout = Dropout(0.4).train()
+    states = []
+    for device in ("cpu", "meta"):
+        dropout.generator = make_generator(0, torch.device("cpu"))
+        out = dropout(torch.ones(8, 16, device=device))
+        assert out.device.type == device
+        states.append(dropout.generator.get_state())
+    assert torch.equal(*states)  # the same draws, whichever device
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_training_reads_the_loss_back_once_per_epoch(preload, monkeypatch):
+    """The minibatch losses are summed on the device: a GPU is not stalled
+    at every step to read one back (HostReads counts the reads). Nor are
+    the rows of a large array, read minibatch by minibatch from the host
+    (preload False), asked of the device."""
+    if not preload:
+        monkeypatch.setattr(_model, "PRELOAD_BYTES", 0)
+    network = build_network(8, [3], 16, seed=0)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(160, 8)).astype(np.float32)
+    codes = rng.randint(3, size=(160, 1))
+    with HostReads() as reads:
+        curve = train_network(network, heads_loss, (X, codes), epochs=3,
+                              batch_size=16, learning_rate=1e-3,
+                              weight_decay=0.0, lr_decay=1.0, seed=0,
+                              device="cpu")
+    assert len(curve) == 3
+    # 10 minibatches per epoch; the host's row numbers are read as numpy
+    reads = [c for c in reads.calls if not (c[0] == "numpy" and c[3] == "__getitem__")]
+    assert len(reads) == 3, reads

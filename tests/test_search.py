@@ -16,6 +16,8 @@ from torch import nn
 from skbackward._model import build_network, frozen
 from skbackward._search import _keep_best, backward_search, query_losses
 
+from .conftest import HostReads
+
 D = 16
 N_CLASSES = (4, 3)
 PARAMS = dict(lr=0.2, max_iter=100, patience=10)
@@ -190,6 +192,50 @@ def test_early_exit_once_every_counter_passed_patience(heads):
     _, n_steps, n_iter = _search(heads, z0, targets, weights, alpha=0.5, max_iter=1000)
     assert n_iter < 1000
     assert n_iter == int(n_steps.max()) + 10 + 1  # the last update, then patience + 1
+
+
+# ---- on a GPU: the loop reads nothing back per step ---------------------------------
+
+
+def _host_reads(heads, problem, **params):
+    with HostReads() as reads:
+        _, _, n_iter = _search(heads, *problem, **params)
+    return reads.calls, n_iter
+
+
+@pytest.mark.parametrize("select", ["published", "last"])
+def test_the_search_loop_reads_nothing_back_per_step(heads, select):
+    """The state stays on the device: no value is read back to the host at
+    each step (each read would stall a GPU), so a search of 80 steps reads
+    as often as one of 20: at the start, and once to see that no query can
+    stop before max_iter (patience 1000)."""
+    problem = _problem(23, seed=1, attributes=(0, 1))
+    counts = []
+    for max_iter in (20, 80):
+        calls, n_iter = _host_reads(heads, problem, alpha=0.5, max_iter=max_iter,
+                                    patience=1000, select=select)
+        assert n_iter == max_iter
+        counts.append(len(calls))
+    assert counts[0] == counts[1] <= 3, calls
+
+
+def test_early_exit_reads_back_a_few_times_per_search(heads):
+    """Whether every counter has passed patience is read only at the step
+    where that can first be true (patience + 1 steps after the latest
+    update known so far): about once per patience + 1 steps, not at every
+    step, and the loop still stops at the step where it first is true."""
+    problem = _problem(30)
+    calls, n_iter = _host_reads(heads, problem, alpha=0.5, max_iter=1000)
+    _, n_steps, _ = _search(heads, *problem, alpha=0.5, max_iter=1000)
+    assert n_iter == int(n_steps.max()) + PARAMS["patience"] + 1
+    assert n_iter > 4 * (PARAMS["patience"] + 1)  # long enough to tell
+    assert len(calls) <= 2 + 2 * n_iter // (PARAMS["patience"] + 1), calls
+
+
+def test_an_empty_batch_stops_at_once(heads):
+    z0, targets, weights = _problem(0)
+    z, n_steps, n_iter = _search(heads, z0, targets, weights, alpha=0.5)
+    assert z.shape == (0, D) and n_steps.shape == (0,) and n_iter == 1
 
 
 # ---- behaviour ---------------------------------------------------------------------
