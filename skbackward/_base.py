@@ -52,6 +52,7 @@ from ._validation import (
     TRAINING_CONSTRAINTS,
     DeviceOptions,
     check_arguments,
+    check_groups,
     check_params,
     count,
 )
@@ -183,7 +184,7 @@ class BaseRetriever(
 
     # ---- the index ------------------------------------------------------------
 
-    def index(self, X, y=None, *, append=False):
+    def index(self, X, y=None, *, groups=None, append=False):
         """Replace the searched database by the items ``X``, or add them to it.
 
         Embeddings and predicted labels are computed in chunks of rows, so
@@ -204,6 +205,14 @@ class BaseRetriever(
             database may be unlabelled. Labels must be among those seen in
             ``fit`` (a ValueError names the others). A DataFrame's columns are
             matched to the attributes by name; an array's by position.
+        groups : array-like of shape (n_items,), default=None
+            Which items are the same item in other forms (scikit-learn's
+            convention for grouped samples: equal values, one group), kept as
+            ``index_groups_``: with it,
+            :func:`~skbackward.metrics.retrieval_scores` measures hit@k,
+            whether a query's counterpart in the asked class (the indexed
+            item of its group carrying the condition) is among its results.
+            Give it for every appended piece or for none.
         append : bool, default=False
             Add the items after the indexed ones (numbered from
             ``n_index_samples_`` on) instead of replacing them, for databases
@@ -229,12 +238,24 @@ class BaseRetriever(
                 "y must be given for every part of an appended index or for "
                 f"none; the index {'has' if y is None else 'has no'} labels."
             )
-        self._set_index(X, y, grow=old)
+        groups = check_groups(groups, X.shape[0])
+        old_groups = getattr(self, "index_groups_", None) if append else None
+        if append and (old_groups is None) != (groups is None):
+            raise ValueError(
+                "groups must be given for every part of an appended index or "
+                f"for none; the index {'has' if groups is None else 'has no'} "
+                "groups."
+            )
+        if append and groups is not None:
+            groups = np.concatenate([old_groups, groups])
+        self._set_index(X, y, grow=old, groups=groups)
         return self
 
-    def _set_index(self, X, y, grow=None):
+    def _set_index(self, X, y, grow=None, groups=None):
         """Build the index of ``X`` chunk by chunk and swap it in at the end;
-        ``grow``: a fitted index to add ``X`` to instead of a new one."""
+        ``grow``: a fitted index to add ``X`` to instead of a new one;
+        ``groups``: the groups of every indexed item (checked), kept as
+        ``index_groups_``."""
         n = X.shape[0]
         if grow is not None:  # the index checked by the caller, not a newer one
             new = grow._grown(n)
@@ -256,6 +277,9 @@ class BaseRetriever(
             # a database index takes back what it wrote; the old one stays
             new._abort_build()
             raise
+        # the groups go with the index: set just before it (queries read the
+        # index; only scoring reads the groups, after index() returned)
+        self.index_groups_ = groups
         self.vector_index_ = new  # one assignment: the swap is atomic
 
     def _train_index(self, new, X):
@@ -709,7 +733,7 @@ class TrainedRetriever(BaseRetriever):
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Fit the embedding and classifier heads, then index ``X``.
 
         Parameters
@@ -721,19 +745,26 @@ class TrainedRetriever(BaseRetriever):
             per attribute (the DataFrame's column names become the attribute
             names, otherwise attributes are named 0, 1, ...). The labels of an
             attribute are all strings or all numbers, none missing.
+        groups : array-like of shape (n_samples,), default=None
+            Which training items are the same item in other forms, kept as
+            ``index_groups_`` for hit@k (see :meth:`index`); not used in
+            training. In ``GridSearchCV``, route it here with
+            ``set_fit_request(groups=True)`` (scikit-learn's metadata
+            routing).
 
         Returns
         -------
         self : object
             The fitted retriever.
         """
-        return self._fit(X, y)
+        return self._fit(X, y, groups=groups)
 
-    def _fit(self, X, y, build_index=True):
+    def _fit(self, X, y, build_index=True, groups=None):
         """:meth:`fit`, the parameters already validated; without the index
         when ``build_index`` is False (a student builds the one it shares
         with its teacher)."""
         X, y, columns = self._validate_fit_data(X, y)
+        groups = check_groups(groups, X.shape[0])
         # max and min, not abs: no copy of a large (memory-mapped) X
         largest = max(X.max(), -X.min()) if X.dtype == np.float64 else 0.0
         if largest > FLOAT32_MAX:
@@ -758,7 +789,7 @@ class TrainedRetriever(BaseRetriever):
         self.model_ = network
         self.n_iter_ = self.epochs
         if build_index:
-            self._set_index(X, y)
+            self._set_index(X, y, groups=groups)
         self._fit_extra(X, codes)
         return self
 

@@ -24,7 +24,7 @@ from ._model import (
 )
 from ._search import search_embeddings
 from ._student import StudentNetwork, amortized_loss, distill_loss, draw_conditions
-from ._validation import TRAINING_CONSTRAINTS, count, finite
+from ._validation import TRAINING_CONSTRAINTS, check_groups, count, finite
 
 _OBJECTIVES = ("distill", "amortized")
 
@@ -125,6 +125,9 @@ class DistilledRetriever(BaseRetriever):
         Labels of each attribute, always a list (the teacher's).
     index_labels_ : ndarray or None
         Labels of the indexed items (the training labels after ``fit``).
+    index_groups_ : ndarray or None
+        Groups of the indexed items (``groups`` of ``fit`` or ``index``), for
+        hit@k; None when not given.
     n_index_samples_ : int
         Number of indexed items.
     loss_curve_ : list of float
@@ -202,7 +205,7 @@ class DistilledRetriever(BaseRetriever):
 
     # nested: the teacher's own fit validates its parameters
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Fit (or adopt) the teacher, then train the student.
 
         Parameters
@@ -214,6 +217,10 @@ class DistilledRetriever(BaseRetriever):
             teacher they must be among the teacher's labels, and a
             DataFrame's columns are matched to the teacher's attributes by
             name.
+        groups : array-like of shape (n_samples,), default=None
+            Which items are the same item in other forms, kept as
+            ``index_groups_`` for hit@k, as in
+            :meth:`BackwardSearchRetriever.fit`.
 
         Returns
         -------
@@ -221,6 +228,7 @@ class DistilledRetriever(BaseRetriever):
             The fitted retriever.
         """
         X_checked, _, _ = self._validate_fit_data(X, y)
+        groups = check_groups(groups, X_checked.shape[0])
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         # the raw X and y: a DataFrame's names reach the teacher
         teacher = self._fit_teacher(X, y, check_random_state(seed))
@@ -242,7 +250,7 @@ class DistilledRetriever(BaseRetriever):
         self.model_ = teacher.model_
         self.student_, self.loss_curve_ = self._train_student(X_checked, seed)
         self.n_iter_ = self.epochs
-        self._set_index(X_checked, Y)
+        self._set_index(X_checked, Y, groups=groups)
         return self
 
     def _fit_teacher(self, X, y, rng):
@@ -347,9 +355,11 @@ class DistilledRetriever(BaseRetriever):
         )
         return Z0, targets, Z_star
 
-    def _set_index(self, X, y, grow=None):
-        super()._set_index(X, y, grow=grow)
-        self.teacher_.vector_index_ = self.vector_index_  # one index for both
+    def _set_index(self, X, y, grow=None, groups=None):
+        super()._set_index(X, y, grow=grow, groups=groups)
+        # one index for both
+        self.teacher_.index_groups_ = self.index_groups_
+        self.teacher_.vector_index_ = self.vector_index_
 
     def set_params(self, **params):
         """Set the parameters of this estimator and of its teacher.

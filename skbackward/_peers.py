@@ -48,6 +48,9 @@ _FITTED_ATTRIBUTES = """
         The fitted index of the searched items (a copy of ``vector_index``).
     index_labels_ : ndarray or None
         Labels of the indexed items.
+    index_groups_ : ndarray or None
+        Groups of the indexed items (``groups`` of ``fit`` or ``index``), for
+        hit@k; None when not given.
     n_index_samples_ : int
         Number of indexed items.
     n_features_in_ : int

@@ -92,3 +92,22 @@ def check_params(estimator, names):
 def check_arguments(constraints, caller_name, **arguments):
     """Validate method arguments against ``{name: constraints}``."""
     validate_parameter_constraints(constraints, arguments, caller_name=caller_name)
+
+
+def check_groups(groups, n_samples):
+    """``groups`` as a 1-D array of ``n_samples`` hashable values, or None."""
+    if groups is None:
+        return None
+    try:
+        groups = np.asarray(groups)
+    except ValueError:  # ragged
+        groups = np.empty((0, 0))
+    if groups.shape != (n_samples,):
+        raise ValueError(
+            f"groups must have shape ({n_samples},), one group per item; got "
+            f"shape {groups.shape}."
+        )
+    if groups.dtype.kind == "f" and np.isnan(groups).any():
+        raise ValueError("groups holds NaN: every item needs a group (a NaN "
+                         "equals no other, so it could never be a counterpart).")
+    return groups

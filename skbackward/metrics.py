@@ -11,17 +11,19 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
+from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.validation import _num_samples, check_array
 
 from ._docstrings import fill_doc
 from ._labels import attribute_columns, check_same_kind, count_rows
-from ._validation import count
+from ._validation import check_groups, count
 from .model_selection import sample_query_pairs
 
 __all__ = [
     "attribute_preservation_at_k",
     "average_precision_at_k",
     "conditional_neighbors",
+    "hit_at_k",
     "make_map_scorer",
     "make_precision_scorer",
     "make_retrieval_scorer",
@@ -118,6 +120,45 @@ def precision_at_k(y_true, y_retrieved, k=10):
     0.25
     """
     return float(_relevance(y_true, y_retrieved, k).mean())
+
+
+@validate_params(
+    {"y_true": ["array-like"], "y_retrieved": ["array-like"], "k": _K},
+    prefer_skip_nested_validation=True,
+)
+@_relevance_doc
+def hit_at_k(y_true, y_retrieved, k=10):
+    """Share of queries whose one wanted item is among the top k (hit@k).
+
+    Exact-target retrieval: each query wants one particular item, e.g. the
+    same item in the asked class (its counterpart). Pass an identity per
+    query and per retrieved item, such as ``(group, label)`` rows: with a
+    ``groups`` array (equal values: the same item in other forms), the
+    counterpart of query ``q`` asked for class ``c`` is the item with
+    ``groups == groups[q]`` and label ``c``. :func:`retrieval_scores` does
+    this for a retriever that was given ``groups``.
+
+    Parameters
+    ----------
+    {relevance_parameters}
+
+    Returns
+    -------
+    score : float
+        Mean over the queries of whether any of the top k matches.
+
+    Examples
+    --------
+    Query 0 (group 7) asked for "sketch" finds item (7, "sketch") second;
+    query 1's counterpart is not in its top 2:
+
+    >>> from skbackward.metrics import hit_at_k
+    >>> wanted = [[7, "sketch"], [8, "photo"]]
+    >>> retrieved = [[[3, "sketch"], [7, "sketch"]], [[8, "sketch"], [2, "photo"]]]
+    >>> hit_at_k(wanted, retrieved, k=2)
+    0.5
+    """
+    return float(_relevance(y_true, y_retrieved, k).any(axis=1).mean())
 
 
 @validate_params(
@@ -464,7 +505,7 @@ def _row_numbers(rows, name):
 
 # ---- scorers --------------------------------------------------------------
 
-_METRICS = ("precision", "average_precision", "preservation", "harmonic")
+_METRICS = ("precision", "average_precision", "preservation", "harmonic", "hit")
 
 
 def _last_step(estimator, X):
@@ -489,12 +530,13 @@ def _last_step(estimator, X):
     {"estimator": [HasMethods(["kneighbors"]), Pipeline], "X": ["array-like"],
      "y": ["array-like"], "k": [count(1)], "condition_on": "no_validation",
      "exclude_own_class": ["boolean"], "n_queries": [count(1), None],
-     "random_state": ["random_state"], "X_is_index": ["boolean"]},
+     "random_state": ["random_state"], "X_is_index": ["boolean"],
+     "groups": ["array-like", None]},
     prefer_skip_nested_validation=True,
 )
 def retrieval_scores(
     estimator, X, y, *, k=10, condition_on=None, exclude_own_class=False,
-    n_queries=None, random_state=0, X_is_index=False,
+    n_queries=None, random_state=0, X_is_index=False, groups=None,
 ):
     """Conditional-retrieval figures of a fitted retriever on labelled queries.
 
@@ -531,14 +573,22 @@ def retrieval_scores(
         indexed item i, as when the test split is both the database and the
         source of queries): each query's own item is then left out of its
         results.
+    groups : array-like of shape (n_items,), default=None
+        The group of each query item (equal values: the same item in other
+        forms). With it, and with the index's ``index_groups_`` (``groups``
+        given to ``fit`` or ``index``), ``hit`` is measured: whether the
+        query's counterpart, the indexed item of its group carrying the
+        asked condition, is among its top ``k`` (:func:`hit_at_k`).
 
     Returns
     -------
     scores : dict
         ``precision``, ``average_precision`` (R = matching database items,
         the query's own item not counted when ``X_is_index``),
-        ``preservation`` (NaN when no attribute is left unconditioned) and
-        ``harmonic`` (harmonic mean of precision and preservation).
+        ``preservation`` (NaN when no attribute is left unconditioned),
+        ``harmonic`` (harmonic mean of precision and preservation) and
+        ``hit`` (hit@k over the queries whose counterpart is indexed; NaN
+        without ``groups``, or when no query has one).
 
     Examples
     --------
@@ -551,7 +601,7 @@ def retrieval_scores(
     >>> ret = LabelFilterRetriever(epochs=5, random_state=0).fit(X[::2], y[::2])
     >>> scores = retrieval_scores(ret, X[1::2], y[1::2], k=5)
     >>> sorted(scores)
-    ['average_precision', 'harmonic', 'precision', 'preservation']
+    ['average_precision', 'harmonic', 'hit', 'precision', 'preservation']
     >>> bool(scores["precision"] > 0.9)
     True
     """
@@ -573,6 +623,16 @@ def retrieval_scores(
             "items: pass the indexed items themselves as X, or X_is_index=False "
             "for queries from elsewhere."
         )
+    if groups is not None:
+        groups = check_groups(groups, _num_samples(X))
+        if getattr(retriever, "index_groups_", None) is None:
+            raise ValueError(
+                "groups were given for the queries, but the retriever's index "
+                "has none: pass groups to fit (in GridSearchCV, with "
+                "set_fit_request(groups=True)) or to index(X, y, groups=...)."
+            )
+        check_same_kind(retriever.index_groups_, groups, "index_groups_",
+                        "groups", "groups")
     attributes = retriever.attributes_
     cols = attribute_columns(condition_on, attributes)
     kept = [a for a in range(len(attributes)) if a not in cols]
@@ -602,7 +662,13 @@ def retrieval_scores(
         ),
         "preservation": np.nan,
         "harmonic": np.nan,
+        "hit": np.nan,
     }
+    if groups is not None:
+        scores["hit"] = _counterpart_hits(
+            retriever.index_groups_, db[:, cols], groups[qi], cond, ind, k,
+            own=qi if X_is_index else None,
+        )
     if kept:
         kept_score = attribute_preservation_at_k(
             queries[qi][:, kept], retrieved[..., kept], k
@@ -611,6 +677,23 @@ def retrieval_scores(
         total = precision + kept_score
         scores["harmonic"] = 2 * precision * kept_score / total if total else 0.0
     return scores
+
+
+def _counterpart_hits(db_groups, db_labels, groups, wanted, ind, k, own=None):
+    """hit@k of the queries whose counterpart (the indexed item of their
+    group with the wanted labels; never their own item ``own``) is indexed;
+    NaN when none is."""
+    # the groups as integers shared by the index and the queries
+    _, codes = np.unique(np.concatenate([db_groups, groups]), return_inverse=True)
+    db_key = np.column_stack([codes[:len(db_groups)], db_labels])
+    key = np.column_stack([codes[len(db_groups):], wanted])
+    present = count_rows(db_key, key)
+    if own is not None:  # the query's own item is never its counterpart
+        present -= (db_key[own] == key).all(axis=1)
+    has = present > 0
+    if not has.any():
+        return np.nan
+    return hit_at_k(key[has], db_key[ind[has]], k)
 
 
 @validate_params(
@@ -632,7 +715,10 @@ def make_retrieval_scorer(
     ----------
     metric : str or list of str, default="average_precision"
         Figure(s) to return, among "average_precision", "precision",
-        "preservation" and "harmonic" (see :func:`retrieval_scores`).
+        "preservation", "harmonic" and "hit" (see :func:`retrieval_scores`).
+        "hit" (exact-target retrieval: did the query's counterpart come
+        back) needs ``groups``: the scorer asks for them through
+        scikit-learn's metadata routing (see the example).
         "harmonic" balances reaching the condition against keeping the
         unconditioned attributes. A list gives a multi-metric scorer that
         returns a dict from one search, for ``GridSearchCV(scoring=scorer,
@@ -653,8 +739,8 @@ def make_retrieval_scorer(
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y) -> float`` (or a dict of floats for a list
-        of metrics), greater is better.
+        ``scorer(estimator, X, y, groups=None) -> float`` (or a dict of
+        floats for a list of metrics), greater is better.
 
     Examples
     --------
@@ -669,6 +755,19 @@ def make_retrieval_scorer(
     ... )
     >>> search = GridSearchCV(BackwardSearchRetriever(), {"alpha": [0.1, 1.0]},
     ...                       scoring=scoring, refit="harmonic")
+
+    Exact-target retrieval: with ``groups`` (the same item in other forms
+    shares a group), "hit" asks whether the query's counterpart in the asked
+    class came back. The groups reach the retriever's ``fit`` (the
+    database's) and the scorer (the queries') by metadata routing:
+
+    >>> import sklearn
+    >>> sklearn.set_config(enable_metadata_routing=True)
+    >>> retriever = BackwardSearchRetriever().set_fit_request(groups=True)
+    >>> search = GridSearchCV(retriever, {"alpha": [0.1, 1.0]},
+    ...                       scoring=make_retrieval_scorer("hit", k=10))
+    >>> # search.fit(X, y, groups=groups)
+    >>> sklearn.set_config(enable_metadata_routing=False)
     """
     metrics = list(metric) if isinstance(metric, (list, tuple)) else [metric]
     unknown = [m for m in metrics if m not in _METRICS]
@@ -676,25 +775,61 @@ def make_retrieval_scorer(
         raise ValueError(f"metric must be one of {_METRICS} or a list of them; "
                          f"got {metric!r}.")
 
-    def scorer(estimator, X, y):
-        scores = retrieval_scores(
-            estimator, X, y, k=k, condition_on=condition_on,
-            exclude_own_class=exclude_own_class, n_queries=n_queries,
-            random_state=random_state,
-        )
-        missing = [m for m in metrics if np.isnan(scores[m])]
+    return _RetrievalScorer(
+        metric, k=k, condition_on=condition_on,
+        exclude_own_class=exclude_own_class, n_queries=n_queries,
+        random_state=random_state,
+    )
+
+
+class _RetrievalScorer:
+    """The scorer :func:`make_retrieval_scorer` returns: a callable with
+    scikit-learn's metadata-routing request for ``groups`` (hit@k needs the
+    query's groups; ``GridSearchCV`` passes the test fold's to a scorer that
+    asks for them when routing is enabled)."""
+
+    def __init__(self, metric, **options):
+        self.metric = metric
+        self.metrics = list(metric) if isinstance(metric, (list, tuple)) else [metric]
+        self.options = options
+        self.__name__ = f"{'_'.join(self.metrics)}_at_{options['k']}"
+
+    def __call__(self, estimator, X, y, groups=None):
+        scores = retrieval_scores(estimator, X, y, groups=groups, **self.options)
+        missing = [m for m in self.metrics if np.isnan(scores[m])]
+        if "hit" in missing:
+            raise ValueError(
+                "metric 'hit' needs the queries' groups and the index's: fit "
+                "with groups, and pass groups to the scorer (in GridSearchCV: "
+                "sklearn.set_config(enable_metadata_routing=True), "
+                "estimator.set_fit_request(groups=True) and fit(X, y, "
+                "groups=groups)); or no query's counterpart is indexed."
+            )
         if missing:
             which = f"{missing[0]!r}" if len(missing) == 1 else f"{missing}"
             raise ValueError(
                 f"metric={which} needs an attribute left unconditioned: "
                 "fit on several attributes and set condition_on to a subset."
             )
-        if isinstance(metric, (list, tuple)):
-            return {m: scores[m] for m in metrics}
-        return scores[metric]
+        if isinstance(self.metric, (list, tuple)):
+            return {m: scores[m] for m in self.metrics}
+        return scores[self.metric]
 
-    scorer.__name__ = f"{'_'.join(metrics)}_at_{k}"
-    return scorer
+    def get_metadata_routing(self):
+        """The metadata this scorer asks for: ``groups`` when it measures hit.
+
+        Returns
+        -------
+        request : sklearn.utils.metadata_routing.MetadataRequest
+            ``groups`` requested for ``score`` when "hit" is among the metrics.
+        """
+        request = MetadataRequest(owner=self.__name__)
+        if "hit" in self.metrics:
+            request.score.add_request(param="groups", alias=True)
+        return request
+
+    def __repr__(self):
+        return f"make_retrieval_scorer({self.metric!r}, **{self.options!r})"
 
 
 @validate_params({"k": [count(1)]}, prefer_skip_nested_validation=True)

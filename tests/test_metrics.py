@@ -15,6 +15,7 @@ from skbackward.metrics import (
     attribute_preservation_at_k,
     average_precision_at_k,
     conditional_neighbors,
+    hit_at_k,
     make_map_scorer,
     make_precision_scorer,
     make_retrieval_scorer,
@@ -565,3 +566,116 @@ def test_retrieval_scores_on_a_pipeline_ending_in_a_classifier(small_digits):
     with pytest.raises(TypeError, match="last step is a LogisticRegression, not a "
                                         "retriever"):
         retrieval_scores(pipe, X_q, y_q, k=5)
+
+
+# ---- hit@k: exact-target retrieval with groups -------------------------------
+
+
+def test_hit_at_k_by_hand():
+    wanted = [[7, "sketch"], [8, "photo"], [9, "photo"]]
+    retrieved = [[[3, "sketch"], [7, "sketch"], [7, "photo"]],
+                 [[8, "sketch"], [2, "photo"], [8, "photo"]],
+                 [[9, "sketch"], [9, "art"], [1, "photo"]]]
+    assert hit_at_k(wanted, retrieved, k=1) == 0.0
+    assert hit_at_k(wanted, retrieved, k=2) == pytest.approx(1 / 3)
+    assert hit_at_k(wanted, retrieved, k=3) == pytest.approx(2 / 3)
+    # one identity column: the wanted item id itself
+    assert hit_at_k([4, 5], [[1, 4], [5, 5]], k=1) == 0.5
+
+
+def grouped_items(n=120, seed=0):
+    """Each of ``n`` items in two forms ("a", "b"): the form shifts the
+    features; the item's own features stay (so its counterpart is near)."""
+    rng = np.random.RandomState(seed)
+    base = rng.normal(size=(n, 8))
+    X = np.vstack([base, base + [4, 0, 0, 0, 0, 0, 0, 0]])
+    X += rng.normal(scale=0.05, size=X.shape)
+    y = np.repeat(["a", "b"], n)
+    return X, y, np.tile(np.arange(n), 2)
+
+
+@pytest.fixture(scope="module")
+def grouped_retriever():
+    X, y, groups = grouped_items()
+    ret = BackwardSearchRetriever(epochs=5, embedding_dim=16, random_state=0)
+    return ret.fit(X, y, groups=groups), X, y, groups
+
+
+def test_retrieval_scores_hit_counts_the_counterpart(grouped_retriever):
+    ret, X, y, groups = grouped_retriever
+    np.testing.assert_array_equal(ret.index_groups_, groups)
+    scores = retrieval_scores(ret, X, y, groups=groups, X_is_index=True,
+                              exclude_own_class=True, k=10)
+    # by hand: the counterpart of item i asked for the other form is item
+    # i +- n; hit when it is among the top 10
+    n = len(X) // 2
+    other = np.where(y == "a", "b", "a")
+    ind = ret.kneighbors(X, 10, return_distance=False, condition=other,
+                         exclude=np.arange(len(X)))
+    counterpart = (np.arange(len(X)) + n) % len(X)
+    expected = (ind == counterpart[:, None]).any(axis=1).mean()
+    assert scores["hit"] == pytest.approx(expected)
+    assert 0 < scores["hit"] <= 1
+    # without groups: no hit
+    assert np.isnan(retrieval_scores(ret, X, y, X_is_index=True)["hit"])
+
+
+def test_hit_only_over_queries_whose_counterpart_is_indexed(grouped_retriever):
+    ret, X, y, groups = grouped_retriever
+    # queries of groups the index does not hold never count
+    scores = retrieval_scores(ret, X[:10], y[:10], groups=groups[:10] + 1000,
+                              exclude_own_class=True)
+    assert np.isnan(scores["hit"])
+
+
+def test_hit_needs_groups_in_the_index(grouped_retriever):
+    _, X, y, groups = grouped_retriever
+    plain = BackwardSearchRetriever(epochs=1, embedding_dim=8,
+                                    random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="index has none"):
+        retrieval_scores(plain, X, y, groups=groups)
+    with pytest.raises(ValueError, match="groups must have shape"):
+        retrieval_scores(grouped_retriever[0], X, y, groups=groups[:5])
+    with pytest.raises(ValueError, match="groups must have shape"):
+        plain.fit(X, y, groups=groups[:-1])
+
+
+def test_index_and_append_keep_groups(grouped_retriever):
+    ret, X, y, groups = grouped_retriever
+    ret = copy.deepcopy(ret)
+    ret.index(X[:50], y[:50], groups=groups[:50])
+    ret.index(X[50:80], y[50:80], groups=groups[50:80], append=True)
+    np.testing.assert_array_equal(ret.index_groups_, groups[:80])
+    with pytest.raises(ValueError, match="groups must be given for every part"):
+        ret.index(X[80:], y[80:], append=True)
+    ret.index(X[:50], y[:50])
+    assert ret.index_groups_ is None
+
+
+def test_hit_scorer_in_grid_search_by_metadata_routing():
+    from sklearn import config_context
+    from sklearn.model_selection import GridSearchCV
+
+    X, y, groups = grouped_items(n=60)
+    scorer = make_retrieval_scorer(["hit", "precision"], k=10,
+                                   exclude_own_class=True)
+    with config_context(enable_metadata_routing=True):
+        retriever = BackwardSearchRetriever(
+            epochs=3, embedding_dim=16, random_state=0).set_fit_request(groups=True)
+        search = GridSearchCV(retriever, {"alpha": [0.1, 3.0]}, scoring=scorer,
+                              refit="hit", cv=KFold(3, shuffle=True,
+                                                    random_state=0))
+        search.fit(X, y, groups=groups)
+    hits = search.cv_results_["mean_test_hit"]
+    assert np.isfinite(hits).all() and (hits > 0).any()
+    # the first fold by hand: the training fold indexed with its groups, the
+    # test fold's queries scored with theirs
+    train, test = next(KFold(3, shuffle=True, random_state=0).split(X))
+    fold = BackwardSearchRetriever(epochs=3, embedding_dim=16, alpha=0.1,
+                                   random_state=0)
+    fold.fit(X[train], y[train], groups=groups[train])
+    expected = scorer(fold, X[test], y[test], groups=groups[test])["hit"]
+    assert search.cv_results_["split0_test_hit"][0] == pytest.approx(expected)
+    # without routing, the scorer says what it needs
+    with pytest.raises(ValueError, match="metric 'hit' needs the queries' groups"):
+        scorer(fold, X[test], y[test])
