@@ -88,6 +88,20 @@ class BackwardSearchRetriever(TrainedRetriever):
         with ``filter_predicted``, is what :class:`LabelFilterRetriever`
         does). Distances are measured from that direction; ``transform`` is
         unchanged.
+    feature_weight : float, default=0.0
+        Not in the paper: how much the ranking of a conditioned query looks at
+        the input features, the space ``X`` is given in, to keep *which* item
+        the query was. Items are ranked by ``(1 - feature_weight) *
+        cos(z, z_i) + feature_weight * cos(x, x_i)``, ``z`` the direction
+        ``query_weight`` gives (the searched ``z*`` by default) and ``x`` the
+        query's features; with ``filter_predicted`` only among the items
+        predicted to carry the condition, first. Distances are ``1 -`` that
+        blend. It helps where a condition changes an item little in the
+        input space, and hurts where it changes it much (a rotation in
+        pixels): choose it with the hit@k scorer on your data (the user
+        guide). A value > 0 at ``fit`` or :meth:`index` also keeps the items'
+        features (``n_features`` more floats per item, in process); it may
+        then change freely at query time.
     n_neighbors : int, default=10
         Default number of neighbours of :meth:`kneighbors`.
     vector_index : VectorIndex, default=None
@@ -173,6 +187,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         preserve="none",
         preserve_weight=1.0,
         query_weight=0.0,
+        feature_weight=0.0,
         n_neighbors=10,
         vector_index=None,
         device="cpu",
@@ -194,6 +209,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.preserve = preserve
         self.preserve_weight = preserve_weight
         self.query_weight = query_weight
+        self.feature_weight = feature_weight
         self.n_neighbors = n_neighbors
         self.vector_index = vector_index
         self.device = device
@@ -203,7 +219,7 @@ class BackwardSearchRetriever(TrainedRetriever):
     # the search parameters are read at query time, and checked there
     _search_params = ("alpha", "search_lr", "max_iter", "patience", "select",
                       "filter_predicted", "preserve", "preserve_weight",
-                      "query_weight")
+                      "query_weight", "feature_weight")
     _parameter_constraints: dict = {
         **TrainedRetriever._parameter_constraints,
         "alpha": [finite(0.0)],
@@ -215,6 +231,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         "preserve": PRESERVE_CONSTRAINT,
         "preserve_weight": [finite(0.0)],
         "query_weight": [Range(Real, 0, 1, closed="both")],
+        "feature_weight": [Range(Real, 0, 1, closed="both")],
     }
     _query_params = TrainedRetriever._query_params + _search_params
 

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._conditions import parse_condition
 from ._dask import is_dask_collection
+from ._features import FeatureIndex
 from ._index import chunk_rows, unit_float32
 from ._labels import (
     align_columns,
@@ -125,6 +126,11 @@ class BaseRetriever(
     # that have one, "none" for the others.
     def _preserve_setting(self):
         return getattr(self, "preserve", "none")
+
+    # How much a conditioned query's ranking looks at the input features
+    # (``feature_weight``): 0 for the strategies without the option.
+    def _feature_weight(self):
+        return getattr(self, "feature_weight", 0.0)
 
     def _ranking_embeddings(self, Z, Z0):
         """The query vectors the index ranks by: the moved ``Z`` (``Z0``: the
@@ -265,6 +271,7 @@ class BaseRetriever(
             new._will_replace(self.__dict__.get("vector_index_"))
             new._start_build(n, self.model_.embed.embedding_dim,
                              len(self.attribute_classes_))
+        features = self._new_feature_index(X, grow)
         try:
             new._check_labels(y)
             if grow is None:
@@ -272,15 +279,50 @@ class BaseRetriever(
             for start, unit, norms, predicted in self._index_chunks(X):
                 labels = None if y is None else y[start:start + unit.shape[0]]
                 new._add(unit, norms, predicted, labels)
+                if features is not None:
+                    features.add(unit, X[start:start + unit.shape[0]], predicted)
             new._end_build()
+            if features is not None:
+                features.end_build()
         except BaseException:
             # a database index takes back what it wrote; the old one stays
             new._abort_build()
             raise
-        # the groups go with the index: set just before it (queries read the
-        # index; only scoring reads the groups, after index() returned)
+        # the groups and features go with the index: set just before it
+        # (queries read the index first and check that these match it)
         self.index_groups_ = groups
+        self.feature_index_ = features
         self.vector_index_ = new  # one assignment: the swap is atomic
+
+    def _new_feature_index(self, X, grow):
+        """A :class:`FeatureIndex` for the items ``X`` when the ranking looks
+        at the input features (``feature_weight > 0``), else None."""
+        if not self._feature_weight():
+            return None
+        dim = self.model_.embed.embedding_dim
+        if grow is None:
+            return FeatureIndex(X.shape[0], dim, X.shape[1],
+                                len(self.attribute_classes_))
+        old = self.__dict__.get("feature_index_")
+        if old is None or old.n_items != grow.n_items_:
+            raise ValueError(
+                "feature_weight > 0, but the index was built without the items' "
+                "features (feature_weight was 0): index all the items again "
+                "with index(X) instead of appending."
+            )
+        return old.grown(X.shape[0])
+
+    def _feature_index(self, index):
+        """The fitted :class:`FeatureIndex` that matches ``index``."""
+        features = self.__dict__.get("feature_index_")
+        if features is None or features.n_items != index.n_items_:
+            raise ValueError(
+                f"feature_weight={self._feature_weight()} ranks by the items' "
+                "input features, which this index does not hold (feature_weight "
+                "was 0 when it was built): set feature_weight before fit or "
+                "index()."
+            )
+        return features
 
     def _train_index(self, new, X):
         """Train a new index on its share of the items' unit embeddings."""
@@ -656,6 +698,8 @@ class BaseRetriever(
         targets = weights = None
         if condition is not None:
             targets, weights = self._parse_condition(condition, n_q, condition_weight)
+        w_features = self._feature_weight() if targets is not None else 0.0
+        features = self._feature_index(index) if w_features else None
         dist = np.empty((n_q, k), dtype=np.float32)
         ind = np.empty((n_q, k), dtype=np.int64)
         asked = missed = 0
@@ -666,6 +710,7 @@ class BaseRetriever(
             Z = (index.embeddings(s, e).astype(np.float64) if X is None
                  else self._embed(X[s:e]))
             prefer = None
+            searched = index
             if targets is not None:
                 Z0, (Z, _, keep) = Z, self._move(Z, targets[s:e], weights[s:e])
                 a, m = self._unreached(Z, targets[s:e])
@@ -674,8 +719,14 @@ class BaseRetriever(
                 if self._prefers_predicted:
                     # the asked condition first, then the preserved classes
                     prefer = [targets[s:e]] + ([] if keep is None else [keep])
+                if w_features:
+                    Xq = (features.embeddings(s, e)[:, Z.shape[1]:] if X is None
+                          else X[s:e])
+                    Z, searched = features.blended_queries(Z, Xq, w_features), features
             ex = None if exclude is None else exclude[s:e]
-            dist[s:e], ind[s:e] = index.search(Z, k, exclude=ex, prefer=prefer)
+            dist[s:e], ind[s:e] = searched.search(Z, k, exclude=ex, prefer=prefer)
+            if searched is not index:
+                dist[s:e] = features.blended_distances(dist[s:e], Z)
         self._warn_unreached(asked, missed)
         return (dist, ind) if return_distance else ind
 

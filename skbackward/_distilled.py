@@ -39,13 +39,13 @@ class DistilledRetriever(BaseRetriever):
     A conditional query then costs one forward pass instead of up to
     ``max_iter`` gradient steps (Lee & Kim, PLoS ONE 2024).
     The embedding is the teacher's, and so are the ranking options: the
-    fitted ``teacher_``'s ``filter_predicted``, ``preserve`` and
-    ``query_weight`` (switch them with ``teacher_.set_params(...)``); the
-    index is built by this retriever's ``vector_index`` and shared with
-    ``teacher_``. The student is tied to the teacher's ``alpha``,
-    ``preserve`` and ``preserve_weight`` at fit time (it learns where the
-    teacher's search lands), and answers without a search loss, so
-    ``condition_weight`` does not change its output.
+    fitted ``teacher_``'s ``filter_predicted``, ``preserve``,
+    ``query_weight`` and ``feature_weight`` (switch them with
+    ``teacher_.set_params(...)``); the index is built by this retriever's
+    ``vector_index`` and shared with ``teacher_``. The student is tied to
+    the teacher's ``alpha``, ``preserve`` and ``preserve_weight`` at fit
+    time (it learns where the teacher's search lands), and answers without a
+    search loss, so ``condition_weight`` does not change its output.
 
     Read more in the :ref:`User Guide <user_guide>`.
 
@@ -359,6 +359,7 @@ class DistilledRetriever(BaseRetriever):
         super()._set_index(X, y, grow=grow, groups=groups)
         # one index for both
         self.teacher_.index_groups_ = self.index_groups_
+        self.teacher_.feature_index_ = self.feature_index_
         self.teacher_.vector_index_ = self.vector_index_
 
     def set_params(self, **params):
@@ -425,6 +426,14 @@ class DistilledRetriever(BaseRetriever):
 
     def _ranking_embeddings(self, Z, Z0):
         return blend_directions(Z, Z0, self.teacher_.query_weight)
+
+    def _feature_weight(self):
+        # the teacher's ranking options carry over to the student
+        teacher = self.__dict__.get("teacher_")
+        if teacher is None:
+            return 0.0
+        teacher._validate_query_params(("feature_weight",))
+        return teacher.feature_weight
 
     _aims_at_condition = True
 

@@ -14,13 +14,13 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import StandardScaler, normalize
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skbackward import BackwardSearchRetriever
 from skbackward.metrics import make_map_scorer, retrieval_scores
 
-from .conftest import two_attribute_data
+from .conftest import assert_same_neighbours, two_attribute_data
 
 # the published algorithm: every item ranked by similarity to z*
 FAST = dict(epochs=8, embedding_dim=32, max_iter=40, filter_predicted=False,
@@ -415,3 +415,69 @@ def test_warns_when_many_queries_do_not_reach_the_condition(fitted, digits):
         easy = copy.deepcopy(fitted).set_params(alpha=0.0)
         assert easy.condition_report(X, 8).reached.all()
         easy.kneighbors(X, 3, condition=8)
+
+
+# ---- feature_weight: a ranking that keeps the item ----------------------------
+
+
+@pytest.fixture(scope="module")
+def feature_ranked():
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], 40)
+    X = np.eye(3)[y] * 2 + rng.normal(scale=0.8, size=(120, 3))
+    X = np.hstack([X, rng.normal(size=(120, 5))])
+    ret = BackwardSearchRetriever(epochs=3, embedding_dim=8, feature_weight=0.5,
+                                  random_state=0).fit(X, y)
+    return ret, X, y
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("filter_predicted", [False, True])
+def test_feature_weight_ranks_by_the_blend(feature_ranked, weight, filter_predicted):
+    ret, X, y = feature_ranked
+    ret = copy.deepcopy(ret).set_params(feature_weight=weight,
+                                        filter_predicted=filter_predicted)
+    Xq, cond = X[:15], (y[:15] + 1) % 3
+    dist, ind = ret.kneighbors(Xq, 12, condition=cond)
+    Z, Zdb = ret.transform(Xq, condition=cond), ret.transform(X)
+    blend = ((1 - weight) * normalize(Z) @ normalize(Zdb).T
+             + weight * normalize(Xq) @ normalize(X).T)
+    if filter_predicted:  # the predicted matches first, by the blend
+        blend = blend + 10 * (ret.vector_index_.predicted_[:, 0] == cond[:, None])
+    order = np.argsort(-blend, axis=1, kind="stable")[:, :12]
+    # the same items up to the order of near-ties: the score of what came
+    # back equals the best scores position by position
+    assert_same_neighbours(
+        (np.take_along_axis(blend, ind, 1), ind),
+        (np.take_along_axis(blend, order, 1), order), atol=1e-5, max_differ=0.05)
+    if not filter_predicted:
+        np.testing.assert_allclose(dist, 1 - np.take_along_axis(blend, ind, 1),
+                                   atol=1e-5)
+
+
+def test_feature_weight_needs_the_features_at_index_time(feature_ranked):
+    ret, X, y = feature_ranked
+    plain = BackwardSearchRetriever(epochs=1, embedding_dim=8, random_state=0)
+    plain.fit(X, y).set_params(feature_weight=0.5)
+    with pytest.raises(ValueError, match="set feature_weight before fit or index"):
+        plain.kneighbors(X[:3], condition=1)
+    plain.kneighbors(X[:3])  # plain queries do not blend
+    with pytest.raises(ValueError, match="instead of appending"):
+        plain.index(X[:5], y[:5], append=True)
+    plain.index(X)  # rebuilt with the features, it answers
+    assert plain.kneighbors(X[:3], condition=1)[1].shape == (3, 10)
+
+
+def test_feature_weight_survives_appends_and_x_none(feature_ranked):
+    ret, X, y = feature_ranked
+    grown = copy.deepcopy(ret)
+    grown.index(X[:70])
+    grown.index(X[70:], append=True)
+    np.testing.assert_array_equal(
+        grown.kneighbors(X[:10], condition=2)[1],
+        ret.kneighbors(X[:10], condition=2)[1])
+    # X=None: the items' own features are read back from the index
+    np.testing.assert_array_equal(
+        ret.kneighbors(None, 5, condition=2, return_distance=False)[:10],
+        ret.kneighbors(X[:10], 5, condition=2, exclude=np.arange(10),
+                       return_distance=False))
