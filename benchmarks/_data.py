@@ -17,13 +17,16 @@ NAMES = ("auto", "pacs", "digits", "digits_style")
 
 @dataclass
 class Dataset:
-    """A train / test split; ``y_*`` are DataFrames, one column per attribute."""
+    """A train / test split; ``y_*`` are DataFrames, one column per attribute;
+    ``groups_test``: which test items are one item in other forms (None when
+    the data has no such pairs)."""
 
     name: str
     X_train: np.ndarray
     X_test: np.ndarray
     y_train: pd.DataFrame
     y_test: pd.DataFrame
+    groups_test: np.ndarray = None
 
     @property
     def attributes(self):
@@ -67,11 +70,12 @@ def _digits_style(test_size, random_state):
     split = GroupShuffleSplit(n_splits=1, test_size=test_size,
                               random_state=random_state)
     train, test = next(split.split(X, groups=source))
-    return _split("digits_style", X, y, train, test)
+    return _split("digits_style", X, y, train, test, groups=source)
 
 
-def _split(name, X, y, train, test):
+def _split(name, X, y, train, test, groups=None):
     return Dataset(
         name, X[train], X[test],
         y.iloc[train].reset_index(drop=True), y.iloc[test].reset_index(drop=True),
+        None if groups is None else np.asarray(groups)[test],
     )

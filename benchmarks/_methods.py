@@ -41,6 +41,13 @@ CONTEXT = {
     "search + filter, preserve, query_weight 0.5": dict(
         filter_predicted=True, preserve="predicted", query_weight=0.5),
     "search, published, preserve": dict(filter_predicted=False, preserve="predicted"),
+    # keeping the item: the input features in the ranking (feature_weight)
+    "search + filter, feature_weight 0.25": dict(filter_predicted=True,
+                                                 feature_weight=0.25),
+    "search + filter, feature_weight 0.75": dict(filter_predicted=True,
+                                                 feature_weight=0.75),
+    "search + filter, feature_weight 1": dict(filter_predicted=True,
+                                              feature_weight=1.0),
 }
 
 
@@ -53,12 +60,15 @@ def timed(fn, *args, **kwargs):
 
 def fit_teacher(data, **params):
     """A BackwardSearchRetriever fitted on the training split, indexing the
-    test split (with its labels); and its fit time."""
+    test split (with its labels and its items' features, so that variants
+    may set ``feature_weight``); and its fit time."""
     teacher, seconds = timed(
         BackwardSearchRetriever(**{"random_state": 0, **params}).fit, data.X_train,
         data.y_train,
     )
-    teacher.index(data.X_test, data.y_test)
+    weight = teacher.feature_weight
+    teacher.set_params(feature_weight=0.5).index(data.X_test, data.y_test)
+    teacher.set_params(feature_weight=weight)
     return teacher, seconds
 
 

@@ -17,6 +17,7 @@ from skbackward.metrics import (
     attribute_preservation_at_k,
     average_precision_at_k,
     conditional_neighbors,
+    hit_at_k,
     neighbor_overlap_at_k,
     precision_at_k,
 )
@@ -29,7 +30,8 @@ class Setting:
     """Which attributes are conditioned on, which are checked for preservation,
     and the (query, condition) pairs, drawn once and shared by every method."""
 
-    def __init__(self, condition_on, kept, X_db, y_db, n_queries, seed=0):
+    def __init__(self, condition_on, kept, X_db, y_db, n_queries, seed=0,
+                 groups=None):
         self.name = "+".join(condition_on)
         self.condition_on = list(condition_on)
         self.kept = list(kept)
@@ -50,18 +52,30 @@ class Setting:
         self.reference = conditional_neighbors(
             X_db[self.qi], X_db, db, self.wanted, K, exclude=self.qi
         )
+        # exact-target retrieval: the query's counterpart, the database item
+        # of its group carrying the wanted labels (-1: none, or no groups)
+        self.target = np.full(len(self.qi), -1)
+        if groups is not None:
+            same = groups[self.qi][:, None] == groups[None, :]
+            same &= (db[None, :, :] == self.wanted[:, None, :]).all(axis=2)
+            same[np.arange(len(self.qi)), self.qi] = False
+            found = same.any(axis=1)
+            self.target[found] = same[found].argmax(axis=1)
 
 
-def settings_for(X_db, y_db, n_queries, joint=True):
+def settings_for(X_db, y_db, n_queries, joint=True, groups=None):
     """Each attribute alone (the others checked for preservation), and all
-    attributes jointly when there are several (and ``joint``)."""
+    attributes jointly when there are several (and ``joint``); ``groups`` of
+    the database items give each query its counterpart (hit@K)."""
     attributes = list(y_db.columns)
     settings = [
-        Setting([a], [b for b in attributes if b != a], X_db, y_db, n_queries)
+        Setting([a], [b for b in attributes if b != a], X_db, y_db, n_queries,
+                groups=groups)
         for a in attributes
     ]
     if joint and len(attributes) > 1:
-        settings.append(Setting(attributes, [], X_db, y_db, n_queries))
+        settings.append(Setting(attributes, [], X_db, y_db, n_queries,
+                                groups=groups))
     return settings
 
 
@@ -81,8 +95,10 @@ def neighbours(retriever, X_db, setting):
 def evaluate(retriever, X_db, y_db, setting):
     """precision@K, AP@K, kept@K (share of the top K keeping the query's
     unconditioned attributes), near@K (share of the top K among the query's K
-    nearest items of the wanted class in the input space) and queries/s of
-    one method on one setting."""
+    nearest items of the wanted class in the input space), hit@K (share of
+    the queries whose counterpart, the same item with the wanted labels, is
+    in the top K; NaN without groups) and queries/s of one method on one
+    setting."""
     ind, seconds = neighbours(retriever, X_db, setting)
     labels = y_db.to_numpy()
     cols = [y_db.columns.get_loc(a) for a in setting.condition_on]
@@ -93,8 +109,12 @@ def evaluate(retriever, X_db, y_db, setting):
                                      n_relevant=setting.n_relevant),
         "kept": np.nan,
         "near": neighbor_overlap_at_k(ind, setting.reference, K),
+        "hit": np.nan,
         "qps": len(setting.qi) / seconds,
     }
+    has = setting.target >= 0
+    if has.any():
+        scores["hit"] = hit_at_k(setting.target[has], ind[has], K)
     if setting.kept:
         kept = [y_db.columns.get_loc(a) for a in setting.kept]
         scores["kept"] = attribute_preservation_at_k(

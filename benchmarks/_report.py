@@ -3,7 +3,15 @@
 import numpy as np
 
 COLUMNS = (("precision", "P@10"), ("ap", "AP@10"), ("kept", "kept@10"),
-           ("near", "near@10"), ("qps", "q/s"))
+           ("near", "near@10"), ("hit", "hit@10"), ("qps", "q/s"))
+
+
+def measured(results, columns=COLUMNS):
+    """The columns some method has a value for (hit@10 needs groups)."""
+    return tuple(
+        (key, label) for key, label in columns
+        if any(not np.isnan(r[s][key]) for r in results.values() for s in r)
+    )
 
 
 def method_name(key):
@@ -17,8 +25,9 @@ def _fmt(value, key):
     return f"{value:,.0f}" if key == "qps" else f"{value:.3f}"
 
 
-def quality_table(results, settings, columns=COLUMNS):
+def quality_table(results, settings, columns=None):
     """One row per method, the columns per setting, the best value in bold."""
+    columns = measured(results) if columns is None else columns
     head = ["method"] + [f"{s.name}: {label}" for s in settings for _, label in columns]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     best = {}
@@ -37,8 +46,9 @@ def quality_table(results, settings, columns=COLUMNS):
     return "\n".join(lines)
 
 
-def quality_csv(results, settings, columns=COLUMNS):
+def quality_csv(results, settings, columns=None):
     """The quality table as CSV, for the documentation's ``csv-table``."""
+    columns = measured(results) if columns is None else columns
     import csv
     import io
 
@@ -56,7 +66,7 @@ def _at3(value):
     return round(value, 3)
 
 
-def dominates(result, anchor, settings, measures=("precision", "kept")):
+def dominates(result, anchor, settings, measures=("precision", "kept", "hit")):
     """Whether ``result`` matches or beats ``anchor`` on every measure in
     every setting where the measure exists, and beats its precision in the
     settings without a kept attribute (compared at the printed 3 decimals)."""
@@ -94,9 +104,11 @@ def dominance_lines(results, settings, anchor="label filter"):
     found = [m for m in results if m != anchor
              and dominates(results[m], results[anchor], settings)]
     fine = [m for m in found if dominates(results[m], results[anchor], settings,
-                                          ("precision", "kept", "near"))]
+                                          ("precision", "kept", "hit", "near"))]
+    with_hit = any(not np.isnan(results[anchor][s.name]["hit"]) for s in settings)
     lines = [
-        f"- Match or beat the {anchor} on precision@10 and kept@10 in every "
+        f"- Match or beat the {anchor} on precision@10 and kept@10"
+        f"{' and hit@10' if with_hit else ''} in every "
         "single-attribute setting, and beat its precision@10 jointly: "
         f"{_names(found)}.",
         f"- ... and on near@10 too (the fine-grained context): {_names(fine)}.",
@@ -120,6 +132,7 @@ def dominance_lines(results, settings, anchor="label filter"):
 MEASURE_LABELS = {
     "kept": "kept@10 (the other attribute kept)",
     "near": "near@10 (the hand-picked items found)",
+    "hit": "hit@10 (the same item in the asked class found)",
 }
 
 

@@ -38,6 +38,7 @@ from _report import (
     quality_table,
 )
 from _speed import measure, table
+from skbackward import DistilledRetriever
 
 STUDENT_ALPHA = 0.3  # the teacher's alpha while the students are trained
 _T0 = time.perf_counter()
@@ -69,7 +70,8 @@ def parse_args():
 
 def quality(data, teacher, peers, students, alphas, n_queries, out, tag):
     """Every method on every setting: the tables and the frontier plot."""
-    settings = settings_for(data.X_test, data.y_test, n_queries)
+    settings = settings_for(data.X_test, data.y_test, n_queries,
+                            groups=data.groups_test)
     for s in settings:
         log(f"setting {s.name}: {len(s.qi)} pairs")
     methods = {"plain kNN": peers["plain kNN"]}
@@ -90,13 +92,17 @@ def quality(data, teacher, peers, students, alphas, n_queries, out, tag):
             f"{s.name} P={results[key][s.name]['precision']:.3f}"
             + (f" kept={results[key][s.name]['kept']:.3f}" if s.kept else "")
             + f" near={results[key][s.name]['near']:.3f}"
+            + (f" hit={results[key][s.name]['hit']:.3f}"
+               if data.groups_test is not None else "")
             for s in settings))
     plots = {
         "rules": (RULES, (("kept", False), ("kept", True)),
                   "selection rules and rankings"),
         "context": ({"search, published + filter": RULES["search, published + filter"],
-                     **CONTEXT}, (("kept", True), ("near", False)),
-                    "keeping the context (preserve, query_weight)"),
+                     **CONTEXT},
+                    (("kept", True), ("near", False))
+                    + ((("hit", False),) if data.groups_test is not None else ()),
+                    "keeping the context (preserve, query_weight, feature_weight)"),
     }
     for name, (curves, rows, what) in plots.items():
         png = out / f"frontier_{name}_{tag}.png"
@@ -115,7 +121,10 @@ def quality(data, teacher, peers, students, alphas, n_queries, out, tag):
         "database items), kept@10 (share of the top 10 keeping the query's "
         "unconditioned attribute), near@10 (share of the top 10 among the query's "
         "10 nearest items of the wanted class in the input feature space: what a "
-        "user would pick by hand), queries/s of the kneighbors call. Best of each "
+        "user would pick by hand), "
+        + ("hit@10 (share of queries whose counterpart, the same item in the "
+           "asked class, is in the top 10), " if data.groups_test is not None else "")
+        + "queries/s of the kneighbors call. Best of each "
         f"column in bold. Students were trained at α={STUDENT_ALPHA:g}.",
         "",
         quality_table(results, settings),
@@ -146,7 +155,7 @@ def main():
     data = load(args.data)
     alphas = (0.1, 0.5, 3.0) if args.quick else (0.03, 0.1, 0.3, 0.5, 1.1, 3.0, 10.0)
     n_queries = 200 if args.quick else 1000
-    student_epochs = 10 if args.quick else 50
+    student_epochs = 10 if args.quick else DistilledRetriever().epochs
     tag = data.name + ("_quick" if args.quick else "")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
