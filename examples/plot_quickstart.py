@@ -72,7 +72,7 @@ print(f"train: {X_train.shape[0]} digits, database (test split): {X_test.shape[0
 # ``fit`` trains an embedding head and a digit classifier on top of it, and
 # indexes the training items; ``index`` replaces the database by the test
 # split (labels are optional there; we keep them to score the results).
-ret = BackwardSearchRetriever(epochs=20, random_state=0)
+ret = BackwardSearchRetriever(random_state=0)
 ret.fit(X_train, y_train)
 ret.index(X_test, y_test)
 Z_db = ret.transform(X_test)  # database embeddings, the retrieval space
@@ -143,7 +143,7 @@ for filter_predicted in (False, True):
 # database items its classifier head predicts as the condition and ranks them
 # by similarity to the query itself. Fitted with the same training parameters
 # and seed, its network is the one Backward Search uses.
-label_filter = LabelFilterRetriever(epochs=20, random_state=0).fit(X_train, y_train)
+label_filter = LabelFilterRetriever(random_state=0).fit(X_train, y_train)
 label_filter.index(X_test, y_test)
 rows.append(("LabelFilterRetriever", evaluate(search(label_filter, condition=cq))))
 
