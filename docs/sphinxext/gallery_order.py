@@ -6,6 +6,7 @@ ORDER = [
     "plot_quickstart.py",
     "plot_choose_strategy.py",
     "plot_tune_alpha.py",
+    "plot_training_strength.py",
     "plot_multi_attribute.py",
     "plot_cluster.py",
     "plot_scale.py",
