@@ -7,8 +7,8 @@ teacher with other query-time parameters, so no network is trained twice.
 """
 
 import copy
-import time
 
+from _measure import timed
 from skbackward import (
     BackwardSearchRetriever,
     CentroidShiftRetriever,
@@ -49,13 +49,6 @@ CONTEXT = {
     "search + filter, feature_weight 1": dict(filter_predicted=True,
                                               feature_weight=1.0),
 }
-
-
-def timed(fn, *args, **kwargs):
-    """``(result, seconds)`` of one call."""
-    tic = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - tic
 
 
 def fit_teacher(data, **params):

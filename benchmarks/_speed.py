@@ -11,13 +11,13 @@ costs. Only ratios measured in the same run are meaningful on a shared machine.
 
 import warnings
 
-from _methods import timed
+from _measure import timed
 from skbackward.exceptions import ConditionNotReachedWarning
 from skbackward.model_selection import sample_queries
 
 
 def _best_seconds(fn, repeat):
-    return min(timed(fn)[1] for _ in range(repeat))
+    return timed(fn, repeat=repeat)[1]
 
 
 def measure(teacher, students, X_db, y_db, attribute, batches, n_single, repeat=3):

@@ -34,19 +34,13 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _methods import timed  # noqa: E402
+from _measure import recall, rss_gib, timed  # noqa: E402
 from skbackward import LabelFilterRetriever  # noqa: E402
 from skbackward.indexes import ExactIndex, FaissIndex, MilvusIndex  # noqa: E402
 
 N_FEATURES = 64
 N_CLASSES = (10, 4)  # two attributes
 CHUNK = 50_000
-
-
-def rss_gib():
-    """Resident memory of this process now, GiB."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
 def make_items(path, n, seed):
@@ -149,13 +143,12 @@ def bench_size(n, args, tmp):
         _, t_plain = timed(ret.kneighbors, X_q, 10)
         if exact_ind is None:
             exact_ind = ind
-        recall = np.mean([len(np.intersect1d(a, b)) / 10
-                          for a, b in zip(ind, exact_ind)])
+        found = recall(ind, exact_ind)
         out.append((n, name, f"{n / t_build:,.0f}", f"{args.queries / t_cond:,.1f}",
-                    f"{args.queries / t_plain:,.1f}", f"{recall:.3f}", f"{mem:.1f}"))
+                    f"{args.queries / t_plain:,.1f}", f"{found:.3f}", f"{mem:.1f}"))
         print(f"  {name}: {n / t_build:,.0f} items/s, {args.queries / t_cond:,.1f} "
               f"cond q/s, {args.queries / t_plain:,.1f} plain q/s, recall "
-              f"{recall:.3f}, RSS {mem:.1f} GiB", flush=True)
+              f"{found:.3f}, RSS {mem:.1f} GiB", flush=True)
         if isinstance(index, MilvusIndex):
             release_milvus_lite(index.uri)
         del ret

@@ -35,13 +35,13 @@ import pickle
 import re
 import resource
 import threading
-import time
 from functools import partial
 
 import numpy as np
 import torch
 
 import skbackward
+from _measure import PeakMemory, gb, recall, timed
 from skbackward import BackwardSearchRetriever
 
 N_CLASSES = (10, 4)  # two attributes: "class" and "domain"
@@ -90,55 +90,6 @@ def make_memmap(path, n, dim, params, seed=0):
 # ---- measuring ------------------------------------------------------------------
 
 
-def _status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-class PeakMemory:
-    """Peak growth of the process's anonymous memory (RssAnon) while inside."""
-
-    def __enter__(self):
-        gc.collect()
-        self.base = self.peak = _status("RssAnon")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, _status("RssAnon"))
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _status("RssAnon"))
-        self.growth = self.peak - self.base
-
-
-def timed(fn, repeat=1):
-    """``(best seconds, result)`` over ``repeat`` runs."""
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
-def recall(found, truth):
-    k = truth.shape[1]
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, truth)]))
-
-
-def gb(n_bytes):
-    return n_bytes / 2**30
-
-
 # ---- the exact top-k part against its anchors ----------------------------------
 
 
@@ -163,11 +114,11 @@ def topk_anchors(index, queries, k, repeat):
 
     times = {"exact": np.inf, "faiss_flat": np.inf, "matmul": np.inf}
     for _ in range(repeat):
-        t, (_, ind) = timed(lambda: index.search(q, k))
+        (_, ind), t = timed(lambda: index.search(q, k))
         times["exact"] = min(times["exact"], t)
-        t, (_, ind_f) = timed(lambda: flat.search(q, k))
+        (_, ind_f), t = timed(lambda: flat.search(q, k))
         times["faiss_flat"] = min(times["faiss_flat"], t)
-        t, _ = timed(bare_matmul)
+        _, t = timed(bare_matmul)
         times["matmul"] = min(times["matmul"], t)
     times["agree"] = float((ind == ind_f).mean())
     flat.reset()  # its copy of the vectors goes now
@@ -285,7 +236,7 @@ def truth_task(model_path, data_path, args, params):
     targets = np.stack([cond, np.full_like(cond, -1)], 1)
     Zq = ret.transform(Xq)
     with DropPages(X_map):
-        t, truth = timed(partial(streamed_truth, ret, X_map, Zq, args.k, targets))
+        truth, t = timed(partial(streamed_truth, ret, X_map, Zq, args.k, targets))
     print(f"  streamed exact top-{args.k}: {t:.0f} s", flush=True)
     return truth
 
@@ -320,7 +271,7 @@ def measure_index(ret, X_map, args, Xq, cond, label, truth=None):
     """Index (time, peak memory), pickle size, then the queries' figures."""
     gc.collect()
     with PeakMemory() as mem:
-        t, _ = timed(lambda: ret.index(X_map))
+        _, t = timed(lambda: ret.index(X_map))
     segments = ret.vector_index_._segments
     stored = sum(getattr(s, "nbytes", 0) for s in segments)
     path = os.path.join(args.workdir, f"retriever_{os.getpid()}.pkl")
@@ -339,9 +290,10 @@ def measure_queries(ret, args, Xq, cond, label, truth=None):
     k, repeat = args.k, args.repeat
     # warm-up: the first conditional call of a process pays torch's start-up
     ret.kneighbors(Xq[:32], k, condition={0: cond[:32]})
-    t, (_, ind) = timed(lambda: ret.kneighbors(Xq, k), repeat)
+    (_, ind), t = timed(lambda: ret.kneighbors(Xq, k), repeat=repeat)
     row["plain_qps"] = len(Xq) / t
-    t, (_, ind_c) = timed(lambda: ret.kneighbors(Xq, k, condition={0: cond}), repeat)
+    (_, ind_c), t = timed(lambda: ret.kneighbors(Xq, k, condition={0: cond}),
+                          repeat=repeat)
     row["cond_qps"] = len(Xq) / t
     # attribute 0's labels are 0..9, so its class codes equal the labels
     predicted = ret.vector_index_.predicted_
@@ -440,7 +392,7 @@ def print_table(rows, args):
 
 def fit(args, params):
     X_fit, y_fit = _rows(0, N_FIT, args.dim, params, seed=0)
-    t, ret = timed(lambda: BackwardSearchRetriever(random_state=0).fit(X_fit, y_fit))
+    ret, t = timed(lambda: BackwardSearchRetriever(random_state=0).fit(X_fit, y_fit))
     print(f"fit on {N_FIT:,} items: {t:.1f} s", flush=True)
     return ret
 
@@ -455,13 +407,13 @@ def baseline(args, params):
         X_map = np.load(path, mmap_mode="r")
         try:
             with PeakMemory() as mem:
-                t_index, _ = timed(partial(ret.index, X_map))
+                _, t_index = timed(partial(ret.index, X_map))
             pkl = os.path.join(args.workdir, "retriever.pkl")
             with open(pkl, "wb") as f:
                 pickle.dump(ret, f, protocol=5)
             size = os.path.getsize(pkl)
             os.remove(pkl)
-            t, _ = timed(partial(ret.kneighbors, Xq, args.k, condition={0: cond}))
+            _, t = timed(partial(ret.kneighbors, Xq, args.k, condition={0: cond}))
             print(f"baseline {n:,}: index {t_index:.1f} s, peak "
                   f"+{gb(mem.growth):.2f} GB, pickle {gb(size):.2f} GB, "
                   f"conditional {len(Xq) / t:.1f} q/s ({t:.1f} s)", flush=True)
