@@ -6,12 +6,12 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import PRESERVE_CONSTRAINT, TrainedRetriever, blend_directions
-from ._docstrings import TRAINING_PARAMETERS, fill_doc
+from ._docstrings import INDEX_PARAMETERS, TRAINING_PARAMETERS, fill_doc
 from ._search import SELECTION_RULES, search_embeddings
 from ._validation import Range, count, finite
 
 
-@fill_doc(training_parameters=TRAINING_PARAMETERS)
+@fill_doc(training_parameters=TRAINING_PARAMETERS, index_parameters=INDEX_PARAMETERS)
 class BackwardSearchRetriever(TrainedRetriever):
     """Conditional retrieval over precomputed features by Backward Search.
 
@@ -102,13 +102,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         guide). A value > 0 at ``fit`` or :meth:`index` also keeps the items'
         features (``n_features`` more floats per item, in process); it may
         then change freely at query time.
-    n_neighbors : int, default=10
-        Default number of neighbours of :meth:`kneighbors`.
-    vector_index : VectorIndex, default=None
-        Where the indexed items are kept and how they are searched: None
-        (an :class:`~skbackward.indexes.ExactIndex`) for exact search,
-        :class:`~skbackward.indexes.FaissIndex` for approximate search of
-        large databases. Not modified: the fitted copy is ``vector_index_``.
+    {index_parameters}
     device : str, default="cpu"
         Torch device for training and search ("cpu", "cuda", "cuda:1", or
         "auto" for CUDA when available). The fitted modules are kept on the

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backward import BackwardSearchRetriever
 from ._base import BaseRetriever, blend_directions
+from ._docstrings import INDEX_PARAMETERS, fill_doc
 from ._model import (
     as_tensor,
     check_finite_network,
@@ -29,6 +30,7 @@ from ._validation import TRAINING_CONSTRAINTS, check_groups, count, finite
 _OBJECTIVES = ("distill", "amortized")
 
 
+@fill_doc(index_parameters=INDEX_PARAMETERS)
 class DistilledRetriever(BaseRetriever):
     """Conditional retrieval by a student network distilled from Backward Search.
 
@@ -90,13 +92,7 @@ class DistilledRetriever(BaseRetriever):
     lr_decay : float, default=1.0
         Factor applied to the student's learning rate after every third of
         the epochs; 1 (the published recipe) keeps it constant.
-    n_neighbors : int, default=10
-        Default number of neighbours of :meth:`kneighbors`.
-    vector_index : VectorIndex, default=None
-        Where the indexed items are kept and how they are searched: None
-        (an :class:`~skbackward.indexes.ExactIndex`) for exact search,
-        :class:`~skbackward.indexes.FaissIndex` for approximate search of
-        large databases. Not modified: the fitted copy is ``vector_index_``.
+    {index_parameters}
     device : str, default="cpu"
         Torch device for the student's training and queries; the teacher uses
         its own ``device``.

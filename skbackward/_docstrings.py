@@ -60,3 +60,15 @@ lr_decay : float, default=0.1
     (the published ``StepLR``: x0.1 every 10 of 30 epochs); 1 keeps it
     constant.
 """
+
+
+# Where the retrievers search: shared by every retriever.
+INDEX_PARAMETERS = """\
+n_neighbors : int, default=10
+    Default number of neighbours of :meth:`kneighbors`.
+vector_index : VectorIndex, default=None
+    Where the indexed items are kept and how they are searched: None
+    (an :class:`~skbackward.indexes.ExactIndex`) for exact search,
+    :class:`~skbackward.indexes.FaissIndex` for approximate search of
+    large databases. Not modified: the fitted copy is ``vector_index_``.
+"""

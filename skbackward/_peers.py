@@ -9,17 +9,12 @@ answered.
 import numpy as np
 
 from ._base import PRESERVE_CONSTRAINT, TrainedRetriever
-from ._docstrings import TRAINING_PARAMETERS, fill_doc
+from ._docstrings import INDEX_PARAMETERS, TRAINING_PARAMETERS, fill_doc
 from ._model import predict_labels
 
-_TRAINING_PARAMETERS = "Parameters\n----------\n" + TRAINING_PARAMETERS + """
-n_neighbors : int, default=10
-    Default number of neighbours of :meth:`kneighbors`.
-vector_index : VectorIndex, default=None
-    Where the indexed items are kept and how they are searched: None
-    (an :class:`~skbackward.indexes.ExactIndex`) for exact search,
-    :class:`~skbackward.indexes.FaissIndex` for approximate search of
-    large databases. Not modified: the fitted copy is ``vector_index_``.
+_TRAINING_PARAMETERS = (
+    "Parameters\n----------\n" + TRAINING_PARAMETERS + INDEX_PARAMETERS
+) + """
 device : str, default="cpu"
     Torch device for training ("cpu", "cuda", "auto"); fitted modules are
     kept on the CPU.
