@@ -10,7 +10,8 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._backward import BackwardSearchRetriever
-from ._base import BaseRetriever, blend_directions
+from ._base import BaseRetriever, blend_directions, warn_caller, with_threads
+from ._docstrings import N_THREADS_PARAMETER, fill_doc
 from ._model import (
     as_tensor,
     check_finite_network,
@@ -29,6 +30,7 @@ from ._validation import TRAINING_CONSTRAINTS, count, finite
 _OBJECTIVES = ("distill", "amortized")
 
 
+@fill_doc(n_threads=N_THREADS_PARAMETER)
 class DistilledRetriever(BaseRetriever):
     """Conditional retrieval by a student network distilled from Backward Search.
 
@@ -53,7 +55,12 @@ class DistilledRetriever(BaseRetriever):
     ----------
     teacher : BackwardSearchRetriever, default=None
         The retriever to distil; ``None`` means ``BackwardSearchRetriever()``.
-        Its parameters tune as ``teacher__alpha`` etc.
+        Its parameters tune as ``teacher__alpha`` etc. With
+        ``teacher__memory`` the teacher's network is cached: a grid over the
+        teacher's query-time parameters (``teacher__alpha``, ...) trains it
+        once per fold (the student is trained for every candidate; the
+        teacher's seed comes from ``random_state`` when its own is None, so
+        one of them must be an int).
     prefit : bool, default=False
         Whether ``teacher`` is already fitted: then it is used as is (a copy)
         and only the student is trained. As with ``SelectFromModel``, a clone
@@ -100,6 +107,9 @@ class DistilledRetriever(BaseRetriever):
     device : str, default="cpu"
         Torch device for the student's training and queries; the teacher uses
         its own ``device``.
+    {n_threads}
+        The teacher trains with its own ``n_threads``; the search for the
+        student's targets and the student's training use this one.
     random_state : int, RandomState instance or None, default=None
         Seeds the student's training and the random conditions; also seeds the
         teacher when the teacher's own ``random_state`` is None.
@@ -169,6 +179,7 @@ class DistilledRetriever(BaseRetriever):
         n_neighbors=10,
         vector_index=None,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
     ):
@@ -186,6 +197,7 @@ class DistilledRetriever(BaseRetriever):
         self.n_neighbors = n_neighbors
         self.vector_index = vector_index
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -202,6 +214,7 @@ class DistilledRetriever(BaseRetriever):
 
     # nested: the teacher's own fit validates its parameters
     @_fit_context(prefer_skip_nested_validation=False)
+    @with_threads
     def fit(self, X, y):
         """Fit (or adopt) the teacher, then train the student.
 
@@ -256,6 +269,15 @@ class DistilledRetriever(BaseRetriever):
             return copy.deepcopy(teacher, memo={id(index): None})
         teacher = clone(teacher)
         if teacher.random_state is None:
+            if self.random_state is None and teacher.memory is not None:
+                # the seed drawn below is new at every fit: nothing to reuse
+                teacher.set_params(memory=None)
+                warn_caller(
+                    "teacher__memory caches nothing with random_state=None "
+                    "here and on the teacher: every fit draws a new seed. "
+                    "Pass an int random_state to reuse the teacher's network.",
+                    UserWarning,
+                )
             teacher.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         teacher._validate_params()
         # without its index: this retriever builds the one both use
