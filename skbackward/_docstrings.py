@@ -65,15 +65,15 @@ memory : str, joblib.Memory or None, default=None
     the network up by the training data (``X`` and the labels) and the
     parameters that change it (the ones above, the seed drawn from
     ``random_state``, ``device``, ``n_threads``), so fits that differ only
-    in parameters read at query time (``alpha``, ``select``,
-    ``filter_predicted``, ``preserve``, ``preserve_weight``,
-    ``query_weight``, ``max_iter``, ``search_lr``, ``patience``,
-    ``n_neighbors``, ``vector_index``) train once: a ``GridSearchCV`` over
-    them trains one network per fold. A cached network gives bit-identical
-    results. Needs an int (or RandomState) ``random_state``: with None every
-    fit draws a new seed, and the cache is skipped with a warning. Looking
-    up hashes ``X`` (one pass over it). The cache does not notice a new
-    skbackward version: clear it (``memory.clear()``) after upgrading.
+    in parameters read at query time (``n_neighbors``, ``vector_index`` and
+    the search, ranking and context parameters: ``alpha``, ``select``,
+    ``filter_predicted``, ``preserve``, ...) train one network: a
+    ``GridSearchCV`` over them trains one per fold. A cached network gives
+    bit-identical results. Needs an int (or RandomState) ``random_state``:
+    with None every fit draws a new seed, and the cache is skipped with a
+    warning. A lookup hashes ``X`` (one pass over it). The cache does not
+    notice a new skbackward version: clear it (``memory.clear()``) after
+    upgrading. See the user guide's section on tuning without refitting.
 """
 
 # The torch threads of one call, shared by every retriever.
@@ -83,9 +83,10 @@ n_threads : int, default=None
     ``transform``, ``kneighbors`` and ``condition_report``, set for the
     duration of the call and restored after it (the caller's setting is
     never changed for good; concurrent calls in threads each keep their
-    own). None: one thread, which the measurements in the user guide's
-    page on practical matters found fastest or close to it for these small
-    networks, and several times faster on a busy machine. -1: torch's
+    own). None: one thread. For these small networks more threads gained
+    little on an idle machine (training nothing, a large batch of queries
+    up to twice as fast on 2 cores) and cost several times the time on a
+    busy one (the user guide's section on threads). -1: torch's
     current setting (its default is the machine's cores, or
     ``OMP_NUM_THREADS``), -2 one less, and so on. The thread count changes
     the last bits of the results: an int ``random_state`` gives
