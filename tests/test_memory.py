@@ -85,10 +85,11 @@ def test_a_cache_hit_is_bit_identical_and_pickles(digits, tmp_path, trainings):
 
 @pytest.mark.parametrize("change", [
     {"epochs": 2}, {"learning_rate": 0.02}, {"embedding_dim": 8}, {"random_state": 1},
-    {"n_threads": 2}, {"lr_decay": 0.5},
+    {"lr_decay": 0.5}, {"batch_size": 32},
 ])
 def test_training_parameters_and_data_are_the_key(digits, tmp_path, trainings, change):
     X, _, y, _ = digits
+    X, y = X[:400], y[:400]
     BackwardSearchRetriever(**FAST, memory=str(tmp_path)).fit(X, y)
     BackwardSearchRetriever(**{**FAST, **change}, memory=str(tmp_path)).fit(X, y)
     assert len(trainings) == 2
@@ -102,6 +103,17 @@ def test_training_parameters_and_data_are_the_key(digits, tmp_path, trainings, c
                             alpha=3.0, select="last", n_neighbors=3,
                             verbose=1).fit(X, y)
     assert len(trainings) == 4
+
+
+def test_the_thread_count_in_the_key_is_the_one_used(digits, tmp_path, trainings):
+    # with the caller at one thread, None, 1 and -1 (the caller's setting)
+    # all train with one thread: they share the network
+    X, _, y, _ = digits
+    with _model.torch_threads(1):
+        for n_threads in (None, 1, -1):
+            BackwardSearchRetriever(**FAST, n_threads=n_threads,
+                                    memory=str(tmp_path)).fit(X[:400], y[:400])
+    assert len(trainings) == 1
 
 
 def test_random_state_none_is_not_cached(digits, tmp_path, trainings):
@@ -164,3 +176,26 @@ def test_bad_memory_is_refused(digits):
 
     with pytest.raises(InvalidParameterError, match="'memory' parameter"):
         BackwardSearchRetriever(**FAST, memory=3).fit(*digits[0::2])
+
+
+def test_grid_in_worker_processes_shares_the_cache(digits, tmp_path):
+    """GridSearchCV(n_jobs=2) fits in loky worker processes: they read and
+    write the same cache, one entry per fold and one for the refit."""
+    X, _, y, _ = digits
+    X, y = X[:300], y[:300]
+    grid = GridSearchCV(
+        BackwardSearchRetriever(**FAST, memory=str(tmp_path)),
+        {"alpha": [0.05, 0.5, 2.0]},
+        scoring=make_map_scorer(k=5, n_queries=40), cv=KFold(3), n_jobs=2,
+    ).fit(X, y)
+    entries = list(tmp_path.rglob("output.pkl"))
+    assert len(entries) == 3 + 1
+    serial = _grid_scores(X, y)
+    np.testing.assert_array_equal(grid.cv_results_["mean_test_score"], serial)
+
+
+def _grid_scores(X, y):
+    return GridSearchCV(
+        BackwardSearchRetriever(**FAST), {"alpha": [0.05, 0.5, 2.0]},
+        scoring=make_map_scorer(k=5, n_queries=40), cv=KFold(3),
+    ).fit(X, y).cv_results_["mean_test_score"]
