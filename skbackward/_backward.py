@@ -6,12 +6,18 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import PRESERVE_CONSTRAINT, TrainedRetriever, blend_directions
-from ._docstrings import INDEX_PARAMETERS, TRAINING_PARAMETERS, fill_doc
+from ._docstrings import (
+    INDEX_PARAMETERS,
+    N_THREADS_PARAMETER,
+    TRAINING_PARAMETERS,
+    fill_doc,
+)
 from ._search import SELECTION_RULES, search_embeddings
 from ._validation import Range, count, finite
 
 
-@fill_doc(training_parameters=TRAINING_PARAMETERS, index_parameters=INDEX_PARAMETERS)
+@fill_doc(training_parameters=TRAINING_PARAMETERS, index_parameters=INDEX_PARAMETERS,
+          n_threads=N_THREADS_PARAMETER)
 class BackwardSearchRetriever(TrainedRetriever):
     """Conditional retrieval over precomputed features by Backward Search.
 
@@ -107,6 +113,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         Torch device for training and search ("cpu", "cuda", "cuda:1", or
         "auto" for CUDA when available). The fitted modules are kept on the
         CPU, so a fitted retriever pickles and loads anywhere.
+    {n_threads}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and dropout. An int gives
         bit-identical results on the same machine.
@@ -172,6 +179,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         learning_rate=0.01,
         weight_decay=1e-6,
         lr_decay=0.1,
+        memory=None,
         alpha=0.5,
         search_lr=0.2,
         max_iter=100,
@@ -185,6 +193,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         n_neighbors=10,
         vector_index=None,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
     ):
@@ -194,6 +203,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.lr_decay = lr_decay
+        self.memory = memory
         self.alpha = alpha
         self.search_lr = search_lr
         self.max_iter = max_iter
@@ -207,6 +217,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.n_neighbors = n_neighbors
         self.vector_index = vector_index
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 

@@ -7,6 +7,7 @@ Subclasses implement ``fit`` (training, with the helpers here) and
 ``_condition_embeddings`` (the strategy); everything else is here.
 """
 
+import functools
 import os
 import sys
 import warnings
@@ -24,8 +25,8 @@ from sklearn.base import (
 )
 from sklearn.preprocessing import normalize
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._conditions import parse_condition
 from ._dask import is_dask_collection
@@ -41,15 +42,16 @@ from ._labels import (
     label_codes,
 )
 from ._model import (
-    build_network,
     check_finite_network,
-    heads_loss,
+    effective_threads,
+    fit_network,
     predict_embedding,
     predict_labels,
     resolve_device,
-    train_network,
+    torch_threads,
 )
 from ._validation import (
+    THREADS_CONSTRAINT,
     TRAINING_CONSTRAINTS,
     DeviceOptions,
     check_arguments,
@@ -75,6 +77,18 @@ _LIBRARY_DIRS = tuple(
 PRESERVE_CONSTRAINT = [StrOptions({"none", "predicted"}), list, tuple]
 
 
+def warn_caller(message, category):
+    """``warnings.warn`` pointing at the caller's line, past this package's
+    frames and scikit-learn's (set_output wraps transform; scorers call
+    kneighbors; GridSearchCV calls fit)."""
+    frame, stacklevel = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(
+        _LIBRARY_DIRS
+    ):
+        frame, stacklevel = frame.f_back, stacklevel + 1
+    warnings.warn(message, category, stacklevel=stacklevel)
+
+
 def blend_directions(Z, Z0, weight):
     """``(1 - weight) * Z/|Z| + weight * Z0/|Z0|`` row by row (``Z`` itself
     when ``weight`` is 0): a query direction between the moved embedding and
@@ -82,6 +96,19 @@ def blend_directions(Z, Z0, weight):
     if weight == 0:
         return Z
     return (1 - weight) * normalize(Z) + weight * normalize(Z0)
+
+
+def with_threads(method):
+    """Run a retriever's method with the estimator's ``n_threads`` torch
+    threads, restoring the caller's setting afterwards (:func:`torch_threads`)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        check_params(self, ("n_threads",))
+        with torch_threads(effective_threads(self.n_threads)):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 # queries embedded, moved and searched at once by kneighbors (bounds its memory)
@@ -101,6 +128,7 @@ class BaseRetriever(
     _parameter_constraints: dict = {
         "n_neighbors": [count(1)],
         "device": [DeviceOptions()],
+        "n_threads": THREADS_CONSTRAINT,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "vector_index": [VectorIndex, None],
@@ -108,7 +136,7 @@ class BaseRetriever(
 
     # The parameters the query methods (transform, kneighbors, index) read:
     # checked there, as set_params may change them after fit.
-    _query_params = ("n_neighbors", "device", "vector_index")
+    _query_params = ("n_neighbors", "device", "n_threads", "vector_index")
 
     # ---- to implement -------------------------------------------------------
 
@@ -190,6 +218,7 @@ class BaseRetriever(
 
     # ---- the index ------------------------------------------------------------
 
+    @with_threads
     def index(self, X, y=None, *, groups=None, append=False):
         """Replace the searched database by the items ``X``, or add them to it.
 
@@ -518,14 +547,7 @@ class BaseRetriever(
 
     def _warn_unreached(self, asked, missed):
         if missed and missed >= UNREACHED_WARNING_SHARE * asked:
-            # point at the caller's line, past our frames and scikit-learn's
-            # (set_output wraps transform; scorers call kneighbors)
-            frame, stacklevel = sys._getframe(1), 2
-            while frame.f_back is not None and frame.f_code.co_filename.startswith(
-                _LIBRARY_DIRS
-            ):
-                frame, stacklevel = frame.f_back, stacklevel + 1
-            warnings.warn(
+            warn_caller(
                 f"{missed} of {asked} conditioned queries did not reach "
                 "their condition: at the searched embedding the classifier heads "
                 "still predict another class. A smaller alpha moves queries "
@@ -533,9 +555,9 @@ class BaseRetriever(
                 "steps taken, whether the condition was reached and how far the "
                 "embedding moved.",
                 ConditionNotReachedWarning,
-                stacklevel=stacklevel,
             )
 
+    @with_threads
     def condition_report(self, X, condition, condition_weight=None):
         """Per query: where the condition took its embedding, and whether it got there.
 
@@ -588,6 +610,7 @@ class BaseRetriever(
     # condition before the others (the label filter and its relatives).
     _prefers_predicted = False
 
+    @with_threads
     def transform(self, X, condition=None, condition_weight=None):
         """Embed queries; with a condition, the embeddings moved towards it.
 
@@ -626,6 +649,7 @@ class BaseRetriever(
         X = self._validate_X(X)
         return self._queries(self._embed(X), condition, condition_weight)[0]
 
+    @with_threads
     def kneighbors(
         self, X=None, n_neighbors=None, return_distance=True, *, condition=None,
         condition_weight=None, exclude=None,
@@ -771,8 +795,9 @@ class TrainedRetriever(BaseRetriever):
     """Base of the retrievers that train their own embedding and heads.
 
     Subclasses take ``embedding_dim``, ``epochs``, ``batch_size``,
-    ``learning_rate``, ``weight_decay``, ``lr_decay``, ``device``, ``random_state`` and
-    ``verbose`` parameters and share this training.
+    ``learning_rate``, ``weight_decay``, ``lr_decay``, ``memory``, ``device``,
+    ``n_threads``, ``random_state`` and ``verbose`` parameters and share this
+    training.
 
     Warning: This class should not be used directly. Use derived classes instead.
     """
@@ -781,9 +806,11 @@ class TrainedRetriever(BaseRetriever):
         **BaseRetriever._parameter_constraints,
         **TRAINING_CONSTRAINTS,
         "embedding_dim": [count(1)],
+        "memory": [None, str, HasMethods(["cache"])],
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @with_threads
     def fit(self, X, y, groups=None):
         """Fit the embedding and classifier heads, then index ``X``.
 
@@ -827,14 +854,13 @@ class TrainedRetriever(BaseRetriever):
         classes, codes = encode_columns(as_columns(y), names, type(self).__name__)
         self._set_labels(names, classes, y.ndim)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        network = build_network(X.shape[1], [len(c) for c in classes],
-                                self.embedding_dim, seed)
-        self.loss_curve_ = train_network(
-            network, heads_loss, (X, codes),
+        network, self.loss_curve_ = self._training()(
+            X, codes, classes, embedding_dim=self.embedding_dim,
             epochs=self.epochs, batch_size=self.batch_size,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-            lr_decay=self.lr_decay, seed=seed, device=self.device,
-            verbose=self.verbose,
+            lr_decay=self.lr_decay, seed=seed,
+            device=str(resolve_device(self.device)),
+            n_threads=effective_threads(self.n_threads), verbose=self.verbose,
         )
         check_finite_network(network, X)
         self.model_ = network
@@ -843,6 +869,28 @@ class TrainedRetriever(BaseRetriever):
             self._set_index(X, y, groups=groups)
         self._fit_extra(X, codes)
         return self
+
+    def _training(self):
+        """:func:`fit_network`, cached in ``memory`` when there is one.
+
+        The seed is drawn before the call and is part of the key: with an
+        int (or a RandomState, cloned as in GridSearchCV) ``random_state``
+        equal fits share one entry. ``random_state=None`` draws a new seed
+        at every fit, so an entry would never be read again: the cache is
+        not used, with a warning.
+        """
+        if self.memory is None:
+            return fit_network
+        if self.random_state is None:
+            warn_caller(
+                f"{type(self).__name__}(memory=...) caches nothing with "
+                "random_state=None: every fit draws a new seed, so no two fits "
+                "train the same network. Pass an int random_state to reuse "
+                "trained networks.",
+                UserWarning,
+            )
+            return fit_network
+        return check_memory(self.memory).cache(fit_network, ignore=["verbose"])
 
     def _fit_extra(self, X, codes):
         """What a strategy learns beyond the network from the training

@@ -10,8 +10,8 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._backward import BackwardSearchRetriever
-from ._base import BaseRetriever, blend_directions
-from ._docstrings import INDEX_PARAMETERS, fill_doc
+from ._base import BaseRetriever, blend_directions, warn_caller, with_threads
+from ._docstrings import INDEX_PARAMETERS, N_THREADS_PARAMETER, fill_doc
 from ._model import (
     as_tensor,
     check_finite_network,
@@ -30,7 +30,7 @@ from ._validation import TRAINING_CONSTRAINTS, check_groups, count, finite
 _OBJECTIVES = ("distill", "amortized")
 
 
-@fill_doc(index_parameters=INDEX_PARAMETERS)
+@fill_doc(index_parameters=INDEX_PARAMETERS, n_threads=N_THREADS_PARAMETER)
 class DistilledRetriever(BaseRetriever):
     """Conditional retrieval by a student network distilled from Backward Search.
 
@@ -55,7 +55,12 @@ class DistilledRetriever(BaseRetriever):
     ----------
     teacher : BackwardSearchRetriever, default=None
         The retriever to distil; ``None`` means ``BackwardSearchRetriever()``.
-        Its parameters tune as ``teacher__alpha`` etc.
+        Its parameters tune as ``teacher__alpha`` etc. With
+        ``teacher__memory`` the teacher's network is cached: a grid over the
+        teacher's query-time parameters (``teacher__alpha``, ...) trains it
+        once per fold (the student is trained for every candidate; the
+        teacher's seed comes from ``random_state`` when its own is None, so
+        one of them must be an int).
     prefit : bool, default=False
         Whether ``teacher`` is already fitted: then it is used as is (a copy)
         and only the student is trained. As with ``SelectFromModel``, a clone
@@ -96,6 +101,9 @@ class DistilledRetriever(BaseRetriever):
     device : str, default="cpu"
         Torch device for the student's training and queries; the teacher uses
         its own ``device``.
+    {n_threads}
+        The teacher trains with its own ``n_threads``; the search for the
+        student's targets and the student's training use this one.
     random_state : int, RandomState instance or None, default=None
         Seeds the student's training and the random conditions; also seeds the
         teacher when the teacher's own ``random_state`` is None.
@@ -168,6 +176,7 @@ class DistilledRetriever(BaseRetriever):
         n_neighbors=10,
         vector_index=None,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
     ):
@@ -185,6 +194,7 @@ class DistilledRetriever(BaseRetriever):
         self.n_neighbors = n_neighbors
         self.vector_index = vector_index
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -201,6 +211,7 @@ class DistilledRetriever(BaseRetriever):
 
     # nested: the teacher's own fit validates its parameters
     @_fit_context(prefer_skip_nested_validation=False)
+    @with_threads
     def fit(self, X, y, groups=None):
         """Fit (or adopt) the teacher, then train the student.
 
@@ -260,6 +271,15 @@ class DistilledRetriever(BaseRetriever):
             return copy.deepcopy(teacher, memo={id(index): None})
         teacher = clone(teacher)
         if teacher.random_state is None:
+            if self.random_state is None and teacher.memory is not None:
+                # the seed drawn below is new at every fit: nothing to reuse
+                teacher.set_params(memory=None)
+                warn_caller(
+                    "teacher__memory caches nothing with random_state=None "
+                    "here and on the teacher: every fit draws a new seed. "
+                    "Pass an int random_state to reuse the teacher's network.",
+                    UserWarning,
+                )
             teacher.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         teacher._validate_params()
         # without its index: this retriever builds the one both use

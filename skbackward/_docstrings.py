@@ -59,6 +59,40 @@ lr_decay : float, default=0.1
     Factor applied to the learning rate after every third of the epochs
     (the published ``StepLR``: x0.1 every 10 of 30 epochs); 1 keeps it
     constant.
+memory : str, joblib.Memory or None, default=None
+    Where to cache the trained network, as in scikit-learn's ``Pipeline``:
+    a folder (str) or a ``joblib.Memory``; None caches nothing. A fit looks
+    the network up by the training data (``X`` and the labels) and the
+    parameters that change it (the ones above, the seed drawn from
+    ``random_state``, ``device``, ``n_threads``), so fits that differ only
+    in parameters read at query time (``n_neighbors``, ``vector_index`` and
+    the search, ranking and context parameters: ``alpha``, ``select``,
+    ``filter_predicted``, ``preserve``, ...) train one network: a
+    ``GridSearchCV`` over them trains one per fold. A cached network gives
+    bit-identical results. Needs an int (or RandomState) ``random_state``:
+    with None every fit draws a new seed, and the cache is skipped with a
+    warning. A lookup hashes ``X`` (one pass over it). The cache does not
+    notice a new skbackward version: clear it (``memory.clear()``) after
+    upgrading. See the user guide's section on tuning without refitting.
+"""
+
+# The torch threads of one call, shared by every retriever.
+N_THREADS_PARAMETER = """\
+n_threads : int, default=None
+    Torch intra-op threads used by each call of ``fit``, ``index``,
+    ``transform``, ``kneighbors`` and ``condition_report``, set for the
+    duration of the call and restored after it (the caller's setting is
+    never changed for good; concurrent calls in threads each keep their
+    own). None: one thread. For these small networks more threads gained
+    little on an idle machine (training nothing, a large batch of queries
+    up to twice as fast on 2 cores) and cost several times the time on a
+    busy one (the user guide's section on threads). -1: torch's
+    current setting (its default is the machine's cores, or
+    ``OMP_NUM_THREADS``), -2 one less, and so on. The thread count changes
+    the last bits of the results: an int ``random_state`` gives
+    bit-identical results for the same ``n_threads``. Unlike
+    ``GridSearchCV(n_jobs=...)``, which runs fits side by side, this is the
+    threads inside one call.
 """
 
 

@@ -6,7 +6,9 @@ arguments in and get numpy arrays (or CPU modules) back.
 
 import copy
 import math
+import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -179,6 +181,81 @@ def frozen(module, dtype, device):
         return module.eval()
     module = copy.deepcopy(module).to(device=device, dtype=dtype).eval()
     return module.requires_grad_(False)
+
+
+def fit_network(X, codes, classes, *, embedding_dim, epochs, batch_size,
+                learning_rate, weight_decay, lr_decay, seed, device, n_threads,
+                verbose=0):
+    """A :class:`RetrievalNetwork` built from ``seed`` and trained on ``X``.
+
+    The unit a retriever's ``memory`` caches (``joblib.Memory.cache``, with
+    ``verbose`` ignored): every argument that changes the trained weights is
+    an argument here, so equal arguments give the same network. ``codes``
+    (n, A) are the label codes of ``classes`` (one array per attribute);
+    ``device`` a resolved device string; ``n_threads`` the intra-op threads
+    training runs with (the last bits of the weights depend on it). Returns
+    ``(network, loss_curve)``, the network on the CPU, frozen.
+    """
+    network = build_network(X.shape[1], [len(c) for c in classes],
+                            embedding_dim, seed)
+    with torch_threads(n_threads):
+        losses = train_network(
+            network, heads_loss, (X, codes), epochs=epochs,
+            batch_size=batch_size, learning_rate=learning_rate,
+            weight_decay=weight_decay, lr_decay=lr_decay, seed=seed,
+            device=device, verbose=verbose,
+        )
+    return network, losses
+
+
+# Serialises reading and setting the thread count (torch also sets MKL's
+# process-wide count, and the count new threads start with).
+_THREADS_LOCK = threading.Lock()
+
+
+def effective_threads(n_threads):
+    """The intra-op thread count a ``n_threads`` parameter asks for.
+
+    None: 1 (the networks are small: a second thread gained little on a quiet
+    machine and cost several times the time on a busy one; see the user
+    guide's page on practical matters). A positive int: that many. -1: the
+    calling thread's current torch setting (torch's default: the machine's
+    cores or ``OMP_NUM_THREADS``; or what ``torch.set_num_threads`` set); -2
+    one less, and so on, at least 1 (scikit-learn's convention for
+    negative counts).
+    """
+    if n_threads is None:
+        return 1
+    if n_threads < 0:
+        return max(1, torch.get_num_threads() + 1 + n_threads)
+    return n_threads
+
+
+@contextmanager
+def torch_threads(n):
+    """Run the block with ``n`` torch intra-op threads, then restore the
+    caller's setting.
+
+    torch's count lives in the calling thread's OpenMP settings (other
+    threads keep theirs; new threads start with the last value set, and MKL
+    reads a process-wide copy): the block reads the calling thread's count,
+    sets ``n`` and sets the old count back on the way out, exceptions
+    included. Each thread restores its own count, so scopes nest and run in
+    concurrent threads; the lock keeps each read-and-set whole. The thread
+    count changes the last bits of float results (reductions split
+    differently), so a fixed ``n`` keeps results reproducible whatever the
+    machine's cores.
+    """
+    with _THREADS_LOCK:
+        before = torch.get_num_threads()
+        if n != before:
+            torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
 
 
 def heads_loss(network, x, codes):

@@ -9,7 +9,12 @@ answered.
 import numpy as np
 
 from ._base import PRESERVE_CONSTRAINT, TrainedRetriever
-from ._docstrings import INDEX_PARAMETERS, TRAINING_PARAMETERS, fill_doc
+from ._docstrings import (
+    INDEX_PARAMETERS,
+    N_THREADS_PARAMETER,
+    TRAINING_PARAMETERS,
+    fill_doc,
+)
 from ._model import predict_labels
 
 _TRAINING_PARAMETERS = (
@@ -18,6 +23,7 @@ _TRAINING_PARAMETERS = (
 device : str, default="cpu"
     Torch device for training ("cpu", "cuda", "auto"); fitted modules are
     kept on the CPU.
+""" + N_THREADS_PARAMETER + """\
 random_state : int, RandomState instance or None, default=None
     Seeds initialisation, shuffling and dropout.
 verbose : int, default=0
@@ -72,9 +78,11 @@ class _PeerRetriever(TrainedRetriever):
         learning_rate=0.01,
         weight_decay=1e-6,
         lr_decay=0.1,
+        memory=None,
         n_neighbors=10,
         vector_index=None,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
     ):
@@ -84,9 +92,11 @@ class _PeerRetriever(TrainedRetriever):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.lr_decay = lr_decay
+        self.memory = memory
         self.n_neighbors = n_neighbors
         self.vector_index = vector_index
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -172,9 +182,11 @@ class LabelFilterRetriever(_PeerRetriever):
         learning_rate=0.01,
         weight_decay=1e-6,
         lr_decay=0.1,
+        memory=None,
         n_neighbors=10,
         vector_index=None,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
         preserve="none",
@@ -182,8 +194,9 @@ class LabelFilterRetriever(_PeerRetriever):
         super().__init__(
             embedding_dim=embedding_dim, epochs=epochs, batch_size=batch_size,
             learning_rate=learning_rate, weight_decay=weight_decay,
-            lr_decay=lr_decay, n_neighbors=n_neighbors, vector_index=vector_index,
-            device=device, random_state=random_state, verbose=verbose,
+            lr_decay=lr_decay, memory=memory, n_neighbors=n_neighbors,
+            vector_index=vector_index, device=device, n_threads=n_threads,
+            random_state=random_state, verbose=verbose,
         )
         self.preserve = preserve
 

@@ -59,6 +59,12 @@ TRAINING_CONSTRAINTS = {
 }
 
 
+# ``n_threads``: None, a positive count, or a negative one counted down from
+# the current torch setting (-1: that setting itself), as scikit-learn counts
+# n_jobs
+THREADS_CONSTRAINT = [None, count(1), Range(Integral, None, -1, closed="right")]
+
+
 class DeviceOptions(StrOptions):
     """The device strings supported: "cpu", "cuda", "cuda:<index>" and "auto"."""
 
