@@ -104,7 +104,8 @@ def frontier(data, n_queries, out):
 
 def plot(results, settings, measures, path, name):
     """Precision@10 against each context measure, one point per recipe,
-    joined per ranking in the order of RECIPES' first six (weak to strong)."""
+    joined per ranking and learning rate from 3 to 30 epochs (dotted: 1e-3,
+    solid: 1e-2); a cross: the package's earlier recipe."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,8 +121,12 @@ def plot(results, settings, measures, path, name):
     for ax, (s, m) in zip(axes.ravel(), panels):
         for i, ranking in enumerate(RANKINGS):
             pts = [results[label, ranking][s.name] for label, _ in RECIPES]
-            ax.plot([p[m] for p in pts[:-1]], [p["precision"] for p in pts[:-1]],
-                    "-o", color=f"C{i}", label=ranking, markersize=4)
+            # one line per learning rate, from the fewest epochs to the most
+            for j, style in ((slice(0, 3), ":o"), (slice(3, 6), "-o")):
+                lr = RECIPES[j.start][1]["learning_rate"]
+                ax.plot([p[m] for p in pts[j]], [p["precision"] for p in pts[j]],
+                        style, color=f"C{i}", markersize=4,
+                        label=f"{ranking}, lr {lr:g}")
             ax.plot(pts[-1][m], pts[-1]["precision"], "x", color=f"C{i}",
                     markersize=9, label=f"{ranking}, package 0.0")
             for (label, _), p in zip(RECIPES[:-1], pts):
