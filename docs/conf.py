@@ -36,6 +36,8 @@ extensions = [
     "sphinx.ext.intersphinx",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    # metric names (precision@10) and "+ option" table cells as plain text
+    "plain_cells",
 ]
 
 templates_path = ["_templates"]

@@ -47,27 +47,27 @@ import warnings
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from skbackward import (  # noqa: E402
+from skbackward import (
     BackwardSearchRetriever,
     CentroidShiftRetriever,
     DistilledRetriever,
     LabelFilterRetriever,
     NearestNeighborRetriever,
 )
-from skbackward.datasets import load_digit_styles  # noqa: E402
-from skbackward.exceptions import ConditionNotReachedWarning  # noqa: E402
-from skbackward.metrics import (  # noqa: E402
+from skbackward.datasets import load_digit_styles
+from skbackward.exceptions import ConditionNotReachedWarning
+from skbackward.metrics import (
     attribute_preservation_at_k,
     conditional_neighbors,
     hit_at_k,
     neighbor_overlap_at_k,
     precision_at_k,
 )
-from skbackward.model_selection import sample_queries  # noqa: E402
+from skbackward.model_selection import sample_queries
 
 # Small networks on small data: one torch thread is faster than two on a
 # shared machine (a run with two threads can differ in the third decimal).

@@ -50,18 +50,18 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
-import dask  # noqa: E402
-import dask.array as da  # noqa: E402
-import joblib  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
+import dask
+import dask.array as da
+import joblib
+import matplotlib.pyplot as plt
+import numpy as np
+from distributed import Client, LocalCluster
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV, train_test_split
 
-from skbackward import BackwardSearchRetriever  # noqa: E402
-from skbackward.indexes import MilvusIndex  # noqa: E402
-from skbackward.metrics import make_map_scorer, precision_at_k  # noqa: E402
+from skbackward import BackwardSearchRetriever
+from skbackward.indexes import MilvusIndex
+from skbackward.metrics import make_map_scorer, precision_at_k
 
 parser = argparse.ArgumentParser(
     description="On a cluster: tuning with Dask, the database in Milvus"

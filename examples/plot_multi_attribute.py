@@ -34,14 +34,14 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
 
-from skbackward import BackwardSearchRetriever  # noqa: E402
-from skbackward.datasets import load_digit_styles  # noqa: E402
-from skbackward.model_selection import sample_queries  # noqa: E402
+from skbackward import BackwardSearchRetriever
+from skbackward.datasets import load_digit_styles
+from skbackward.model_selection import sample_queries
 
 # Small networks on small data: one torch thread is faster than two on a
 # shared machine (a run with two threads can differ in the third decimal).

@@ -37,15 +37,15 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
-from skbackward import BackwardSearchRetriever, LabelFilterRetriever  # noqa: E402
-from skbackward.metrics import average_precision_at_k, precision_at_k  # noqa: E402
-from skbackward.model_selection import sample_queries  # noqa: E402
+from skbackward import BackwardSearchRetriever, LabelFilterRetriever
+from skbackward.metrics import average_precision_at_k, precision_at_k
+from skbackward.model_selection import sample_queries
 
 # Small networks on small data: one torch thread is faster than two on a
 # shared machine (a run with two threads can differ in the third decimal).

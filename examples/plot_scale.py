@@ -36,13 +36,13 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
-import faiss  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import faiss
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from skbackward import BackwardSearchRetriever  # noqa: E402
-from skbackward.indexes import ExactIndex, FaissIndex  # noqa: E402
+from skbackward import BackwardSearchRetriever
+from skbackward.indexes import ExactIndex, FaissIndex
 
 # One thread for torch and faiss: the figures are ratios measured in one run,
 # and on a shared machine extra threads add noise, not speed.

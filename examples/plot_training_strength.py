@@ -32,13 +32,13 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from sklearn.model_selection import GroupShuffleSplit  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
+from sklearn.model_selection import GroupShuffleSplit
 
-from skbackward import BackwardSearchRetriever  # noqa: E402
-from skbackward.datasets import load_digit_styles  # noqa: E402
-from skbackward.metrics import retrieval_scores  # noqa: E402
+from skbackward import BackwardSearchRetriever
+from skbackward.datasets import load_digit_styles
+from skbackward.metrics import retrieval_scores
 
 # Small networks on small data: one torch thread is faster than two on a
 # shared machine.

@@ -44,15 +44,15 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from sklearn.model_selection import GridSearchCV, GroupKFold  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from skbackward import BackwardSearchRetriever  # noqa: E402
-from skbackward.datasets import load_digit_styles  # noqa: E402
-from skbackward.metrics import make_retrieval_scorer  # noqa: E402
+from skbackward import BackwardSearchRetriever
+from skbackward.datasets import load_digit_styles
+from skbackward.metrics import make_retrieval_scorer
 
 # Small networks on small data: one torch thread is faster than two on a
 # shared machine (a run with two threads can differ in the third decimal).

@@ -83,6 +83,11 @@ INVENTORIES = {
         torch.device          py:class  tensor_attributes.html#$
         torch.Tensor          py:class  tensors.html#$
     """),
+    "joblib": (
+        "joblib", "https://joblib.readthedocs.io/en/stable/",
+        "generated/$.html#$", """
+        joblib.Memory         py:class
+    """),
     "pandas": (
         "pandas", "https://pandas.pydata.org/docs/",
         "reference/api/$.html#$", """
