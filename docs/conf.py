@@ -54,6 +54,8 @@ nitpicky = True
 autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": True}
 autodoc_typehints = "none"
+# the page's contents column lists "fit()", not "BackwardSearchRetriever.fit()"
+toc_object_entries_show_parents = "hide"
 numpydoc_show_class_members = True
 numpydoc_show_inherited_class_members = True
 numpydoc_class_members_toctree = False
@@ -117,10 +119,12 @@ intersphinx_disabled_reftypes = []
 html_theme = "pydata_sphinx_theme"
 html_title = f"skbackward {release}"
 html_static_path = ["_static"]
+html_css_files = ["skbackward.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "header_links_before_dropdown": 6,
+    # the long page titles fit one row of the navbar; the rest go under "More"
+    "header_links_before_dropdown": 4,
     "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False
