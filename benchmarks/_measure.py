@@ -1,16 +1,36 @@
-"""Measuring helpers shared by the benchmarks: time, memory, recall.
+"""Measuring helpers shared by the benchmarks: time, memory, recall, logging.
 
 ``timed`` is the one timer (result first, then seconds); ``PeakMemory`` and
 ``rss_gib`` read the process's memory from /proc (Linux); ``recall`` compares
-retrieved rows to exact ones.
+retrieved rows to exact ones; ``log`` prints a line with the seconds since the
+script started; ``doc_parser`` is a script's argument parser from its
+docstring.
 """
 
+import argparse
 import gc
 import os
 import threading
 import time
 
 import numpy as np
+
+_T0 = time.perf_counter()
+
+
+def log(msg):
+    """Print ``msg`` after the seconds since the benchmark started."""
+    print(f"[{time.perf_counter() - _T0:7.1f}s] {msg}", flush=True)
+
+
+def doc_parser(doc):
+    """An argument parser described by a script's docstring (first line: the
+    description; the rest: the epilog, usage lines included)."""
+    return argparse.ArgumentParser(
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(doc.splitlines()[2:]),
+    )
 
 
 def timed(fn, *args, repeat=1, **kwargs):

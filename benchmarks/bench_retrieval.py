@@ -12,13 +12,12 @@ label filter, speed) and saves them with the frontier plot under ``--out``.
         [--part quality|speed|all] [--quick] [--threads N] [--out DIR]
 """
 
-import argparse
-import time
 from pathlib import Path
 
 import torch
 
 from _data import NAMES, load
+from _measure import doc_parser, log
 from _methods import (
     CONTEXT,
     RULES,
@@ -41,19 +40,8 @@ from _speed import measure, table
 from skbackward import DistilledRetriever
 
 STUDENT_ALPHA = 0.3  # the teacher's alpha while the students are trained
-_T0 = time.perf_counter()
-
-
-def log(msg):
-    print(f"[{time.perf_counter() - _T0:7.1f}s] {msg}", flush=True)
-
-
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[2:]),
-    )
+    parser = doc_parser(__doc__)
     parser.add_argument("--data", default="auto", choices=NAMES,
                         help="auto: PACS when ../shared/data/pacs_effnet_lite0.npz "
                              "exists")

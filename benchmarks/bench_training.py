@@ -20,7 +20,6 @@ and the published recipe.
         [--part frontier|cost|all] [--queries 1000] [--threads 1] [--out DIR]
 """
 
-import argparse
 import copy
 import time
 import warnings
@@ -31,6 +30,7 @@ import torch
 from torch.nn import functional as F
 
 from _data import load
+from _measure import doc_parser, log
 from _methods import fit_teacher, variant
 from _protocol import evaluate, settings_for
 from skbackward import BackwardSearchRetriever
@@ -53,13 +53,6 @@ RANKINGS = {
                                           feature_weight=0.25),
 }
 MEASURES = ("precision", "kept", "near", "hit")
-_T0 = time.perf_counter()
-
-
-def log(msg):
-    print(f"[{time.perf_counter() - _T0:7.1f}s] {msg}", flush=True)
-
-
 def frontier(data, n_queries, out):
     """One network per recipe, every ranking on every setting."""
     settings = settings_for(data.X_test, data.y_test, n_queries,
@@ -201,7 +194,7 @@ def cost(data, repeat=3):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = doc_parser(__doc__)
     parser.add_argument("--data", nargs="+", default=["pacs", "digits_style"])
     parser.add_argument("--part", default="all", choices=["frontier", "cost", "all"])
     parser.add_argument("--queries", type=int, default=1000)

@@ -23,7 +23,6 @@ Only ratios measured in one run are meaningful on a shared machine.
         [--data auto|pacs|digits] [--busy N] [--states quiet,busy] [--epochs E]
 """
 
-import argparse
 import os
 import subprocess
 import sys
@@ -37,23 +36,14 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 import skbackward
 from _data import load
+from _measure import doc_parser, log
 from skbackward import BackwardSearchRetriever
 from skbackward.exceptions import ConditionNotReachedWarning
 from skbackward.metrics import make_map_scorer
 
-_T0 = time.perf_counter()
-
-
-def log(msg):
-    print(f"[{time.perf_counter() - _T0:7.1f}s] {msg}", flush=True)
-
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[2:]),
-    )
+    parser = doc_parser(__doc__)
     parser.add_argument("--part", default="all", choices=["memory", "threads", "all"])
     parser.add_argument("--data", default="auto", choices=["auto", "pacs", "digits"])
     parser.add_argument("--busy", type=int, default=2,
