@@ -36,7 +36,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 import skbackward
 from _data import load
-from _measure import doc_parser, log
+from _measure import doc_parser, log, timed
 from skbackward import BackwardSearchRetriever
 from skbackward.exceptions import ConditionNotReachedWarning
 from skbackward.metrics import make_map_scorer
@@ -67,12 +67,6 @@ def subsample(data, n, seed=0):
 def scorer(attribute):
     return make_map_scorer(k=10, condition_on=attribute, exclude_own_class=True,
                            n_queries=200, random_state=0)
-
-
-def timed(fn):
-    tic = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - tic
 
 
 def grid_search(estimator, alphas, X, y, attribute, cv):
