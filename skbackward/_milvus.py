@@ -10,9 +10,8 @@ from sklearn.utils._param_validation import StrOptions
 
 from . import _milvus_store as store
 from ._milvus_store import connect
-from ._preference import cosine_distances
 from ._validation import check_params, count, finite
-from .indexes import VectorIndex, _check_built, _check_search
+from ._vector_index import VectorIndex, check_built
 
 
 class MilvusIndex(VectorIndex):
@@ -384,7 +383,7 @@ class MilvusIndex(VectorIndex):
         )
 
     def _grown(self, n_items):
-        _check_built(self)
+        check_built(self)
         with self._reading() as client:
             held = store.count_items(client, self._collection)
         if held != self.n_items_:
@@ -404,55 +403,31 @@ class MilvusIndex(VectorIndex):
 
     # ---- queries ----------------------------------------------------------------
 
-    def search(self, queries, k, *, exclude=None, prefer=None):
-        """The ``k`` items most similar to each query, searched in Milvus.
-
-        Parameters
-        ----------
-        queries : ndarray of shape (n_queries, dim)
-            Query vectors (normalised here).
-        k : int
-            Number of neighbours (at most 16383, Milvus's limit less one).
-        exclude : ndarray of shape (n_queries,), default=None
-            An item number to leave out of each query's results, -1 for none.
-        prefer : list of ndarray of shape (n_queries, n_attributes), default=None
-            Tiers of wanted classes (-1: no wish), answered by filter
-            expressions on the ``pred_<a>`` fields, best level first.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_queries, k), float32
-            Cosine distances ``1 - cos``, ascending within each preference
-            level; ``inf`` where fewer than ``k`` items were found.
-        indices : ndarray of shape (n_queries, k), int64
-            Item numbers; -1 where none was found.
-        """
-        unit, exclude = _check_search(self, queries, k, exclude)
+    def _check_search(self, k):
         store.check_settings("search_params", self.search_params, self._index_type)
         if k + 1 > store.MAX_TOPK:
             raise ValueError(f"MilvusIndex answers at most {store.MAX_TOPK - 1} "
                              f"neighbours per query; got n_neighbors={k}.")
+
+    def _search(self, unit, k, exclude, prefer):
+        # the preference levels are filter expressions on the pred_<a> fields
         params = {"metric_type": "IP", "params": dict(self.search_params or {})}
         with self._reading() as client:
-            sims, ids = store.search(client, self._collection, unit, k, exclude,
-                                     prefer, self._n_attributes, params, self._parts)
-        return cosine_distances(sims, ids), ids
+            return store.search(client, self._collection, unit, k, exclude,
+                                prefer, self._n_attributes, params, self._parts)
 
     def _read(self, start, stop, fields):
-        """Columns ``fields`` of the items ``start:stop`` (a slice's bounds)."""
-        _check_built(self)
-        start, stop, _ = slice(start, stop).indices(self.n_items_)
-        stop = max(stop, start)
+        """Columns ``fields`` of the items ``start:stop`` (resolved bounds)."""
         with self._reading() as client:
             return stop - start, store.read_range(client, self._collection,
                                                   self._parts, start, stop, fields)
 
-    def embeddings(self, start=0, stop=None):
+    def _embeddings(self, start, stop):
         _, cols = self._read(start, stop, [store.VECTOR, store.NORM])
         unit = np.array(cols[store.VECTOR], dtype=np.float32).reshape(-1, self.dim_)
         return unit * np.array(cols[store.NORM], dtype=np.float32)[:, None]
 
-    def predicted(self, start=0, stop=None):
+    def _predicted(self, start, stop):
         fields = [f"pred_{a}" for a in range(self._n_attributes)]
         n, cols = self._read(start, stop, fields)
         return np.array([cols[f] for f in fields], dtype=np.int64).T.reshape(
@@ -461,7 +436,7 @@ class MilvusIndex(VectorIndex):
     @property
     def labels_(self):
         """The items' labels (read back from Milvus once after unpickling)."""
-        _check_built(self)
+        check_built(self)
         if not self.__dict__.get("_has_labels"):
             return None
         labels = self.__dict__.get("_labels")
@@ -472,7 +447,7 @@ class MilvusIndex(VectorIndex):
 
     def _read_labels(self):
         fields = [f"label_{a}" for a in range(len(self._label_kinds))]
-        n, cols = self._read(0, None, fields)
+        n, cols = self._read(0, self.n_items_, fields)
         out = np.empty((n, len(fields)), dtype=self._label_dtype)
         for a, (f, kind) in enumerate(zip(fields, self._label_kinds)):
             out[:, a] = (cols[f] if kind == "int"
@@ -483,6 +458,3 @@ class MilvusIndex(VectorIndex):
 def _as_2d(labels):
     return labels.reshape(labels.shape[0], -1)
 
-
-for _name in ("embeddings", "predicted"):  # read back from Milvus
-    getattr(MilvusIndex, _name).__doc__ = getattr(VectorIndex, _name).__doc__

@@ -22,363 +22,25 @@ retriever's ``vector_index_``.
 
 Writing another backend: subclass :class:`VectorIndex` and implement the
 building hooks (``_start_build``, ``_add``, optionally ``_n_training_items``,
-``_train``, ``_end_build``, ``_grown``), :meth:`VectorIndex.search`,
-:meth:`VectorIndex.embeddings` and :meth:`VectorIndex.predicted`.
+``_train``, ``_end_build``, ``_grown``) and the query hooks (``_search``,
+``_embeddings``, ``_predicted``); the public :meth:`VectorIndex.search`,
+:meth:`VectorIndex.embeddings` and :meth:`VectorIndex.predicted` check the
+arguments and call them.
 """
 
-import copy
-from abc import ABCMeta, abstractmethod
-
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 
 from . import _faiss
-from ._index import exact_topk, unit_float32
-from ._preference import cosine_distances, level_codes, place, query_groups, top_code
-from ._validation import C_INT_MAX, check_arguments, check_params, count, finite
+from ._in_memory import InMemoryIndex
+from ._index import exact_topk
+from ._milvus import MilvusIndex
+from ._validation import C_INT_MAX, check_params, count, finite
+from ._vector_index import VectorIndex, check_built
 
 __all__ = ["ExactIndex", "FaissIndex", "MilvusIndex", "VectorIndex"]
 
 
-class VectorIndex(BaseEstimator, metaclass=ABCMeta):
-    """Base class of the index objects of the ``vector_index`` parameter.
-
-    An unfitted instance holds parameters only. A retriever builds a fitted
-    copy (``clone`` of it, then the building hooks below, in this order) and
-    keeps it as its ``vector_index_``; a fitted index is never modified
-    afterwards (appending builds a new object by ``_grown``), so a search
-    running in another thread sees either the old index or the new one.
-
-    Building hooks, called by the retriever:
-
-    1. ``_will_replace(previous)``: the retriever's current fitted index (or
-       None), which this build will replace.
-    2. ``_start_build(n_items, dim, n_attributes)``: a new, empty index for
-       ``n_items`` items of dimension ``dim``.
-    3. ``_check_labels(labels)``: all the items' labels (or None), to refuse
-       what the index cannot store before anything is written.
-    4. ``_n_training_items(n_items)`` -> int: how many items to train on
-       (0: no training); then ``_train(unit)`` with that many unit vectors,
-       evenly spaced over the items.
-    5. ``_add(unit, norms, predicted, labels)`` once per chunk of items, in
-       order: float32 unit vectors (m, dim), float32 norms (m,), the heads'
-       predicted classes (m, n_attributes) int, the items' labels (m,) or
-       (m, n_attributes), or None.
-    6. ``_end_build()``.
-
-    ``_grown(n_items)`` returns a new fitted index holding this one's items,
-    ready for ``_check_labels``, ``_add`` of ``n_items`` more and
-    ``_end_build`` (``index(X, append=True)``). When a step after
-    ``_start_build`` or ``_grown`` fails, the retriever calls
-    ``_abort_build()`` on the new index (and keeps its old one).
-
-    Attributes of a fitted index: ``n_items_`` (int), ``dim_`` (int) and
-    ``labels_`` (ndarray or None). A subclass names the parameters a search
-    reads in ``_search_params``: they are checked at every search, since
-    ``set_params`` may change them on a fitted index.
-
-    See Also
-    --------
-    ExactIndex : Exact search, the default.
-    FaissIndex : Approximate search with faiss.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from skbackward import NearestNeighborRetriever
-    >>> from skbackward.indexes import ExactIndex, VectorIndex
-    >>> isinstance(ExactIndex(), VectorIndex)
-    True
-    >>> X, y = load_digits(return_X_y=True)
-    >>> ret = NearestNeighborRetriever(epochs=1, random_state=0).fit(X, y)
-    >>> index = ret.vector_index_  # the fitted copy
-    >>> index.n_items_, index.embeddings(0, 5).shape
-    (1797, (5, 256))
-    >>> dist, ind = index.search(ret.transform(X[:2]), 3)
-    >>> ind.shape
-    (2, 3)
-    """
-
-    _search_params = ()
-
-    # ---- building (see the class docstring) ------------------------------------
-
-    def _n_training_items(self, n_items):
-        return 0
-
-    def _train(self, unit):
-        """Train on float32 unit vectors (an evenly spaced sample of the items)."""
-
-    @abstractmethod
-    def _start_build(self, n_items, dim, n_attributes):
-        """Start an empty index for ``n_items`` items."""
-
-    @abstractmethod
-    def _add(self, unit, norms, predicted, labels):
-        """Add the next chunk of items."""
-
-    def _end_build(self):
-        """Called once all items are added."""
-
-    def _will_replace(self, previous):
-        """Told, before ``_start_build``, the fitted index this build will
-        replace (None: none)."""
-
-    def _check_labels(self, labels):
-        """Refuse, before anything is written, labels the index cannot store."""
-
-    def _abort_build(self):
-        """Undo what a build or an append that failed half-way wrote."""
-
-    def _grown(self, n_items):
-        raise TypeError(f"{type(self).__name__} cannot grow by appending items.")
-
-    # ---- queries ----------------------------------------------------------------
-
-    @abstractmethod
-    def search(self, queries, k, *, exclude=None, prefer=None):
-        """Find the ``k`` items most similar to each query (cosine similarity).
-
-        Parameters
-        ----------
-        queries : ndarray of shape (n_queries, embedding_dim)
-            Query vectors (normalised here).
-        k : int
-            Number of neighbours.
-        exclude : ndarray of shape (n_queries,), default=None
-            An item number to leave out of each query's results, -1 for none.
-        prefer : list of ndarray of shape (n_queries, n_attributes), default=None
-            Tiers of wanted classes (-1: no wish). An item's rank key is
-            lexicographic: (tier-0 wishes its predicted classes meet, tier-1
-            wishes met, ..., cosine similarity), so items meeting every wish
-            come first and the others fill up when fewer than ``k`` do.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_queries, n_neighbors)
-            The ``k`` cosine distances ``1 - cos`` of each query (float32),
-            ascending within each preference level; ``inf`` where fewer than
-            ``k`` items were found.
-        indices : ndarray of shape (n_queries, n_neighbors)
-            Item numbers (int64) in insertion order; -1 where none was found.
-        """
-
-    @abstractmethod
-    def embeddings(self, start=0, stop=None):
-        """Return the embeddings of the items ``start:stop``.
-
-        Parameters
-        ----------
-        start : int, default=0
-            First item.
-        stop : int, default=None
-            End (excluded); None for the last item.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_items, embedding_dim)
-            The embeddings (float32) of the ``stop - start`` items: unit
-            vector times norm (as an approximate index stores them).
-        """
-
-    @abstractmethod
-    def predicted(self, start=0, stop=None):
-        """Return the heads' predicted classes of the items ``start:stop``.
-
-        Parameters
-        ----------
-        start : int, default=0
-            First item.
-        stop : int, default=None
-            End (excluded); None for the last item.
-
-        Returns
-        -------
-        classes : ndarray of shape (n_items, n_attributes)
-            Per item of ``start:stop`` and attribute, the index of the
-            predicted class.
-        """
-
-
-def _check_built(index):
-    if not hasattr(index, "n_items_"):
-        raise NotFittedError(
-            f"This {type(index).__name__} holds no items yet: a retriever builds "
-            "its fitted copy (the retriever's vector_index_) in fit and index."
-        )
-
-
-def _check_search(index, queries, k, exclude):
-    """The arguments of ``search`` checked: ``(unit queries, exclude)``; and
-    the index's parameters that a search reads (they may have been changed by
-    ``set_params`` since the build)."""
-    _check_built(index)
-    check_params(index, index._search_params)
-    check_arguments({"k": [count(1)]}, f"{type(index).__name__}.search", k=k)
-    queries = np.asarray(queries)
-    if queries.ndim != 2 or queries.shape[1] != index.dim_:
-        raise ValueError(
-            f"queries must have shape (n_queries, {index.dim_}); got {queries.shape}."
-        )
-    if queries.dtype.kind not in "biuf":
-        raise ValueError(f"queries must be numbers; got dtype {queries.dtype}.")
-    finite = np.isfinite(queries).all(axis=1)
-    if not finite.all():
-        # a NaN similarity ranks nowhere: the search would answer -1 and inf
-        raise ValueError(
-            f"queries must be finite; rows {np.flatnonzero(~finite)[:10].tolist()} "
-            "hold NaN or inf."
-        )
-    n_queries = queries.shape[0]
-    if exclude is not None:
-        exclude = np.asarray(exclude, dtype=np.int64)
-        if exclude.shape != (n_queries,):
-            raise ValueError(
-                f"exclude must have shape ({n_queries},); got {exclude.shape}."
-            )
-    return unit_float32(queries)[0], exclude
-
-
-class _InMemoryIndex(VectorIndex):
-    """An index whose per-item data (norms, predicted classes, labels) lives
-    in numpy arrays; subclasses store and search the vectors
-    (``_search_rows``, ``_vectors``) in segments, one per build or append."""
-
-    def _start_build(self, n_items, dim, n_attributes):
-        self.n_items_ = 0
-        self.dim_ = dim
-        self.norms_ = np.empty(n_items, dtype=np.float32)
-        self.predicted_ = np.empty((n_items, n_attributes), dtype=np.int32)
-        self._labels = []
-        self.labels_ = None
-        self._segment_starts = [0]
-        self._new_segment(n_items, dim)
-
-    def _add(self, unit, norms, predicted, labels):
-        start, stop = self.n_items_, self.n_items_ + unit.shape[0]
-        self.norms_[start:stop] = norms
-        self.predicted_[start:stop] = predicted
-        self._labels.append(labels)
-        self._add_vectors(unit)
-        self.n_items_ = stop
-
-    def _end_build(self):
-        parts = self._labels
-        del self._labels
-        if any(p is None for p in parts) and not all(p is None for p in parts):
-            raise ValueError("y must be given for every part of the index or none.")
-        if parts and parts[0] is not None:
-            self.labels_ = np.concatenate(parts)
-        if self.n_items_ != len(self.norms_):
-            raise RuntimeError(
-                f"expected {len(self.norms_)} items, got {self.n_items_}."
-            )
-        self._postings = _postings(self.predicted_)
-
-    def _grown(self, n_items):
-        new = copy.copy(self)
-        n_old = self.n_items_
-        new.norms_ = np.concatenate([self.norms_, np.empty(n_items, np.float32)])
-        new.predicted_ = np.concatenate(
-            [self.predicted_, np.empty((n_items, self.predicted_.shape[1]), np.int32)]
-        )
-        new._labels = [self.labels_]
-        new._segment_starts = self._segment_starts + [n_old]
-        new._segments = list(self._segments)
-        new._new_segment(n_items, self.dim_)
-        return new
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_postings", None)  # recomputed on loading
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if "predicted_" in state and "_labels" not in state:
-            self._postings = _postings(self.predicted_)
-
-    # ---- queries ----------------------------------------------------------------
-
-    def predicted(self, start=0, stop=None):
-        _check_built(self)
-        return self.predicted_[start:stop]
-
-    def embeddings(self, start=0, stop=None):
-        _check_built(self)
-        start, stop, _ = slice(start, stop).indices(self.n_items_)
-        return self._vectors(start, stop) * self.norms_[start:stop, None]
-
-    def search(self, queries, k, *, exclude=None, prefer=None):
-        q, exclude = _check_search(self, queries, k, exclude)
-        n = q.shape[0]
-        if prefer is None:
-            sims, ids = self._search_rows(q, k, exclude, None)
-        else:
-            sims = np.full((n, k), -np.inf, dtype=np.float32)
-            ids = np.full((n, k), -1, dtype=np.int64)
-            filled = np.zeros(n, dtype=np.int64)
-            for wish, members in query_groups(prefer, n, self.predicted_.shape[1]):
-                self._search_levels(q, members, wish, k, exclude, sims, ids, filled)
-        return cosine_distances(sims, ids), ids
-
-    def _search_levels(self, q, members, wish, k, exclude, sims, ids, filled):
-        """One group's levels, best first, until each member has k items."""
-
-        def run(queries, rows):
-            ex = None if exclude is None else exclude[queries]
-            s, i = self._search_rows(q[queries], k, ex, rows)
-            place(sims, ids, filled, queries, s, i)
-            return queries[filled[queries] < k]
-
-        if (wish < 0).all():
-            run(members, None)
-            return
-        todo = run(members, self._matching(wish))
-        if todo.size == 0:
-            return
-        codes = level_codes(self.predicted_, wish)
-        top = top_code(wish)
-        for code in np.unique(codes)[::-1]:
-            if code != top:
-                todo = run(todo, np.flatnonzero(codes == code))
-                if todo.size == 0:
-                    return
-
-    def _matching(self, wish):
-        """Sorted item numbers whose predicted classes meet every wish."""
-        pairs = [(a, c) for tier in wish for a, c in enumerate(tier) if c >= 0]
-        order, bounds = self._postings
-        lists = []
-        for a, c in pairs:
-            known = c + 1 < len(bounds[a])  # else no item is predicted in c
-            lo, hi = (bounds[a][c], bounds[a][c + 1]) if known else (0, 0)
-            lists.append(order[a][lo:hi])
-        shortest = min(range(len(lists)), key=lambda i: len(lists[i]))
-        rows = lists[shortest]
-        for a, c in pairs:
-            rows = rows[self.predicted_[rows, a] == c]
-        return rows
-
-
-for _name in ("search", "embeddings", "predicted"):
-    getattr(_InMemoryIndex, _name).__doc__ = getattr(VectorIndex, _name).__doc__
-
-
-def _postings(predicted):
-    """Per attribute: the item numbers sorted by class (ascending within a
-    class) and where each class starts: ``(orders, bounds)``."""
-    orders, bounds = [], []
-    for col in predicted.T:
-        order = np.argsort(col, kind="stable")
-        orders.append(order)
-        n_classes = int(col.max()) + 1 if col.size else 0
-        bounds.append(np.searchsorted(col[order], np.arange(n_classes + 1)))
-    return orders, bounds
-
-
-class ExactIndex(_InMemoryIndex):
+class ExactIndex(InMemoryIndex):
     """Exact cosine search, tiled over queries and items, in bounded memory.
 
     The default index of every retriever (``vector_index=None``). Keeps one
@@ -454,8 +116,7 @@ class ExactIndex(_InMemoryIndex):
                           working_memory=self.working_memory)
 
 
-
-class FaissIndex(_InMemoryIndex):
+class FaissIndex(InMemoryIndex):
     """A faiss index for cosine search: approximate, fast, compressed.
 
     Needs faiss (``pip install "skbackward[faiss]"``). Any faiss factory
@@ -597,7 +258,7 @@ class FaissIndex(_InMemoryIndex):
 
     @property
     def faiss_indexes_(self):
-        _check_built(self)
+        check_built(self)
         return list(self._segments)
 
     def __getstate__(self):
@@ -695,4 +356,3 @@ class FaissIndex(_InMemoryIndex):
         return s.astype(np.float32), i
 
 
-from ._milvus import MilvusIndex  # noqa: E402  (it subclasses VectorIndex)
