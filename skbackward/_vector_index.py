@@ -37,8 +37,9 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
     3. ``_check_labels(labels)``: all the items' labels (or None), to refuse
        what the index cannot store before anything is written.
     4. ``_n_training_items(n_items)`` -> int: how many items to train on
-       (0: no training); then ``_train(unit)`` with that many unit vectors,
-       evenly spaced over the items.
+       (0: no training); then ``_train(unit, predicted)`` with that many
+       unit vectors, evenly spaced over the items, and their predicted
+       classes.
     5. ``_add(unit, norms, predicted, labels)`` once per chunk of items, in
        order: float32 unit vectors (m, dim), float32 norms (m,), the heads'
        predicted classes (m, n_attributes) int, the items' labels (m,) or
@@ -95,8 +96,9 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
     def _n_training_items(self, n_items):
         return 0
 
-    def _train(self, unit):
-        """Train on float32 unit vectors (an evenly spaced sample of the items)."""
+    def _train(self, unit, predicted=None):
+        """Train on float32 unit vectors (an evenly spaced sample of the
+        items) and their predicted classes (n, n_attributes)."""
 
     @abstractmethod
     def _start_build(self, n_items, dim, n_attributes):

@@ -30,10 +30,11 @@ arguments and call them.
 
 import numpy as np
 
-from . import _faiss
+from . import _faiss, _faiss_cells
 from ._in_memory import InMemoryIndex
 from ._index import exact_topk
 from ._milvus import MilvusIndex
+from ._preference import place, query_groups
 from ._validation import C_INT_MAX, check_params, count, finite
 from ._vector_index import VectorIndex, check_built
 
@@ -136,6 +137,11 @@ class FaissIndex(InMemoryIndex):
     few probed lists), it is repeated for those queries with ``nprobe`` or
     ``efSearch`` doubled, up to an exhaustive search.
 
+    With ``per_class=True`` each list of an IVF holds the items of one
+    combination of predicted classes (a *cell*: one class per attribute), so
+    a conditional search visits only the lists of the cells that meet the
+    condition and never scans other classes' items (see the Notes).
+
     ``nprobe`` and ``efSearch`` are read at each search, so they can be
     changed on a fitted retriever without rebuilding:
     ``ret.vector_index_.set_params(nprobe=64)``. Pickling a fitted index
@@ -156,6 +162,13 @@ class FaissIndex(InMemoryIndex):
     n_train : int, default=None
         Items to train on (IVF, PQ); None means ``max(100_000, 40 * nlist)``
         (at most all items).
+    per_class : bool, default=False
+        Whether to keep per-class inverted lists: the factory's ``nlist``
+        lists are shared out among the cells (combinations of predicted
+        classes) in proportion to their items, each cell's trained on its
+        own items, and ``nprobe`` counts the lists visited among those of
+        the cells a search asks for. Needs an IVF factory with a flat coarse
+        quantizer ("IVF4096,Flat", "IVF4096,SQ8", ...).
 
     Attributes
     ----------
@@ -176,6 +189,22 @@ class FaissIndex(InMemoryIndex):
     --------
     ExactIndex : Exact search, the default.
 
+    Notes
+    -----
+    A conditional search on the exact index already scans only the items
+    predicted in the condition's class, with BLAS; an ID selector on a
+    single IVF still scans every item of the probed lists. With
+    ``per_class=True`` the search of a preference level (e.g. "predicted in
+    class c of attribute 0") ranks the centroids of the level's cells
+    (exactly), scans the ``nprobe`` nearest of their lists with faiss's
+    ``search_preassigned``, and so touches only items of those cells: a
+    condition on one attribute visits the cells of its class, a condition
+    on every attribute one cell. The items are stored once. A cell absent
+    from the training sample has no lists; its items are kept aside as
+    float32 vectors and searched exactly. Plain queries rank every cell's
+    centroids (``nlist`` of them, plus one per cell that got fewer than its
+    share).
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -193,15 +222,17 @@ class FaissIndex(InMemoryIndex):
         "nprobe": [count(1, C_INT_MAX), None],
         "efSearch": [count(1, C_INT_MAX), None],
         "n_train": [count(1), None],
+        "per_class": ["boolean"],
     }
     _search_params = ("nprobe", "efSearch")
 
     def __init__(self, factory="IVF1024,Flat", *, nprobe=None, efSearch=None,
-                 n_train=None):
+                 n_train=None, per_class=False):
         self.factory = factory
         self.nprobe = nprobe
         self.efSearch = efSearch
         self.n_train = n_train
+        self.per_class = per_class
 
     # ---- building -----------------------------------------------------------------
 
@@ -209,13 +240,18 @@ class FaissIndex(InMemoryIndex):
         check_params(self, self._parameter_constraints)
         self._segments = []
         self._template = None  # the trained, empty index, serialised
+        self._tables = []  # per_class: each segment's cells and lists
         super()._start_build(n_items, dim, n_attributes)
 
     def _new_segment(self, n_items, dim):
         if self._template is None:
             self._segments.append(_faiss.new_index(self.factory, dim))
+            if self.per_class:  # refused before anything is embedded
+                _faiss_cells.check_factory(self._segments[-1], self.factory)
         else:  # appending: a copy of the trained, empty index
             self._segments.append(_faiss.deserialize(self._template))
+            if self.per_class:  # a new list: the earlier index keeps its own
+                self._tables = self._tables + [self._tables[0].fresh(n_items)]
 
     def _n_training_items(self, n_items):
         index = self._segments[-1]
@@ -227,7 +263,15 @@ class FaissIndex(InMemoryIndex):
         nlist = ivf.nlist if ivf is not None else 0
         return min(n_items, max(100_000, 40 * nlist))
 
-    def _train(self, unit):
+    def _train(self, unit, predicted=None):
+        if self.per_class:
+            if predicted is None:
+                raise ValueError("per_class=True trains on the items' predicted "
+                                 "classes; none were given.")
+            nlist = _faiss.ivf_of(self._segments[-1]).nlist
+            table = _faiss_cells.CellTable.train(unit, predicted, nlist)
+            self._segments[-1] = table.new_index(self.factory, self.dim_)
+            self._tables = [table.fresh(len(self.norms_))]
         _faiss.skip_polysemous_training(self._segments[-1])
         try:
             self._segments[-1].train(np.ascontiguousarray(unit))
@@ -245,11 +289,21 @@ class FaissIndex(InMemoryIndex):
                     f"factory={self.factory!r} needs training, but no items "
                     "were given to train on."
                 )
-            _faiss.check_searchable(index, self.factory, unit)
+            if self.per_class:
+                _faiss_cells.check_searchable(index, self.factory, unit)
+            else:
+                _faiss.check_searchable(index, self.factory, unit)
             self._template = _faiss.serialize(index)
-        index.add(np.ascontiguousarray(unit))
+        if self.per_class:
+            start = self.n_items_  # this chunk's first item; its classes are in
+            self._tables[-1].add(index, unit, self.predicted_[start:start + len(unit)],
+                                 start - self._segment_starts[-1])
+        else:
+            index.add(np.ascontiguousarray(unit))
 
     def _end_build(self):
+        if self.per_class:
+            self._tables[-1].finish()
         super()._end_build()
         for index in self._segments:
             ivf = _faiss.ivf_of(index)
@@ -278,9 +332,11 @@ class FaissIndex(InMemoryIndex):
     def _vectors(self, start, stop):
         offsets = self._segment_starts + [self.n_items_]
         parts = []
-        for index, o, e in zip(self._segments, offsets, offsets[1:]):
+        for seg, (index, o, e) in enumerate(zip(self._segments, offsets, offsets[1:])):
             lo, hi = max(start, o), min(stop, e)
-            if lo < hi:
+            if lo < hi and self.per_class:
+                parts.append(self._tables[seg].reconstruct(index, lo - o, hi - o))
+            elif lo < hi:
                 parts.append(index.reconstruct_n(lo - o, hi - lo))
         if not parts:
             return np.empty((0, self.dim_), dtype=np.float32)
@@ -338,21 +394,91 @@ class FaissIndex(InMemoryIndex):
             del keep, bits
             all_s.append(s)
             all_i.append(np.where(i >= 0, i + o, -1))
-        if not all_s:
-            return (np.full((n_q, k), -np.inf, np.float32),
-                    np.full((n_q, k), -1, np.int64))
-        s, i = np.concatenate(all_s, 1), np.concatenate(all_i, 1)
-        bad = i < 0
-        if exclude is not None:
-            bad |= i == exclude[:, None]
-        s = np.where(bad, -np.inf, s)
-        order = np.argsort(-s, axis=1, kind="stable")[:, :k]
-        s, i = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
-        i = np.where(np.isfinite(s), i, -1)
-        if s.shape[1] < k:
-            pad = k - s.shape[1]
-            s = np.pad(s, ((0, 0), (0, pad)), constant_values=-np.inf)
-            i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
-        return s.astype(np.float32), i
+        return _merge(all_s, all_i, exclude, k, n_q)
+
+    # ---- per_class: a preference level is a set of cells -------------------------
+
+    def _search(self, q, k, exclude, prefer):
+        if not self.per_class:
+            return super()._search(q, k, exclude, prefer)
+        n = q.shape[0]
+        sims = np.full((n, k), -np.inf, dtype=np.float32)
+        ids = np.full((n, k), -1, dtype=np.int64)
+        filled = np.zeros(n, dtype=np.int64)
+        for wish, todo in query_groups(prefer, n, self._n_attributes):
+            for cells in self._cell_levels(wish):
+                ex = None if exclude is None else exclude[todo]
+                s, i = self._search_cells(q[todo], k, ex, cells)
+                place(sims, ids, filled, todo, s, i)
+                todo = todo[filled[todo] < k]
+                if todo.size == 0:
+                    break
+        return sims, ids
+
+    def _cell_levels(self, wish):
+        """The preference levels of ``wish``, best first: per level, each
+        segment's cells in it (sorted cell numbers)."""
+        codes = [table.levels(wish) for table in self._tables]
+        for code in np.unique(np.concatenate(codes))[::-1]:
+            yield [np.flatnonzero(c == code) for c in codes]
+
+    def _search_cells(self, q, k, exclude, cells):
+        """Top ``k`` of the items of ``cells`` (per segment), ``nprobe``
+        doubled for the queries that found fewer items than the cells hold,
+        up to every list of the cells."""
+        offsets = self._segment_starts + [self.n_items_]
+        available = sum(int(t.counts[c].sum()) for t, c in zip(self._tables, cells))
+        wanted = np.full(q.shape[0], available, dtype=np.int64)
+        if exclude is not None:  # an excluded item of the cells leaves one fewer
+            segment = np.searchsorted(offsets, exclude, side="right") - 1
+            for s, (table, c) in enumerate(zip(self._tables, cells)):
+                on = np.flatnonzero((exclude >= 0) & (segment == s))
+                wanted[on] -= np.isin(table.item_cell[exclude[on] - offsets[s]], c)
+        wanted = np.minimum(wanted, k)
+        most = max(int(sum(t.list_start[x + 1] - t.list_start[x] for x in c))
+                   for t, c in zip(self._tables, cells))
+        nprobe = 1 if self.nprobe is None else self.nprobe
+        sims, ids = self._search_cells_once(q, k, exclude, cells, nprobe)
+        while nprobe < most:
+            short = np.flatnonzero((ids >= 0).sum(1) < wanted)
+            if short.size == 0:
+                break
+            nprobe = min(2 * nprobe, most)
+            ex = None if exclude is None else exclude[short]
+            sims[short], ids[short] = self._search_cells_once(q[short], k, ex, cells,
+                                                              nprobe)
+        return sims, ids
+
+    def _search_cells_once(self, q, k, exclude, cells, nprobe):
+        want = k + (exclude is not None)  # the excluded item may be among them
+        all_s, all_i = [], []
+        offsets = self._segment_starts + [self.n_items_]
+        for index, table, c, o in zip(self._segments, self._tables, cells, offsets):
+            if len(c):
+                s, i = table.search(index, q, want, c, nprobe)
+                all_s.append(s)
+                all_i.append(np.where(i >= 0, i + o, -1))
+        return _merge(all_s, all_i, exclude, k, q.shape[0])
+
+
+def _merge(all_s, all_i, exclude, k, n_q):
+    """The top ``k`` of several searches' results (similarities, item
+    numbers), the excluded items and the missing ones (-1) left out."""
+    if not all_s:
+        return (np.full((n_q, k), -np.inf, np.float32),
+                np.full((n_q, k), -1, np.int64))
+    s, i = np.concatenate(all_s, 1), np.concatenate(all_i, 1)
+    bad = i < 0
+    if exclude is not None:
+        bad |= i == exclude[:, None]
+    s = np.where(bad, -np.inf, s)
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    s, i = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
+    i = np.where(np.isfinite(s), i, -1)
+    if s.shape[1] < k:
+        pad = k - s.shape[1]
+        s = np.pad(s, ((0, 0), (0, pad)), constant_values=-np.inf)
+        i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
+    return s.astype(np.float32), i
 
 
