@@ -72,6 +72,14 @@ class MilvusIndex(VectorIndex):
         Seconds to wait for the connection.
     verbose : int, default=0
         Print the insert progress when > 0.
+    partition_key : bool, default=False
+        Whether to store each item's combination of predicted classes (its
+        *cell*: one class per attribute) in a field ``cell`` that is the
+        collection's partition key, and to filter the preference levels on
+        it: a Milvus server then searches a conditional query only in the
+        partitions holding its class's cells, each with its own index
+        segments. Milvus Lite accepts the partition key but searched no
+        faster with it (see the scaling guide).
 
     Attributes
     ----------
@@ -158,12 +166,13 @@ class MilvusIndex(VectorIndex):
         "overwrite": ["boolean"],
         "timeout": [finite(0.0, positive=True), None],
         "verbose": ["verbose"],
+        "partition_key": ["boolean"],
     }
     _search_params = ("search_params",)
 
     def __init__(self, uri, collection, *, token=None, index_type="FLAT",
                  index_params=None, search_params=None, batch_size=10000,
-                 overwrite=False, timeout=None, verbose=0):
+                 overwrite=False, timeout=None, verbose=0, partition_key=False):
         self.uri = uri
         self.collection = collection
         self.token = token
@@ -174,6 +183,7 @@ class MilvusIndex(VectorIndex):
         self.overwrite = overwrite
         self.timeout = timeout
         self.verbose = verbose
+        self.partition_key = partition_key
 
     # ---- the connection (never pickled) ---------------------------------------
 
@@ -261,6 +271,8 @@ class MilvusIndex(VectorIndex):
         self.n_items_ = 0
         self.dim_ = dim
         self._n_attributes = n_attributes
+        # with a partition key: the cells seen, numbered in order of appearance
+        self._cells = {} if self.partition_key else None
         self._n_expected = n_items
         self._labels = []
         self._label_kinds = self._label_values = None
@@ -298,6 +310,7 @@ class MilvusIndex(VectorIndex):
                 n_attributes=self._n_attributes,
                 kinds=None if labels is None else self._label_kinds,
                 index_type=self._index_type, index_params=self.index_params,
+                partition_key=self.__dict__.get("_cells") is not None,
             )
             self._created = True
         start, total = self.n_items_, self._n_expected
@@ -310,9 +323,19 @@ class MilvusIndex(VectorIndex):
         store.insert(client, self._collection, self._parts[-1][0], start, unit,
                      norms, predicted, None if labels is None else _as_2d(labels),
                      self._label_kinds, batch_size=self.batch_size,
-                     progress=progress)
+                     cells=self._cell_numbers(predicted), progress=progress)
         self._labels.append(labels)
         self.n_items_ += unit.shape[0]
+
+    def _cell_numbers(self, predicted):
+        """The cells of ``predicted`` rows (None without a partition key),
+        new combinations numbered on."""
+        if self.__dict__.get("_cells") is None:  # (none before partition keys)
+            return None
+        rows, inverse = np.unique(predicted, axis=0, return_inverse=True)
+        numbers = [self._cells.setdefault(key, len(self._cells))
+                   for key in map(tuple, rows.tolist())]
+        return np.asarray(numbers, dtype=np.int64)[inverse.reshape(-1)]
 
     def _end_build(self):
         parts = self.__dict__.pop("_labels")
@@ -397,6 +420,8 @@ class MilvusIndex(VectorIndex):
         new._appending, new._created, new._switched = True, False, False
         new._n_expected = self.n_items_ + n_items
         new._labels = [self.labels_]
+        if self.__dict__.get("_cells") is not None:  # the earlier keeps its own
+            new._cells = dict(self._cells)
         if self._label_values is not None:
             new._label_values = [list(v) for v in self._label_values]
         return new
@@ -412,9 +437,15 @@ class MilvusIndex(VectorIndex):
     def _search(self, unit, k, exclude, prefer):
         # the preference levels are filter expressions on the pred_<a> fields
         params = {"metric_type": "IP", "params": dict(self.search_params or {})}
+        cells = None
+        if self.__dict__.get("_cells") is not None:  # each cell's classes
+            cells = np.zeros((len(self._cells), self._n_attributes), np.int64)
+            for key, number in self._cells.items():
+                cells[number] = key
         with self._reading() as client:
             return store.search(client, self._collection, unit, k, exclude,
-                                prefer, self._n_attributes, params, self._parts)
+                                prefer, self._n_attributes, params, self._parts,
+                                cells)
 
     def _read(self, start, stop, fields):
         """Columns ``fields`` of the items ``start:stop`` (resolved bounds)."""

@@ -846,11 +846,13 @@ def milvus_db(tmp_path_factory):
     return str(tmp_path_factory.mktemp("properties") / "items.db")
 
 
+@pytest.mark.parametrize("partition_key", [False, True])
 @examples(10)  # a Milvus Lite collection per example: slower
 @given(case=index_cases())
-def test_milvus_flat_agrees_with_brute_force(milvus_db, case):
+def test_milvus_flat_agrees_with_brute_force(milvus_db, partition_key, case):
     name = f"p{uuid.uuid4().hex}"
-    index = build_in_parts(MilvusIndex(milvus_db, name, batch_size=7), case)
+    index = build_in_parts(MilvusIndex(milvus_db, name, batch_size=7,
+                                       partition_key=partition_key), case)
     try:
         assert_agrees_with_brute_force(index, case)
     finally:  # keep the file small: the next examples start faster
