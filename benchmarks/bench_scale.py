@@ -3,8 +3,9 @@
 Synthetic features (a low-rank mixture with two class attributes, so the heads
 have something to learn) are written in chunks to a ``np.memmap`` file under
 ``--workdir`` and deleted afterwards. A ``BackwardSearchRetriever`` is fitted
-on the first 20,000 rows, then indexes the whole memmap with the exact index
-and with faiss indexes. Per database size it prints:
+on the first 20,000 rows, then indexes the whole memmap with the exact index,
+with faiss indexes and with faiss's per-class lists (``per_class=True``). Per
+database size it prints:
 
 - index time and peak memory growth of ``index()`` (anonymous memory, sampled
   from /proc/self/status: the memmap's file pages are the page cache's, not
@@ -12,10 +13,17 @@ and with faiss indexes. Per database size it prints:
 - the exact top-k part (1024 queries, k=10) against faiss ``IndexFlatIP`` on
   the same unit vectors and the bare matmul (no top-k), in the same run;
 - plain and conditional ``kneighbors`` q/s (conditional: Backward Search plus
-  the filter_predicted ranking) and recall@10 against the exact index.
+  the filter_predicted ranking) and recall@10 against the exact index;
+- the conditional ranking alone ("cond. index q/s": ``vector_index_.search``
+  of the searched embeddings with the condition as preference, what
+  ``kneighbors`` does after the Backward Search) and its recall@10; for the
+  per-class indexes also the exact index's, measured in the same process,
+  interleaved, and the ratio.
 
 At sizes where the exact index is skipped (``--exact-max``), recall is
 measured against an exact top-10 streamed over the memmap chunk by chunk.
+Everything goes through the public API (``transform``, ``index``,
+``vector_index_.search`` / ``embeddings`` / ``predicted``).
 
 ``--baseline`` measures only what the installed skbackward of before the
 index layer offered (fit, index, conditional kneighbors, pickle), to compare
@@ -43,6 +51,7 @@ import torch
 import skbackward
 from _measure import PeakMemory, gb, recall, timed
 from skbackward import BackwardSearchRetriever
+from skbackward.indexes import ExactIndex
 
 N_CLASSES = (10, 4)  # two attributes: "class" and "domain"
 N_FIT = 20_000
@@ -93,24 +102,27 @@ def make_memmap(path, n, dim, params, seed=0):
 # ---- the exact top-k part against its anchors ----------------------------------
 
 
+def _unit(Z):
+    return (Z / np.linalg.norm(Z, axis=1, keepdims=True)).astype(np.float32)
+
+
 def topk_anchors(index, queries, k, repeat):
     """Seconds of the exact index's search, faiss IndexFlatIP and the bare
     matmul on the same unit vectors, interleaved, best of ``repeat``."""
     import faiss
 
-    from skbackward._index import ITEM_TILE, unit_float32
-
-    q = unit_float32(queries)[0]
+    q = _unit(queries)
     flat = faiss.IndexFlatIP(q.shape[1])
-    for seg in index._segments:
-        flat.add(seg)
+    for s in range(0, index.n_items_, CHUNK):  # the index's own vectors
+        flat.add(_unit(index.embeddings(s, s + CHUNK)))
+    # faiss's copy, viewed: the matmul reads the same memory
+    items = torch.from_numpy(faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d)
+                             .reshape(flat.ntotal, flat.d))
     tq = torch.from_numpy(q)
 
     def bare_matmul():
-        for seg in index._segments:
-            db = torch.from_numpy(seg)
-            for s in range(0, db.shape[0], ITEM_TILE):
-                torch.mm(tq, db[s:s + ITEM_TILE].T)
+        for s in range(0, items.shape[0], 4096):
+            torch.mm(tq, items[s:s + 4096].T)
 
     times = {"exact": np.inf, "faiss_flat": np.inf, "matmul": np.inf}
     for _ in range(repeat):
@@ -121,46 +133,36 @@ def topk_anchors(index, queries, k, repeat):
         _, t = timed(bare_matmul)
         times["matmul"] = min(times["matmul"], t)
     times["agree"] = float((ind == ind_f).mean())
-    flat.reset()  # its copy of the vectors goes now
+    flat.reset()  # its copy of the vectors goes now (items is not read again)
     return times
 
 
-def streamed_truth(ret, X_map, Zq, k, conditions):
-    """Exact top-k (plain and conditional) streamed over the memmap in chunks,
-    without storing the database: the ground truth where the exact index is
-    too large. Every class holds far more than k items, so the conditional
-    top-k (filter_predicted) lies among the items predicted in the class."""
-    from skbackward._index import exact_topk, unit_float32
+def merge_top(best, sims, ids, k):
+    """The ``k`` best of two (similarities, ids) results, row by row."""
+    ss = np.concatenate([best[0], sims], 1)
+    ii = np.concatenate([best[1], ids], 1)
+    o = np.argsort(-ss, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(ss, o, 1), np.take_along_axis(ii, o, 1)
 
+
+def streamed_truth(ret, X_map, Zq, Zc, prefer, k):
+    """Exact top-k (plain, and conditional from the searched embeddings
+    ``Zc``) streamed over the memmap in chunks, each chunk indexed exactly
+    on its own (``ret`` is a throwaway copy): the ground truth where the
+    exact index of everything is too large. Every class holds far more than
+    k items per chunk, so the conditional top-k lies in the first level."""
     n = X_map.shape[0]
-    q = unit_float32(Zq)[0]
-    Zc = ret._move(Zq, conditions, (conditions >= 0).astype(np.float64))[0]
-    qc = unit_float32(Zc)[0]
-    empty = (np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1))
+    ret.set_params(vector_index=ExactIndex())
+    empty = (np.full((len(Zq), k), -np.inf, np.float32), np.full((len(Zq), k), -1))
     best = [empty, tuple(a.copy() for a in empty)]
-
-    def merge(j, sims, ids):
-        ss = np.concatenate([best[j][0], sims], 1)
-        ii = np.concatenate([best[j][1], ids], 1)
-        o = np.argsort(-ss, axis=1, kind="stable")[:, :k]
-        best[j] = (np.take_along_axis(ss, o, 1), np.take_along_axis(ii, o, 1))
-
     for s in range(0, n, CHUNK):
-        e = min(s + CHUNK, n)
-        chunks = list(ret._index_chunks(X_map[s:e]))
-        unit = np.concatenate([c[1] for c in chunks])
-        pred = np.concatenate([c[3] for c in chunks])
-        sims, ids = exact_topk(q, [unit], k)
-        merge(0, sims, ids + s)
-        sims = np.full((len(q), k), -np.inf, np.float32)
-        ids = np.full((len(q), k), -1)
-        for c in np.unique(conditions[:, 0]):
-            on = conditions[:, 0] == c
-            rows = np.flatnonzero(pred[:, 0] == c)
-            sims[on], found = exact_topk(qc[on], [unit], k, rows=rows)
-            ids[on] = np.where(found >= 0, found + s, -1)
-        merge(1, sims, ids)
-    assert (best[1][1] >= 0).all()
+        index = ret.index(X_map[s:s + CHUNK]).vector_index_
+        for j, (Z, pref) in enumerate([(Zq, None), (Zc, prefer)]):
+            dist, ids = index.search(Z, k, prefer=pref)
+            if pref is not None:
+                wanted = pref[0][:, 0]
+                assert (index.predicted()[ids, 0] == wanted[:, None]).all()
+            best[j] = merge_top(best[j], 1 - dist, ids + s, k)
     return best[0][1], best[1][1]
 
 
@@ -215,6 +217,15 @@ def _queries(args, params):
     return Xq, cond
 
 
+def searched(ret, Xq, cond):
+    """What ``kneighbors(Xq, condition={0: cond})`` hands to the index: the
+    searched embeddings and the preference (the condition's class codes on
+    attribute 0, no wish on attribute 1)."""
+    Zc = ret.transform(Xq, condition={0: cond})
+    codes = ret.encode_labels(np.stack([cond, np.zeros_like(cond)], 1))[:, 0]
+    return Zc, [np.stack([codes, np.full_like(codes, -1)], 1)]
+
+
 def exact_task(model_path, data_path, args, params):
     """Index exactly; figures, the top-k anchors, and the ground truth."""
     ret = _load(model_path)
@@ -222,49 +233,77 @@ def exact_task(model_path, data_path, args, params):
     Xq, cond = _queries(args, params)
     with DropPages(X_map):
         row, truth = measure_index(ret, X_map, args, Xq, cond, "exact")
-    row["recall"] = row["cond_recall"] = 1.0
+    row["recall"] = row["cond_recall"] = row["cond_index_recall"] = 1.0
     anchors = topk_anchors(ret.vector_index_, ret.transform(Xq), args.k, args.repeat)
     row.update({f"topk_{key}": v for key, v in anchors.items()})
     return [row], truth
 
 
 def truth_task(model_path, data_path, args, params):
-    """The exact top-k streamed over the memmap (no index)."""
+    """The exact top-k streamed over the memmap (no index of everything)."""
     ret = _load(model_path)
     X_map = np.load(data_path, mmap_mode="r")
     Xq, cond = _queries(args, params)
-    targets = np.stack([cond, np.full_like(cond, -1)], 1)
-    Zq = ret.transform(Xq)
+    Zc, prefer = searched(ret, Xq, cond)
     with DropPages(X_map):
-        truth, t = timed(partial(streamed_truth, ret, X_map, Zq, args.k, targets))
+        truth, t = timed(partial(streamed_truth, ret, X_map, ret.transform(Xq), Zc,
+                                 prefer[0], args.k))
     print(f"  streamed exact top-{args.k}: {t:.0f} s", flush=True)
     return truth
 
 
-def faiss_task(model_path, data_path, args, params, factory, truth):
-    """Index with faiss once, then query at each nprobe (no rebuild)."""
+def faiss_task(model_path, data_path, args, params, factory, per_class, truth):
+    """Index with faiss once, then query at each nprobe (no rebuild); for
+    per-class lists, also the exact index's conditional ranking in the same
+    process, interleaved (up to ``--exact-max`` items)."""
     from skbackward.indexes import FaissIndex
 
-    ret = _load(model_path).set_params(vector_index=FaissIndex(factory))
+    ret = _load(model_path).set_params(
+        vector_index=FaissIndex(factory, per_class=per_class))
     X_map = np.load(data_path, mmap_mode="r")
     Xq, cond = _queries(args, params)
+    name = f"faiss {factory}" + (" per class" if per_class else "")
     rows = []
     build = None
-    for nprobe in args.nprobe:
+    for nprobe in (args.nprobe_per_class if per_class else args.nprobe):
+        label = f"{name} nprobe={nprobe}"
         if build is None:
             ret.vector_index.set_params(nprobe=nprobe)
             with DropPages(X_map):
-                row, _ = measure_index(ret, X_map, args, Xq, cond,
-                                       f"faiss {factory} nprobe={nprobe}", truth)
+                row, _ = measure_index(ret, X_map, args, Xq, cond, label, truth)
             build = {key: row[key] for key in ("index_s", "index_peak_gb",
                                                 "stored_gb", "pickle_gb")}
         else:
             ret.vector_index_.set_params(nprobe=nprobe)
-            row = measure_queries(ret, args, Xq, cond,
-                                  f"faiss {factory} nprobe={nprobe}", truth)[0]
+            row = measure_queries(ret, args, Xq, cond, label, truth)[0]
             row.update(build)
         rows.append(row)
+    if per_class and X_map.shape[0] <= args.exact_max:
+        same_process(ret, X_map, Xq, cond, rows, args, model_path)
     return rows
+
+
+def same_process(ret, X_map, Xq, cond, rows, args, model_path):
+    """The exact index's conditional ranking beside the per-class index's,
+    in this process, interleaved, best of ``repeat``: a ratio that the load
+    of a shared machine does not skew."""
+    exact = _load(model_path)
+    with DropPages(X_map):
+        exact.index(X_map)
+    Zc, prefer = searched(ret, Xq, cond)
+    index, reference = ret.vector_index_, exact.vector_index_
+    for row in rows:
+        index.set_params(nprobe=int(row["index"].rsplit("=", 1)[1]))
+        best = {"exact": np.inf, "approx": np.inf}
+        for _ in range(args.repeat + 1):
+            for key, idx in (("exact", reference), ("approx", index)):
+                _, t = timed(lambda idx=idx: idx.search(Zc, args.k, prefer=prefer))
+                best[key] = min(best[key], t)
+        row["same_exact_qps"] = len(Xq) / best["exact"]
+        row["same_index_qps"] = len(Xq) / best["approx"]
+        print(f"    same process, interleaved: {row['index']}: "
+              f"{row['same_index_qps']:.0f} q/s, exact {row['same_exact_qps']:.0f} "
+              f"q/s: {best['exact'] / best['approx']:.1f}x", flush=True)
 
 
 def measure_index(ret, X_map, args, Xq, cond, label, truth=None):
@@ -272,16 +311,18 @@ def measure_index(ret, X_map, args, Xq, cond, label, truth=None):
     gc.collect()
     with PeakMemory() as mem:
         _, t = timed(lambda: ret.index(X_map))
-    segments = ret.vector_index_._segments
-    stored = sum(getattr(s, "nbytes", 0) for s in segments)
+    index = ret.vector_index_
+    # the float32 unit vectors of the exact index (the others: see the pickle)
+    stored = (index.n_items_ * index.dim_ * 4 if type(index) is ExactIndex
+              else np.nan)
     path = os.path.join(args.workdir, f"retriever_{os.getpid()}.pkl")
     with open(path, "wb") as f:
         pickle.dump(ret, f, protocol=5)
     pickle_bytes = os.path.getsize(path)
     os.remove(path)
     row, found = measure_queries(ret, args, Xq, cond, label, truth)
-    row.update(index_s=t, index_peak_gb=gb(mem.growth),
-               stored_gb=gb(stored) if stored else np.nan, pickle_gb=gb(pickle_bytes))
+    row.update(index_s=t, index_peak_gb=gb(mem.growth), stored_gb=gb(stored),
+               pickle_gb=gb(pickle_bytes))
     return row, found
 
 
@@ -295,12 +336,17 @@ def measure_queries(ret, args, Xq, cond, label, truth=None):
     (_, ind_c), t = timed(lambda: ret.kneighbors(Xq, k, condition={0: cond}),
                           repeat=repeat)
     row["cond_qps"] = len(Xq) / t
-    # attribute 0's labels are 0..9, so its class codes equal the labels
-    predicted = ret.vector_index_.predicted_
-    row["cond_match"] = float((predicted[ind_c, 0] == cond[:, None]).mean())
+    # the conditional ranking alone: what kneighbors does after the search
+    index = ret.vector_index_
+    (Zc, prefer), t_search = timed(lambda: searched(ret, Xq, cond))
+    row["search_qps"] = len(Xq) / t_search
+    (_, ind_i), t = timed(lambda: index.search(Zc, k, prefer=prefer), repeat=repeat)
+    row["cond_index_qps"] = len(Xq) / t
+    assert (ind_i == ind_c).all()  # the same ranking kneighbors made
+    row["cond_match"] = float((index.predicted()[ind_c, 0] == prefer[0][:, :1]).mean())
     if truth is not None:
         row["recall"] = recall(ind, truth[0])
-        row["cond_recall"] = recall(ind_c, truth[1])
+        row["cond_recall"] = row["cond_index_recall"] = recall(ind_c, truth[1])
     return row, (ind, ind_c)
 
 
@@ -318,13 +364,16 @@ def run_size(n, args, params, model_path, pool):
         for row in new:
             print_row(row)
         rows += new
-        factories = args.faiss if n <= args.faiss_max_flat else args.faiss_large
-        for factory in factories:
+        small = n <= args.faiss_max_flat
+        factories = [(f, False) for f in (args.faiss if small else args.faiss_large)]
+        factories += [(f, True) for f in (args.per_class if small
+                                          else args.per_class_large)]
+        for factory, per_class in factories:
             nlist = re.match(r"(?:.*,)?IVF(\d+)", factory)
             if nlist and n < 40 * int(nlist.group(1)):
                 continue  # too few items to train that many lists
-            new = pool.apply(faiss_task,
-                             (model_path, path, args, params, factory, truth))
+            new = pool.apply(faiss_task, (model_path, path, args, params, factory,
+                                          per_class, truth))
             for row in new:
                 print_row(row)
             rows += new
@@ -336,10 +385,11 @@ def run_size(n, args, params, model_path, pool):
 
 
 def print_row(row):
-    parts = [f"  {row['index']:<28}", f"index {row['index_s']:7.1f} s",
+    parts = [f"  {row['index']:<38}", f"index {row['index_s']:7.1f} s",
              f"peak +{row['index_peak_gb']:.2f} GB",
              f"stored {row['stored_gb']:.2f} GB", f"pickle {row['pickle_gb']:.2f} GB",
              f"plain {row['plain_qps']:8.1f} q/s", f"cond {row['cond_qps']:7.1f} q/s",
+             f"cond. index {row['cond_index_qps']:7.1f} q/s",
              f"recall {row.get('recall', np.nan):.3f}/"
              f"{row.get('cond_recall', np.nan):.3f}",
              f"match {row['cond_match']:.3f}"]
@@ -356,15 +406,16 @@ def print_row(row):
 def print_table(rows, args):
     """The summary as a reStructuredText table, and the plot."""
     head = ["items", "index", "index (s)", "peak (GB)", "stored (GB)", "pickle (GB)",
-            "plain q/s", "cond. q/s", "recall@10", "cond. recall@10"]
+            "plain q/s", "cond. q/s", "cond. index q/s", "recall@10",
+            "cond. recall@10"]
     body = []
     for r in rows:
         body.append([f"{r['n']:,}", r["index"], f"{r['index_s']:.1f}",
                      f"{r['index_peak_gb']:.2f}",
                      "" if np.isnan(r["stored_gb"]) else f"{r['stored_gb']:.2f}",
                      f"{r['pickle_gb']:.2f}", f"{r['plain_qps']:.0f}",
-                     f"{r['cond_qps']:.0f}", f"{r['recall']:.3f}",
-                     f"{r['cond_recall']:.3f}"])
+                     f"{r['cond_qps']:.0f}", f"{r['cond_index_qps']:.0f}",
+                     f"{r['recall']:.3f}", f"{r['cond_recall']:.3f}"])
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     rule = "  ".join("=" * w for w in widths)
     print(f"\nthreads: torch {args.threads}, faiss {args.threads}; "
@@ -383,6 +434,18 @@ def print_table(rows, args):
                   f"{r['topk_matmul']:.2f} s: "
                   f"{r['topk_exact'] / r['topk_faiss_flat']:.2f}x IndexFlatIP, "
                   f"{r['topk_exact'] / r['topk_matmul']:.2f}x matmul")
+    same = [r for r in rows if "same_exact_qps" in r]
+    if same:
+        print("\nconditional ranking alone, per-class lists against the exact "
+              "index, same process, interleaved:")
+        for r in same:
+            print(f"  {r['n']:,}: {r['index']}: {r['same_index_qps']:.0f} q/s, "
+                  f"exact {r['same_exact_qps']:.0f} q/s: "
+                  f"{r['same_index_qps'] / r['same_exact_qps']:.1f}x; cond. recall@10 "
+                  f"{r['cond_recall']:.3f}")
+    searches = [r["search_qps"] for r in rows]
+    print(f"Backward Search alone (transform with the condition): "
+          f"{np.median(searches):.0f} q/s (median over the rows)")
     peak = gb(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
     print("largest peak RSS of a measuring process (memmap pages included): "
           f"{peak:.1f} GB")
@@ -468,10 +531,17 @@ def main():
                    help="timings are the best of this many runs")
     p.add_argument("--exact-max", type=int, default=2_000_000,
                    help="largest size indexed exactly (larger: faiss only)")
-    p.add_argument("--faiss", nargs="+", default=["IVF1024,Flat", "IVF1024,SQ8"],
+    p.add_argument("--faiss", nargs="*", default=["IVF1024,Flat", "IVF1024,SQ8"],
                    help="faiss factory strings (up to --faiss-max-flat items)")
-    p.add_argument("--faiss-large", nargs="+", default=["IVF4096,SQ8"],
+    p.add_argument("--faiss-large", nargs="*", default=["IVF4096,SQ8"],
                    help="faiss factory strings for larger sizes (compressed)")
+    p.add_argument("--per-class", nargs="*", default=["IVF8192,Flat"],
+                   help="faiss factories with per_class=True (up to "
+                        "--faiss-max-flat items); none: --per-class with no value")
+    p.add_argument("--per-class-large", nargs="*", default=["IVF16384,SQ8"],
+                   help="per-class factories for larger sizes")
+    p.add_argument("--nprobe-per-class", type=int, nargs="+", default=[16, 24, 32, 48],
+                   help="nprobe values queried on each per-class index")
     p.add_argument("--faiss-max-flat", type=int, default=2_000_000)
     p.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32],
                    help="nprobe values queried on each IVF index")

@@ -362,10 +362,12 @@ class BaseRetriever(
             rows = np.unique(rows)
             # the sample's rows read chunk by chunk, as for the items
             step = self._chunk_rows(X)
-            new._train(np.concatenate([
-                unit_float32(self._embed(X[rows[s:s + step]]))[0]
-                for s in range(0, len(rows), step)
-            ]))
+            units, predicted = [], []
+            for s in range(0, len(rows), step):
+                Z = self._embed(X[rows[s:s + step]])
+                units.append(unit_float32(Z)[0])
+                predicted.append(predict_labels(self.model_, Z, self.device))
+            new._train(np.concatenate(units), np.concatenate(predicted))
 
     def _chunk_rows(self, X):
         # a chunk's features, embedding and hidden layers, in X's dtype; larger

@@ -10,9 +10,8 @@ from sklearn.utils._param_validation import StrOptions
 
 from . import _milvus_store as store
 from ._milvus_store import connect
-from ._preference import cosine_distances
 from ._validation import check_params, count, finite
-from .indexes import VectorIndex, _check_built, _check_search
+from ._vector_index import VectorIndex, check_built
 
 
 class MilvusIndex(VectorIndex):
@@ -73,6 +72,14 @@ class MilvusIndex(VectorIndex):
         Seconds to wait for the connection.
     verbose : int, default=0
         Print the insert progress when > 0.
+    partition_key : bool, default=False
+        Whether to store each item's combination of predicted classes (its
+        *cell*: one class per attribute) in a field ``cell`` that is the
+        collection's partition key, and to filter the preference levels on
+        it: a Milvus server then searches a conditional query only in the
+        partitions holding its class's cells, each with its own index
+        segments. Milvus Lite accepts the partition key but searched no
+        faster with it (see the scaling guide).
 
     Attributes
     ----------
@@ -159,12 +166,13 @@ class MilvusIndex(VectorIndex):
         "overwrite": ["boolean"],
         "timeout": [finite(0.0, positive=True), None],
         "verbose": ["verbose"],
+        "partition_key": ["boolean"],
     }
     _search_params = ("search_params",)
 
     def __init__(self, uri, collection, *, token=None, index_type="FLAT",
                  index_params=None, search_params=None, batch_size=10000,
-                 overwrite=False, timeout=None, verbose=0):
+                 overwrite=False, timeout=None, verbose=0, partition_key=False):
         self.uri = uri
         self.collection = collection
         self.token = token
@@ -175,6 +183,7 @@ class MilvusIndex(VectorIndex):
         self.overwrite = overwrite
         self.timeout = timeout
         self.verbose = verbose
+        self.partition_key = partition_key
 
     # ---- the connection (never pickled) ---------------------------------------
 
@@ -262,6 +271,8 @@ class MilvusIndex(VectorIndex):
         self.n_items_ = 0
         self.dim_ = dim
         self._n_attributes = n_attributes
+        # with a partition key: the cells seen, numbered in order of appearance
+        self._cells = {} if self.partition_key else None
         self._n_expected = n_items
         self._labels = []
         self._label_kinds = self._label_values = None
@@ -299,6 +310,7 @@ class MilvusIndex(VectorIndex):
                 n_attributes=self._n_attributes,
                 kinds=None if labels is None else self._label_kinds,
                 index_type=self._index_type, index_params=self.index_params,
+                partition_key=self.__dict__.get("_cells") is not None,
             )
             self._created = True
         start, total = self.n_items_, self._n_expected
@@ -311,9 +323,19 @@ class MilvusIndex(VectorIndex):
         store.insert(client, self._collection, self._parts[-1][0], start, unit,
                      norms, predicted, None if labels is None else _as_2d(labels),
                      self._label_kinds, batch_size=self.batch_size,
-                     progress=progress)
+                     cells=self._cell_numbers(predicted), progress=progress)
         self._labels.append(labels)
         self.n_items_ += unit.shape[0]
+
+    def _cell_numbers(self, predicted):
+        """The cells of ``predicted`` rows (None without a partition key),
+        new combinations numbered on."""
+        if self.__dict__.get("_cells") is None:  # (none before partition keys)
+            return None
+        rows, inverse = np.unique(predicted, axis=0, return_inverse=True)
+        numbers = [self._cells.setdefault(key, len(self._cells))
+                   for key in map(tuple, rows.tolist())]
+        return np.asarray(numbers, dtype=np.int64)[inverse.reshape(-1)]
 
     def _end_build(self):
         parts = self.__dict__.pop("_labels")
@@ -384,7 +406,7 @@ class MilvusIndex(VectorIndex):
         )
 
     def _grown(self, n_items):
-        _check_built(self)
+        check_built(self)
         with self._reading() as client:
             held = store.count_items(client, self._collection)
         if held != self.n_items_:
@@ -398,61 +420,45 @@ class MilvusIndex(VectorIndex):
         new._appending, new._created, new._switched = True, False, False
         new._n_expected = self.n_items_ + n_items
         new._labels = [self.labels_]
+        if self.__dict__.get("_cells") is not None:  # the earlier keeps its own
+            new._cells = dict(self._cells)
         if self._label_values is not None:
             new._label_values = [list(v) for v in self._label_values]
         return new
 
     # ---- queries ----------------------------------------------------------------
 
-    def search(self, queries, k, *, exclude=None, prefer=None):
-        """The ``k`` items most similar to each query, searched in Milvus.
-
-        Parameters
-        ----------
-        queries : ndarray of shape (n_queries, dim)
-            Query vectors (normalised here).
-        k : int
-            Number of neighbours (at most 16383, Milvus's limit less one).
-        exclude : ndarray of shape (n_queries,), default=None
-            An item number to leave out of each query's results, -1 for none.
-        prefer : list of ndarray of shape (n_queries, n_attributes), default=None
-            Tiers of wanted classes (-1: no wish), answered by filter
-            expressions on the ``pred_<a>`` fields, best level first.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_queries, k), float32
-            Cosine distances ``1 - cos``, ascending within each preference
-            level; ``inf`` where fewer than ``k`` items were found.
-        indices : ndarray of shape (n_queries, k), int64
-            Item numbers; -1 where none was found.
-        """
-        unit, exclude = _check_search(self, queries, k, exclude)
+    def _check_search(self, k):
         store.check_settings("search_params", self.search_params, self._index_type)
         if k + 1 > store.MAX_TOPK:
             raise ValueError(f"MilvusIndex answers at most {store.MAX_TOPK - 1} "
                              f"neighbours per query; got n_neighbors={k}.")
+
+    def _search(self, unit, k, exclude, prefer):
+        # the preference levels are filter expressions on the pred_<a> fields
         params = {"metric_type": "IP", "params": dict(self.search_params or {})}
+        cells = None
+        if self.__dict__.get("_cells") is not None:  # each cell's classes
+            cells = np.zeros((len(self._cells), self._n_attributes), np.int64)
+            for key, number in self._cells.items():
+                cells[number] = key
         with self._reading() as client:
-            sims, ids = store.search(client, self._collection, unit, k, exclude,
-                                     prefer, self._n_attributes, params, self._parts)
-        return cosine_distances(sims, ids), ids
+            return store.search(client, self._collection, unit, k, exclude,
+                                prefer, self._n_attributes, params, self._parts,
+                                cells)
 
     def _read(self, start, stop, fields):
-        """Columns ``fields`` of the items ``start:stop`` (a slice's bounds)."""
-        _check_built(self)
-        start, stop, _ = slice(start, stop).indices(self.n_items_)
-        stop = max(stop, start)
+        """Columns ``fields`` of the items ``start:stop`` (resolved bounds)."""
         with self._reading() as client:
             return stop - start, store.read_range(client, self._collection,
                                                   self._parts, start, stop, fields)
 
-    def embeddings(self, start=0, stop=None):
+    def _embeddings(self, start, stop):
         _, cols = self._read(start, stop, [store.VECTOR, store.NORM])
         unit = np.array(cols[store.VECTOR], dtype=np.float32).reshape(-1, self.dim_)
         return unit * np.array(cols[store.NORM], dtype=np.float32)[:, None]
 
-    def predicted(self, start=0, stop=None):
+    def _predicted(self, start, stop):
         fields = [f"pred_{a}" for a in range(self._n_attributes)]
         n, cols = self._read(start, stop, fields)
         return np.array([cols[f] for f in fields], dtype=np.int64).T.reshape(
@@ -461,7 +467,7 @@ class MilvusIndex(VectorIndex):
     @property
     def labels_(self):
         """The items' labels (read back from Milvus once after unpickling)."""
-        _check_built(self)
+        check_built(self)
         if not self.__dict__.get("_has_labels"):
             return None
         labels = self.__dict__.get("_labels")
@@ -472,7 +478,7 @@ class MilvusIndex(VectorIndex):
 
     def _read_labels(self):
         fields = [f"label_{a}" for a in range(len(self._label_kinds))]
-        n, cols = self._read(0, None, fields)
+        n, cols = self._read(0, self.n_items_, fields)
         out = np.empty((n, len(fields)), dtype=self._label_dtype)
         for a, (f, kind) in enumerate(zip(fields, self._label_kinds)):
             out[:, a] = (cols[f] if kind == "int"
@@ -483,6 +489,3 @@ class MilvusIndex(VectorIndex):
 def _as_2d(labels):
     return labels.reshape(labels.shape[0], -1)
 
-
-for _name in ("embeddings", "predicted"):  # read back from Milvus
-    getattr(MilvusIndex, _name).__doc__ = getattr(VectorIndex, _name).__doc__

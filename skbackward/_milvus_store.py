@@ -23,13 +23,19 @@ A build's collection holds one entity per item:
   the raw embeddings of the indexed items);
 - ``pred_<a>`` (INT64): the heads' predicted class (0..C-1) of attribute
   number ``a``;
+- ``cell`` (INT64, only with ``partition_key=True``): the number of the
+  item's combination of predicted classes (one class per attribute), the
+  collection's partition key: Milvus stores each cell's items in the
+  partition its hash picks, and a search filtered on ``cell`` visits only
+  those partitions;
 - ``label_<a>`` (only when labels are given): the item's label of attribute
   ``a``: INT64 for integer (or boolean) labels that fit it, else VARCHAR of
   the label's text (:func:`label_text`), mapped back through the distinct
   labels the index keeps.
 
 Preference levels are answered inside Milvus, by filter expressions on the
-``pred_<a>`` fields: the queries are grouped by their distinct wish rows, and
+``pred_<a>`` fields (``cell in [...]`` with a partition key): the queries are
+grouped by their distinct wish rows, and
 each group searches its best level first and the next level only for the
 queries that found fewer than k (the levels are disjoint, so nothing is
 fetched twice).
@@ -43,7 +49,7 @@ import secrets
 
 import numpy as np
 
-from ._preference import place, query_groups
+from ._preference import level_codes, place, query_groups
 from ._validation import C_INT_MAX
 
 MAX_TOPK = 16384  # Milvus's limit on neighbours per query
@@ -52,7 +58,7 @@ MAX_TOPK = 16384  # Milvus's limit on neighbours per query
 _MAX_NQ = 256
 _QUERY_BATCH = 8192  # rows per query call when reading items back
 
-VECTOR, NORM = "vector", "norm"
+VECTOR, NORM, CELL = "vector", "norm", "cell"
 BUILD_PROPERTY = "skbackward.build"
 ITEM_BITS = 32  # an id is (part << ITEM_BITS) + item number
 MAX_ITEMS = 2**ITEM_BITS
@@ -329,7 +335,7 @@ def current_target(client, name):
 
 
 def create_collection(client, name, build, *, dim, n_attributes, kinds,
-                      index_type, index_params):
+                      index_type, index_params, partition_key=False):
     """Create a build's collection (see the module docstring), its build
     identity recorded as a property."""
     from pymilvus import DataType
@@ -341,6 +347,8 @@ def create_collection(client, name, build, *, dim, n_attributes, kinds,
     schema.add_field(NORM, DataType.FLOAT)
     for a in range(n_attributes):
         schema.add_field(f"pred_{a}", DataType.INT64)
+    if partition_key:
+        schema.add_field(CELL, DataType.INT64, is_partition_key=True)
     for a, kind in enumerate(kinds or []):
         if kind == "int":
             schema.add_field(f"label_{a}", DataType.INT64)
@@ -390,10 +398,11 @@ def parts_filter(parts):
 
 
 def insert(client, collection, base, start, unit, norms, predicted, labels, kinds,
-           *, batch_size, progress=None):
+           *, batch_size, cells=None, progress=None):
     """Insert items ``start, start+1, ...`` (ids ``base + item``) in batches.
 
-    ``labels`` is None or (m, n_labels), stored as ``kinds`` says;
+    ``labels`` is None or (m, n_labels), stored as ``kinds`` says; ``cells``
+    the items' cell numbers (with a partition key) or None;
     ``progress(n_done)`` is called after each batch.
     """
     n = unit.shape[0]
@@ -403,6 +412,8 @@ def insert(client, collection, base, start, unit, norms, predicted, labels, kind
                    NORM: norms[s:e].tolist()}
         for a in range(predicted.shape[1]):
             columns[f"pred_{a}"] = predicted[s:e, a].tolist()
+        if cells is not None:
+            columns[CELL] = cells[s:e].tolist()
         for a, kind in enumerate(kinds if labels is not None else []):
             values = labels[s:e, a]
             columns[f"label_{a}"] = (values.astype(np.int64).tolist() if kind == "int"
@@ -464,13 +475,25 @@ def level_filters(wish):
     ]
 
 
+def cell_filters(wish, keys):
+    """Filter expressions of the preference levels of one wish on the
+    partition key, best first: ``cell in [...]`` with the numbers of the
+    cells (rows of ``keys``: their classes per attribute) of each level."""
+    if (wish < 0).all():
+        return [""]
+    codes = level_codes(keys, wish)
+    return [f"{CELL} in [{', '.join(map(str, np.flatnonzero(codes == c)))}]"
+            for c in np.unique(codes)[::-1]]
+
+
 def search(client, collection, unit, k, exclude, prefer, n_attributes,
-           search_params, parts):
+           search_params, parts, cells=None):
     """Top-k items per query with the preference levels as Milvus filters.
 
     Only the items of ``parts`` are searched: an index object keeps its own
     items even after an append (its own or another copy's) grew the
-    collection.
+    collection. ``cells`` (the classes of each cell number, with a partition
+    key) makes the filters name cells, so Milvus visits only their partitions.
 
     Returns (similarity, indices): (n, k) float32 and int64 arrays, -inf and
     -1 where fewer than k were found (an approximate index may miss some).
@@ -481,7 +504,8 @@ def search(client, collection, unit, k, exclude, prefer, n_attributes,
     filled = np.zeros(n, dtype=np.int64)
     own = parts_filter(parts)
     for wish, members in query_groups(prefer, n, n_attributes):
-        for level in level_filters(wish):
+        levels = level_filters(wish) if cells is None else cell_filters(wish, cells)
+        for level in levels:
             todo = members[filled[members] < k]
             if not todo.size:
                 break

@@ -10,6 +10,18 @@ goes to the next level only for queries that found fewer than k items.
 import numpy as np
 
 
+def check_prefer(prefer, n_queries, n_attributes):
+    """The tiers of ``prefer`` as int64 arrays, or a ValueError unless there
+    is at least one and each has shape (n_queries, n_attributes)."""
+    tiers = [np.asarray(t, dtype=np.int64) for t in prefer]
+    if not tiers or any(t.shape != (n_queries, n_attributes) for t in tiers):
+        raise ValueError(
+            f"prefer must hold arrays of shape ({n_queries}, {n_attributes}); "
+            f"got {[x.shape for x in tiers]}."
+        )
+    return tiers
+
+
 def wish_groups(prefer, n_queries, n_attributes):
     """Group queries by their wishes.
 
@@ -27,13 +39,7 @@ def wish_groups(prefer, n_queries, n_attributes):
     group : ndarray of shape (n_queries,), int64
         Each query's row in ``wishes``.
     """
-    tiers = [np.asarray(t, dtype=np.int64) for t in prefer]
-    if not tiers or any(t.shape != (n_queries, n_attributes) for t in tiers):
-        raise ValueError(
-            f"prefer must hold arrays of shape ({n_queries}, {n_attributes}); "
-            f"got {[x.shape for x in tiers]}."
-        )
-    W = np.stack(tiers, axis=1)
+    W = np.stack(check_prefer(prefer, n_queries, n_attributes), axis=1)
     W = np.where(W < 0, -1, W)
     flat, group = np.unique(W.reshape(n_queries, -1), axis=0, return_inverse=True)
     return flat.reshape(-1, *W.shape[1:]), group.reshape(-1).astype(np.int64)

@@ -34,6 +34,11 @@ def count(low=1, high=None):
     return Range(Integral, low, high, closed="left" if high is None else "both")
 
 
+def position():
+    """Integers of any sign (a slice's bounds: negative counts from the end)."""
+    return Range(Integral, None, None, closed="neither")
+
+
 # the largest value a C ``int`` holds: parameters handed to C++ as an int
 # (faiss's nprobe and efSearch) must fit, or SWIG fails deep inside a search
 C_INT_MAX = 2**31 - 1

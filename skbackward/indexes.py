@@ -22,363 +22,26 @@ retriever's ``vector_index_``.
 
 Writing another backend: subclass :class:`VectorIndex` and implement the
 building hooks (``_start_build``, ``_add``, optionally ``_n_training_items``,
-``_train``, ``_end_build``, ``_grown``), :meth:`VectorIndex.search`,
-:meth:`VectorIndex.embeddings` and :meth:`VectorIndex.predicted`.
+``_train``, ``_end_build``, ``_grown``) and the query hooks (``_search``,
+``_embeddings``, ``_predicted``); the public :meth:`VectorIndex.search`,
+:meth:`VectorIndex.embeddings` and :meth:`VectorIndex.predicted` check the
+arguments and call them.
 """
 
-import copy
-from abc import ABCMeta, abstractmethod
-
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 
-from . import _faiss
-from ._index import exact_topk, unit_float32
-from ._preference import cosine_distances, level_codes, place, query_groups, top_code
-from ._validation import C_INT_MAX, check_arguments, check_params, count, finite
+from . import _faiss, _faiss_cells
+from ._in_memory import InMemoryIndex
+from ._index import exact_topk
+from ._milvus import MilvusIndex
+from ._preference import place, query_groups
+from ._validation import C_INT_MAX, check_params, count, finite
+from ._vector_index import VectorIndex, check_built
 
 __all__ = ["ExactIndex", "FaissIndex", "MilvusIndex", "VectorIndex"]
 
 
-class VectorIndex(BaseEstimator, metaclass=ABCMeta):
-    """Base class of the index objects of the ``vector_index`` parameter.
-
-    An unfitted instance holds parameters only. A retriever builds a fitted
-    copy (``clone`` of it, then the building hooks below, in this order) and
-    keeps it as its ``vector_index_``; a fitted index is never modified
-    afterwards (appending builds a new object by ``_grown``), so a search
-    running in another thread sees either the old index or the new one.
-
-    Building hooks, called by the retriever:
-
-    1. ``_will_replace(previous)``: the retriever's current fitted index (or
-       None), which this build will replace.
-    2. ``_start_build(n_items, dim, n_attributes)``: a new, empty index for
-       ``n_items`` items of dimension ``dim``.
-    3. ``_check_labels(labels)``: all the items' labels (or None), to refuse
-       what the index cannot store before anything is written.
-    4. ``_n_training_items(n_items)`` -> int: how many items to train on
-       (0: no training); then ``_train(unit)`` with that many unit vectors,
-       evenly spaced over the items.
-    5. ``_add(unit, norms, predicted, labels)`` once per chunk of items, in
-       order: float32 unit vectors (m, dim), float32 norms (m,), the heads'
-       predicted classes (m, n_attributes) int, the items' labels (m,) or
-       (m, n_attributes), or None.
-    6. ``_end_build()``.
-
-    ``_grown(n_items)`` returns a new fitted index holding this one's items,
-    ready for ``_check_labels``, ``_add`` of ``n_items`` more and
-    ``_end_build`` (``index(X, append=True)``). When a step after
-    ``_start_build`` or ``_grown`` fails, the retriever calls
-    ``_abort_build()`` on the new index (and keeps its old one).
-
-    Attributes of a fitted index: ``n_items_`` (int), ``dim_`` (int) and
-    ``labels_`` (ndarray or None). A subclass names the parameters a search
-    reads in ``_search_params``: they are checked at every search, since
-    ``set_params`` may change them on a fitted index.
-
-    See Also
-    --------
-    ExactIndex : Exact search, the default.
-    FaissIndex : Approximate search with faiss.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from skbackward import NearestNeighborRetriever
-    >>> from skbackward.indexes import ExactIndex, VectorIndex
-    >>> isinstance(ExactIndex(), VectorIndex)
-    True
-    >>> X, y = load_digits(return_X_y=True)
-    >>> ret = NearestNeighborRetriever(epochs=1, random_state=0).fit(X, y)
-    >>> index = ret.vector_index_  # the fitted copy
-    >>> index.n_items_, index.embeddings(0, 5).shape
-    (1797, (5, 256))
-    >>> dist, ind = index.search(ret.transform(X[:2]), 3)
-    >>> ind.shape
-    (2, 3)
-    """
-
-    _search_params = ()
-
-    # ---- building (see the class docstring) ------------------------------------
-
-    def _n_training_items(self, n_items):
-        return 0
-
-    def _train(self, unit):
-        """Train on float32 unit vectors (an evenly spaced sample of the items)."""
-
-    @abstractmethod
-    def _start_build(self, n_items, dim, n_attributes):
-        """Start an empty index for ``n_items`` items."""
-
-    @abstractmethod
-    def _add(self, unit, norms, predicted, labels):
-        """Add the next chunk of items."""
-
-    def _end_build(self):
-        """Called once all items are added."""
-
-    def _will_replace(self, previous):
-        """Told, before ``_start_build``, the fitted index this build will
-        replace (None: none)."""
-
-    def _check_labels(self, labels):
-        """Refuse, before anything is written, labels the index cannot store."""
-
-    def _abort_build(self):
-        """Undo what a build or an append that failed half-way wrote."""
-
-    def _grown(self, n_items):
-        raise TypeError(f"{type(self).__name__} cannot grow by appending items.")
-
-    # ---- queries ----------------------------------------------------------------
-
-    @abstractmethod
-    def search(self, queries, k, *, exclude=None, prefer=None):
-        """Find the ``k`` items most similar to each query (cosine similarity).
-
-        Parameters
-        ----------
-        queries : ndarray of shape (n_queries, embedding_dim)
-            Query vectors (normalised here).
-        k : int
-            Number of neighbours.
-        exclude : ndarray of shape (n_queries,), default=None
-            An item number to leave out of each query's results, -1 for none.
-        prefer : list of ndarray of shape (n_queries, n_attributes), default=None
-            Tiers of wanted classes (-1: no wish). An item's rank key is
-            lexicographic: (tier-0 wishes its predicted classes meet, tier-1
-            wishes met, ..., cosine similarity), so items meeting every wish
-            come first and the others fill up when fewer than ``k`` do.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_queries, n_neighbors)
-            The ``k`` cosine distances ``1 - cos`` of each query (float32),
-            ascending within each preference level; ``inf`` where fewer than
-            ``k`` items were found.
-        indices : ndarray of shape (n_queries, n_neighbors)
-            Item numbers (int64) in insertion order; -1 where none was found.
-        """
-
-    @abstractmethod
-    def embeddings(self, start=0, stop=None):
-        """Return the embeddings of the items ``start:stop``.
-
-        Parameters
-        ----------
-        start : int, default=0
-            First item.
-        stop : int, default=None
-            End (excluded); None for the last item.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_items, embedding_dim)
-            The embeddings (float32) of the ``stop - start`` items: unit
-            vector times norm (as an approximate index stores them).
-        """
-
-    @abstractmethod
-    def predicted(self, start=0, stop=None):
-        """Return the heads' predicted classes of the items ``start:stop``.
-
-        Parameters
-        ----------
-        start : int, default=0
-            First item.
-        stop : int, default=None
-            End (excluded); None for the last item.
-
-        Returns
-        -------
-        classes : ndarray of shape (n_items, n_attributes)
-            Per item of ``start:stop`` and attribute, the index of the
-            predicted class.
-        """
-
-
-def _check_built(index):
-    if not hasattr(index, "n_items_"):
-        raise NotFittedError(
-            f"This {type(index).__name__} holds no items yet: a retriever builds "
-            "its fitted copy (the retriever's vector_index_) in fit and index."
-        )
-
-
-def _check_search(index, queries, k, exclude):
-    """The arguments of ``search`` checked: ``(unit queries, exclude)``; and
-    the index's parameters that a search reads (they may have been changed by
-    ``set_params`` since the build)."""
-    _check_built(index)
-    check_params(index, index._search_params)
-    check_arguments({"k": [count(1)]}, f"{type(index).__name__}.search", k=k)
-    queries = np.asarray(queries)
-    if queries.ndim != 2 or queries.shape[1] != index.dim_:
-        raise ValueError(
-            f"queries must have shape (n_queries, {index.dim_}); got {queries.shape}."
-        )
-    if queries.dtype.kind not in "biuf":
-        raise ValueError(f"queries must be numbers; got dtype {queries.dtype}.")
-    finite = np.isfinite(queries).all(axis=1)
-    if not finite.all():
-        # a NaN similarity ranks nowhere: the search would answer -1 and inf
-        raise ValueError(
-            f"queries must be finite; rows {np.flatnonzero(~finite)[:10].tolist()} "
-            "hold NaN or inf."
-        )
-    n_queries = queries.shape[0]
-    if exclude is not None:
-        exclude = np.asarray(exclude, dtype=np.int64)
-        if exclude.shape != (n_queries,):
-            raise ValueError(
-                f"exclude must have shape ({n_queries},); got {exclude.shape}."
-            )
-    return unit_float32(queries)[0], exclude
-
-
-class _InMemoryIndex(VectorIndex):
-    """An index whose per-item data (norms, predicted classes, labels) lives
-    in numpy arrays; subclasses store and search the vectors
-    (``_search_rows``, ``_vectors``) in segments, one per build or append."""
-
-    def _start_build(self, n_items, dim, n_attributes):
-        self.n_items_ = 0
-        self.dim_ = dim
-        self.norms_ = np.empty(n_items, dtype=np.float32)
-        self.predicted_ = np.empty((n_items, n_attributes), dtype=np.int32)
-        self._labels = []
-        self.labels_ = None
-        self._segment_starts = [0]
-        self._new_segment(n_items, dim)
-
-    def _add(self, unit, norms, predicted, labels):
-        start, stop = self.n_items_, self.n_items_ + unit.shape[0]
-        self.norms_[start:stop] = norms
-        self.predicted_[start:stop] = predicted
-        self._labels.append(labels)
-        self._add_vectors(unit)
-        self.n_items_ = stop
-
-    def _end_build(self):
-        parts = self._labels
-        del self._labels
-        if any(p is None for p in parts) and not all(p is None for p in parts):
-            raise ValueError("y must be given for every part of the index or none.")
-        if parts and parts[0] is not None:
-            self.labels_ = np.concatenate(parts)
-        if self.n_items_ != len(self.norms_):
-            raise RuntimeError(
-                f"expected {len(self.norms_)} items, got {self.n_items_}."
-            )
-        self._postings = _postings(self.predicted_)
-
-    def _grown(self, n_items):
-        new = copy.copy(self)
-        n_old = self.n_items_
-        new.norms_ = np.concatenate([self.norms_, np.empty(n_items, np.float32)])
-        new.predicted_ = np.concatenate(
-            [self.predicted_, np.empty((n_items, self.predicted_.shape[1]), np.int32)]
-        )
-        new._labels = [self.labels_]
-        new._segment_starts = self._segment_starts + [n_old]
-        new._segments = list(self._segments)
-        new._new_segment(n_items, self.dim_)
-        return new
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_postings", None)  # recomputed on loading
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if "predicted_" in state and "_labels" not in state:
-            self._postings = _postings(self.predicted_)
-
-    # ---- queries ----------------------------------------------------------------
-
-    def predicted(self, start=0, stop=None):
-        _check_built(self)
-        return self.predicted_[start:stop]
-
-    def embeddings(self, start=0, stop=None):
-        _check_built(self)
-        start, stop, _ = slice(start, stop).indices(self.n_items_)
-        return self._vectors(start, stop) * self.norms_[start:stop, None]
-
-    def search(self, queries, k, *, exclude=None, prefer=None):
-        q, exclude = _check_search(self, queries, k, exclude)
-        n = q.shape[0]
-        if prefer is None:
-            sims, ids = self._search_rows(q, k, exclude, None)
-        else:
-            sims = np.full((n, k), -np.inf, dtype=np.float32)
-            ids = np.full((n, k), -1, dtype=np.int64)
-            filled = np.zeros(n, dtype=np.int64)
-            for wish, members in query_groups(prefer, n, self.predicted_.shape[1]):
-                self._search_levels(q, members, wish, k, exclude, sims, ids, filled)
-        return cosine_distances(sims, ids), ids
-
-    def _search_levels(self, q, members, wish, k, exclude, sims, ids, filled):
-        """One group's levels, best first, until each member has k items."""
-
-        def run(queries, rows):
-            ex = None if exclude is None else exclude[queries]
-            s, i = self._search_rows(q[queries], k, ex, rows)
-            place(sims, ids, filled, queries, s, i)
-            return queries[filled[queries] < k]
-
-        if (wish < 0).all():
-            run(members, None)
-            return
-        todo = run(members, self._matching(wish))
-        if todo.size == 0:
-            return
-        codes = level_codes(self.predicted_, wish)
-        top = top_code(wish)
-        for code in np.unique(codes)[::-1]:
-            if code != top:
-                todo = run(todo, np.flatnonzero(codes == code))
-                if todo.size == 0:
-                    return
-
-    def _matching(self, wish):
-        """Sorted item numbers whose predicted classes meet every wish."""
-        pairs = [(a, c) for tier in wish for a, c in enumerate(tier) if c >= 0]
-        order, bounds = self._postings
-        lists = []
-        for a, c in pairs:
-            known = c + 1 < len(bounds[a])  # else no item is predicted in c
-            lo, hi = (bounds[a][c], bounds[a][c + 1]) if known else (0, 0)
-            lists.append(order[a][lo:hi])
-        shortest = min(range(len(lists)), key=lambda i: len(lists[i]))
-        rows = lists[shortest]
-        for a, c in pairs:
-            rows = rows[self.predicted_[rows, a] == c]
-        return rows
-
-
-for _name in ("search", "embeddings", "predicted"):
-    getattr(_InMemoryIndex, _name).__doc__ = getattr(VectorIndex, _name).__doc__
-
-
-def _postings(predicted):
-    """Per attribute: the item numbers sorted by class (ascending within a
-    class) and where each class starts: ``(orders, bounds)``."""
-    orders, bounds = [], []
-    for col in predicted.T:
-        order = np.argsort(col, kind="stable")
-        orders.append(order)
-        n_classes = int(col.max()) + 1 if col.size else 0
-        bounds.append(np.searchsorted(col[order], np.arange(n_classes + 1)))
-    return orders, bounds
-
-
-class ExactIndex(_InMemoryIndex):
+class ExactIndex(InMemoryIndex):
     """Exact cosine search, tiled over queries and items, in bounded memory.
 
     The default index of every retriever (``vector_index=None``). Keeps one
@@ -454,8 +117,7 @@ class ExactIndex(_InMemoryIndex):
                           working_memory=self.working_memory)
 
 
-
-class FaissIndex(_InMemoryIndex):
+class FaissIndex(InMemoryIndex):
     """A faiss index for cosine search: approximate, fast, compressed.
 
     Needs faiss (``pip install "skbackward[faiss]"``). Any faiss factory
@@ -474,6 +136,11 @@ class FaissIndex(_InMemoryIndex):
     search finds fewer items than the selection holds (e.g. a rare class and
     few probed lists), it is repeated for those queries with ``nprobe`` or
     ``efSearch`` doubled, up to an exhaustive search.
+
+    With ``per_class=True`` each list of an IVF holds the items of one
+    combination of predicted classes (a *cell*: one class per attribute), so
+    a conditional search visits only the lists of the cells that meet the
+    condition and never scans other classes' items (see the Notes).
 
     ``nprobe`` and ``efSearch`` are read at each search, so they can be
     changed on a fitted retriever without rebuilding:
@@ -495,6 +162,13 @@ class FaissIndex(_InMemoryIndex):
     n_train : int, default=None
         Items to train on (IVF, PQ); None means ``max(100_000, 40 * nlist)``
         (at most all items).
+    per_class : bool, default=False
+        Whether to keep per-class inverted lists: the factory's ``nlist``
+        lists are shared out among the cells (combinations of predicted
+        classes) in proportion to their items, each cell's trained on its
+        own items, and ``nprobe`` counts the lists visited among those of
+        the cells a search asks for. Needs an IVF factory with a flat coarse
+        quantizer ("IVF4096,Flat", "IVF4096,SQ8", ...).
 
     Attributes
     ----------
@@ -515,6 +189,22 @@ class FaissIndex(_InMemoryIndex):
     --------
     ExactIndex : Exact search, the default.
 
+    Notes
+    -----
+    A conditional search on the exact index already scans only the items
+    predicted in the condition's class, with BLAS; an ID selector on a
+    single IVF still scans every item of the probed lists. With
+    ``per_class=True`` the search of a preference level (e.g. "predicted in
+    class c of attribute 0") ranks the centroids of the level's cells
+    (exactly), scans the ``nprobe`` nearest of their lists with faiss's
+    ``search_preassigned``, and so touches only items of those cells: a
+    condition on one attribute visits the cells of its class, a condition
+    on every attribute one cell. The items are stored once. A cell absent
+    from the training sample has no lists; its items are kept aside as
+    float32 vectors and searched exactly. Plain queries rank every cell's
+    centroids (``nlist`` of them, plus one per cell that got fewer than its
+    share).
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -532,15 +222,17 @@ class FaissIndex(_InMemoryIndex):
         "nprobe": [count(1, C_INT_MAX), None],
         "efSearch": [count(1, C_INT_MAX), None],
         "n_train": [count(1), None],
+        "per_class": ["boolean"],
     }
     _search_params = ("nprobe", "efSearch")
 
     def __init__(self, factory="IVF1024,Flat", *, nprobe=None, efSearch=None,
-                 n_train=None):
+                 n_train=None, per_class=False):
         self.factory = factory
         self.nprobe = nprobe
         self.efSearch = efSearch
         self.n_train = n_train
+        self.per_class = per_class
 
     # ---- building -----------------------------------------------------------------
 
@@ -548,13 +240,18 @@ class FaissIndex(_InMemoryIndex):
         check_params(self, self._parameter_constraints)
         self._segments = []
         self._template = None  # the trained, empty index, serialised
+        self._tables = []  # per_class: each segment's cells and lists
         super()._start_build(n_items, dim, n_attributes)
 
     def _new_segment(self, n_items, dim):
         if self._template is None:
             self._segments.append(_faiss.new_index(self.factory, dim))
+            if self.per_class:  # refused before anything is embedded
+                _faiss_cells.check_factory(self._segments[-1], self.factory)
         else:  # appending: a copy of the trained, empty index
             self._segments.append(_faiss.deserialize(self._template))
+            if self.per_class:  # a new list: the earlier index keeps its own
+                self._tables = self._tables + [self._tables[0].fresh(n_items)]
 
     def _n_training_items(self, n_items):
         index = self._segments[-1]
@@ -566,7 +263,15 @@ class FaissIndex(_InMemoryIndex):
         nlist = ivf.nlist if ivf is not None else 0
         return min(n_items, max(100_000, 40 * nlist))
 
-    def _train(self, unit):
+    def _train(self, unit, predicted=None):
+        if self.per_class:
+            if predicted is None:
+                raise ValueError("per_class=True trains on the items' predicted "
+                                 "classes; none were given.")
+            nlist = _faiss.ivf_of(self._segments[-1]).nlist
+            table = _faiss_cells.CellTable.train(unit, predicted, nlist)
+            self._segments[-1] = table.new_index(self.factory, self.dim_)
+            self._tables = [table.fresh(len(self.norms_))]
         _faiss.skip_polysemous_training(self._segments[-1])
         try:
             self._segments[-1].train(np.ascontiguousarray(unit))
@@ -584,11 +289,21 @@ class FaissIndex(_InMemoryIndex):
                     f"factory={self.factory!r} needs training, but no items "
                     "were given to train on."
                 )
-            _faiss.check_searchable(index, self.factory, unit)
+            if self.per_class:
+                _faiss_cells.check_searchable(index, self.factory, unit)
+            else:
+                _faiss.check_searchable(index, self.factory, unit)
             self._template = _faiss.serialize(index)
-        index.add(np.ascontiguousarray(unit))
+        if self.per_class:
+            start = self.n_items_  # this chunk's first item; its classes are in
+            self._tables[-1].add(index, unit, self.predicted_[start:start + len(unit)],
+                                 start - self._segment_starts[-1])
+        else:
+            index.add(np.ascontiguousarray(unit))
 
     def _end_build(self):
+        if self.per_class:
+            self._tables[-1].finish()
         super()._end_build()
         for index in self._segments:
             ivf = _faiss.ivf_of(index)
@@ -597,7 +312,7 @@ class FaissIndex(_InMemoryIndex):
 
     @property
     def faiss_indexes_(self):
-        _check_built(self)
+        check_built(self)
         return list(self._segments)
 
     def __getstate__(self):
@@ -617,9 +332,11 @@ class FaissIndex(_InMemoryIndex):
     def _vectors(self, start, stop):
         offsets = self._segment_starts + [self.n_items_]
         parts = []
-        for index, o, e in zip(self._segments, offsets, offsets[1:]):
+        for seg, (index, o, e) in enumerate(zip(self._segments, offsets, offsets[1:])):
             lo, hi = max(start, o), min(stop, e)
-            if lo < hi:
+            if lo < hi and self.per_class:
+                parts.append(self._tables[seg].reconstruct(index, lo - o, hi - o))
+            elif lo < hi:
                 parts.append(index.reconstruct_n(lo - o, hi - lo))
         if not parts:
             return np.empty((0, self.dim_), dtype=np.float32)
@@ -677,22 +394,91 @@ class FaissIndex(_InMemoryIndex):
             del keep, bits
             all_s.append(s)
             all_i.append(np.where(i >= 0, i + o, -1))
-        if not all_s:
-            return (np.full((n_q, k), -np.inf, np.float32),
-                    np.full((n_q, k), -1, np.int64))
-        s, i = np.concatenate(all_s, 1), np.concatenate(all_i, 1)
-        bad = i < 0
-        if exclude is not None:
-            bad |= i == exclude[:, None]
-        s = np.where(bad, -np.inf, s)
-        order = np.argsort(-s, axis=1, kind="stable")[:, :k]
-        s, i = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
-        i = np.where(np.isfinite(s), i, -1)
-        if s.shape[1] < k:
-            pad = k - s.shape[1]
-            s = np.pad(s, ((0, 0), (0, pad)), constant_values=-np.inf)
-            i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
-        return s.astype(np.float32), i
+        return _merge(all_s, all_i, exclude, k, n_q)
+
+    # ---- per_class: a preference level is a set of cells -------------------------
+
+    def _search(self, q, k, exclude, prefer):
+        if not self.per_class:
+            return super()._search(q, k, exclude, prefer)
+        n = q.shape[0]
+        sims = np.full((n, k), -np.inf, dtype=np.float32)
+        ids = np.full((n, k), -1, dtype=np.int64)
+        filled = np.zeros(n, dtype=np.int64)
+        for wish, todo in query_groups(prefer, n, self._n_attributes):
+            for cells in self._cell_levels(wish):
+                ex = None if exclude is None else exclude[todo]
+                s, i = self._search_cells(q[todo], k, ex, cells)
+                place(sims, ids, filled, todo, s, i)
+                todo = todo[filled[todo] < k]
+                if todo.size == 0:
+                    break
+        return sims, ids
+
+    def _cell_levels(self, wish):
+        """The preference levels of ``wish``, best first: per level, each
+        segment's cells in it (sorted cell numbers)."""
+        codes = [table.levels(wish) for table in self._tables]
+        for code in np.unique(np.concatenate(codes))[::-1]:
+            yield [np.flatnonzero(c == code) for c in codes]
+
+    def _search_cells(self, q, k, exclude, cells):
+        """Top ``k`` of the items of ``cells`` (per segment), ``nprobe``
+        doubled for the queries that found fewer items than the cells hold,
+        up to every list of the cells."""
+        offsets = self._segment_starts + [self.n_items_]
+        available = sum(int(t.counts[c].sum()) for t, c in zip(self._tables, cells))
+        wanted = np.full(q.shape[0], available, dtype=np.int64)
+        if exclude is not None:  # an excluded item of the cells leaves one fewer
+            segment = np.searchsorted(offsets, exclude, side="right") - 1
+            for s, (table, c) in enumerate(zip(self._tables, cells)):
+                on = np.flatnonzero((exclude >= 0) & (segment == s))
+                wanted[on] -= np.isin(table.item_cell[exclude[on] - offsets[s]], c)
+        wanted = np.minimum(wanted, k)
+        most = max(int(sum(t.list_start[x + 1] - t.list_start[x] for x in c))
+                   for t, c in zip(self._tables, cells))
+        nprobe = 1 if self.nprobe is None else self.nprobe
+        sims, ids = self._search_cells_once(q, k, exclude, cells, nprobe)
+        while nprobe < most:
+            short = np.flatnonzero((ids >= 0).sum(1) < wanted)
+            if short.size == 0:
+                break
+            nprobe = min(2 * nprobe, most)
+            ex = None if exclude is None else exclude[short]
+            sims[short], ids[short] = self._search_cells_once(q[short], k, ex, cells,
+                                                              nprobe)
+        return sims, ids
+
+    def _search_cells_once(self, q, k, exclude, cells, nprobe):
+        want = k + (exclude is not None)  # the excluded item may be among them
+        all_s, all_i = [], []
+        offsets = self._segment_starts + [self.n_items_]
+        for index, table, c, o in zip(self._segments, self._tables, cells, offsets):
+            if len(c):
+                s, i = table.search(index, q, want, c, nprobe)
+                all_s.append(s)
+                all_i.append(np.where(i >= 0, i + o, -1))
+        return _merge(all_s, all_i, exclude, k, q.shape[0])
 
 
-from ._milvus import MilvusIndex  # noqa: E402  (it subclasses VectorIndex)
+def _merge(all_s, all_i, exclude, k, n_q):
+    """The top ``k`` of several searches' results (similarities, item
+    numbers), the excluded items and the missing ones (-1) left out."""
+    if not all_s:
+        return (np.full((n_q, k), -np.inf, np.float32),
+                np.full((n_q, k), -1, np.int64))
+    s, i = np.concatenate(all_s, 1), np.concatenate(all_i, 1)
+    bad = i < 0
+    if exclude is not None:
+        bad |= i == exclude[:, None]
+    s = np.where(bad, -np.inf, s)
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    s, i = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
+    i = np.where(np.isfinite(s), i, -1)
+    if s.shape[1] < k:
+        pad = k - s.shape[1]
+        s = np.pad(s, ((0, 0), (0, pad)), constant_values=-np.inf)
+        i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
+    return s.astype(np.float32), i
+
+

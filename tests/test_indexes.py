@@ -43,7 +43,8 @@ def _build(index, Z, predicted, labels=None, chunk=7):
     index._start_build(n, Z.shape[1], predicted.shape[1])
     n_train = index._n_training_items(n)
     if n_train:
-        index._train(unit[np.linspace(0, n - 1, n_train).astype(int)])
+        rows = np.linspace(0, n - 1, n_train).astype(int)
+        index._train(unit[rows], predicted[rows])
     for s in range(0, n, chunk):
         part = None if labels is None else labels[s:s + chunk]
         index._add(unit[s:s + chunk], norms[s:s + chunk], predicted[s:s + chunk], part)
@@ -334,10 +335,12 @@ def test_large_training_arrays_are_read_per_minibatch(
                                   expected.transform(X[:20], condition={0: 1}))
 
 
-@pytest.mark.parametrize("factory", [None, "Flat", "IVF4,Flat"])
+@pytest.mark.parametrize("factory", [None, "Flat", "IVF4,Flat", "per class"])
 def test_append_grows_the_index(factory, two_attribute_items):
     X, y = two_attribute_items
     vi = None if factory is None else FaissIndex(factory, nprobe=4)
+    if factory == "per class":  # every list of the wanted cells probed: exact
+        vi = FaissIndex("IVF8,Flat", nprobe=10**6, per_class=True)
     if factory is not None:
         _faiss()
     whole = LabelFilterRetriever(**TRAIN, vector_index=vi).fit(X, y)
@@ -592,3 +595,161 @@ def test_missing_faiss_names_the_extra(monkeypatch, digits):
     with pytest.raises(ImportError, match=r"pip install \"skbackward\[faiss\]\""):
         NearestNeighborRetriever(**TRAIN, vector_index=FaissIndex("Flat")).fit(
             *digits[0::2])
+
+
+# ---- faiss, per-class lists ---------------------------------------------------------
+
+
+def _ivf_stats():
+    faiss = _faiss()
+    stats = faiss.cvar.indexIVF_stats
+    stats.reset()
+    return stats
+
+
+def test_per_class_exhaustive_agrees_with_exact():
+    _faiss()
+    queries, Z, predicted = _data()
+    rng = np.random.RandomState(1)
+    tiers = [np.stack([rng.randint(-1, 5, 40), rng.randint(-1, 3, 40)], axis=1)]
+    exclude = rng.randint(-1, 400, 40)
+    cells = _build(FaissIndex("IVF8,Flat", nprobe=10**6, per_class=True), Z, predicted)
+    exact = _build(ExactIndex(), Z, predicted)
+    for prefer in (None, tiers, tiers + [predicted[:40, ::-1]]):
+        for k in (1, 10, 200, 399):
+            d_c, i_c = cells.search(queries, k, exclude=exclude, prefer=prefer)
+            d_e, i_e = exact.search(queries, k, exclude=exclude, prefer=prefer)
+            np.testing.assert_array_equal(i_c, i_e)
+            np.testing.assert_allclose(d_c, d_e, atol=1e-6)
+    np.testing.assert_allclose(cells.embeddings(), exact.embeddings(), atol=1e-6)
+    np.testing.assert_allclose(cells.embeddings(13, 250), exact.embeddings(13, 250),
+                               atol=1e-6)
+
+
+def test_per_class_search_visits_only_the_wanted_class():
+    # the point of per_class: each list holds one cell's items, and a
+    # conditional search scans lists of its class only (an ID selector on
+    # one IVF walks every item of the lists it probes)
+    faiss = _faiss()
+    queries, Z, predicted = _data(n=4000, dim=16, n_classes=(10, 2))
+    fitted = _build(FaissIndex("IVF64,Flat", nprobe=64, per_class=True), Z,
+                    predicted, chunk=1000)
+    ivf, table = faiss.extract_index_ivf(fitted.faiss_indexes_[0]), fitted._tables[0]
+    for cell, key in enumerate(table.keys):
+        for lst in range(table.list_start[cell], table.list_start[cell + 1]):
+            size = ivf.invlists.list_size(lst)
+            ids = faiss.rev_swig_ptr(ivf.invlists.get_ids(lst), size).copy()
+            assert (predicted[table._items(ids)] == key).all()
+    wish = [np.stack([np.full(40, 3), np.full(40, -1)], axis=1)]
+    in_class = int((predicted[:, 0] == 3).sum())
+    stats = _ivf_stats()
+    _, ind = fitted.search(queries, 10, prefer=wish)
+    assert (predicted[ind, 0] == 3).all()
+    assert stats.ndis == 40 * in_class  # every list of the class, nothing else
+    fitted.set_params(nprobe=1)  # of the class's 6 or so lists
+    stats = _ivf_stats()
+    fitted.search(queries, 10, prefer=wish)
+    assert stats.ndis < 40 * in_class / 2
+
+
+def test_per_class_fills_up_from_the_next_level():
+    # a class with fewer items than k: its items first (all of them, the
+    # search widening until it found them), then the others by similarity
+    _faiss()
+    rng = np.random.RandomState(0)
+    queries, Z, _ = _data(n=2000, dim=16)
+    predicted = (rng.rand(2000, 1) < 0.01).astype(int)  # class 1: ~20 items
+    n_rare = int(predicted.sum())
+    fitted = _build(FaissIndex("IVF16,Flat", nprobe=1, per_class=True), Z,
+                    predicted, chunk=500)
+    exact = _build(ExactIndex(), Z, predicted, chunk=500)
+    wish = [np.ones((40, 1), int)]
+    dist, ind = fitted.search(queries, n_rare + 5, prefer=wish)
+    assert (ind >= 0).all()
+    assert (predicted[ind[:, :n_rare], 0] == 1).all()
+    assert (predicted[ind[:, n_rare:], 0] == 0).all()
+    # the rare class is searched in full: its part equals the exact ranking
+    np.testing.assert_array_equal(ind[:, :n_rare],
+                                  exact.search(queries, n_rare, prefer=wish)[1])
+
+
+def test_per_class_recall_on_clustered_items(digits):
+    _faiss()
+    X_train, X_test, y_train, _ = digits
+    exact = LabelFilterRetriever(**TRAIN).fit(X_train, y_train)
+    ret = clone(exact).set_params(vector_index=FaissIndex(
+        "IVF40,Flat", nprobe=2, per_class=True)).fit(X_train, y_train)
+    cond = np.arange(len(X_test)) % 10
+    _, i_c = ret.kneighbors(X_test, 10, condition=cond)
+    _, i_e = exact.kneighbors(X_test, 10, condition=cond)
+    assert (ret.vector_index_.predicted_[i_c, 0] == cond[:, None]).all()
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i_c, i_e)])
+    assert recall > 0.9
+
+
+def test_per_class_with_the_retrievers_ranking_options(two_attribute_items):
+    # multi-attribute conditions and preserve (a second preference tier)
+    _faiss()
+    X, y = two_attribute_items
+    exact = BackwardSearchRetriever(**TRAIN, max_iter=10, preserve="predicted")
+    exact.fit(X, y)
+    ret = clone(exact).set_params(vector_index=FaissIndex(
+        "IVF8,Flat", nprobe=10**6, per_class=True)).fit(X, y)
+    for cond in ({0: 1}, {1: "red"}, {0: 2, 1: "blue"}):
+        for u, v in zip(ret.kneighbors(X[:40], 15, condition=cond),
+                        exact.kneighbors(X[:40], 15, condition=cond)):
+            np.testing.assert_allclose(u, v, atol=1e-6)
+    for u, v in zip(ret.kneighbors(None, 5), exact.kneighbors(None, 5)):
+        np.testing.assert_allclose(u, v, atol=1e-6)
+
+
+def test_per_class_cells_unseen_in_training_are_searched_exactly(tmp_path):
+    # trained on a sample without some cells: their items are kept aside and
+    # searched exactly, also after pickling and in appended parts
+    _faiss()
+    import joblib
+
+    queries, Z, predicted = _data(n=600, dim=8, n_classes=(4, 3))
+    predicted[::2] = [0, 0]  # the sample (about every other row) sees few cells
+    index = FaissIndex("IVF4,Flat", nprobe=10**6, n_train=300, per_class=True)
+    fitted = _build(index, Z, predicted, chunk=50)
+    seen = {tuple(p) for p in predicted[np.linspace(0, 599, 300).astype(int)]}
+    unseen = [tuple(p) not in seen for p in predicted]
+    assert 0 < sum(unseen) == len(fitted._tables[0].overflow_ids)
+    exact = _build(ExactIndex(), Z, predicted)
+    wish = [predicted[1:41]]
+    for got in (fitted, pickle.loads(pickle.dumps(fitted)),
+                joblib.load(joblib.dump(fitted, tmp_path / "i.joblib")[0])):
+        np.testing.assert_array_equal(got.search(queries, 7, prefer=wish)[1],
+                                      exact.search(queries, 7, prefer=wish)[1])
+        np.testing.assert_allclose(got.embeddings(), Z.astype(np.float32),
+                                   rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("factory", ["HNSW8", "Flat", "PCA4,IVF4,Flat",
+                                     "IVF4_HNSW8,Flat"])
+def test_per_class_needs_an_ivf_with_a_flat_quantizer(factory, digits):
+    _faiss()
+    ret = LabelFilterRetriever(**TRAIN, vector_index=FaissIndex(factory,
+                                                                per_class=True))
+    with pytest.raises(ValueError, match="per_class=True needs an IVF factory"):
+        ret.fit(*digits[0::2])
+    with pytest.raises(ValueError, match="'per_class' parameter of FaissIndex"):
+        LabelFilterRetriever(**TRAIN, vector_index=FaissIndex(
+            "IVF4,Flat", per_class="yes")).fit(*digits[0::2])
+
+
+@pytest.mark.parametrize("factory", ["IVF8,SQ8", "IVF8,PQ4x4", "IVF8,SQfp16"])
+def test_per_class_compressed_codes(factory, two_attribute_items):
+    # by-residual encoders read the list's centroid: the cells' own
+    _faiss()
+    X, y = two_attribute_items
+    exact = LabelFilterRetriever(**TRAIN).fit(X, y)
+    ret = clone(exact).set_params(vector_index=FaissIndex(
+        factory, nprobe=10**6, per_class=True)).fit(X, y)
+    _, i_c = ret.kneighbors(X[:50], 10, condition={0: 1, 1: "red"})
+    _, i_e = exact.kneighbors(X[:50], 10, condition={0: 1, 1: "red"})
+    predicted = ret.vector_index_.predicted_
+    np.testing.assert_array_equal(predicted[i_c], predicted[i_e])
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i_c, i_e)])
+    assert recall > 0.7

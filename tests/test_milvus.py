@@ -685,3 +685,36 @@ def test_search_refuses_queries_that_are_not_finite(pair):
     queries[1, 0] = np.nan
     with pytest.raises(ValueError, match=r"queries must be finite; rows \[1\]"):
         ret.vector_index_.search(queries, 3)
+
+
+# ---- partition key ------------------------------------------------------------------
+
+
+def test_partition_key_keeps_the_results(pair, two_attribute_items, db_path):
+    # a cell field (the combination of predicted classes) as partition key,
+    # the levels filtered on it: the same answers, appends and pickles too
+    exact, _ = pair
+    X, y = two_attribute_items
+    keyed = clone(exact).set_params(vector_index=MilvusIndex(
+        db_path, "keyed", partition_key=True, batch_size=64)).fit(X, y)
+    client = pymilvus.MilvusClient(db_path)
+    fields = client.describe_collection("keyed")["fields"]
+    assert [f.get("is_partition_key") for f in fields if f["name"] == "cell"] == [True]
+    X_q = X[:40] + 0.05
+    for condition in (None, 1, {1: "red"}, {0: 2, 1: "blue"}):
+        assert_same_results(exact.kneighbors(X_q, 12, condition=condition),
+                            keyed.kneighbors(X_q, 12, condition=condition))
+    assert_same_results(exact.kneighbors(None, 4), keyed.kneighbors(None, 4))
+    rows = client.query("keyed", filter="", output_fields=["id", "cell", "pred_0",
+                                                           "pred_1"], limit=300)
+    cells = {}
+    for r in rows:  # one cell number per combination of classes
+        assert cells.setdefault((r["pred_0"], r["pred_1"]), r["cell"]) == r["cell"]
+    assert len(set(cells.values())) == len(cells)
+    first = keyed.vector_index_
+    keyed.index(X[:100], y[:100])
+    keyed.index(X[100:], y[100:], append=True)
+    assert len(first._cells) <= len(keyed.vector_index_._cells)
+    loaded = pickle.loads(pickle.dumps(keyed))
+    assert_same_results(exact.kneighbors(X_q, 12, condition={0: 2, 1: "blue"}),
+                        loaded.kneighbors(X_q, 12, condition={0: 2, 1: "blue"}))

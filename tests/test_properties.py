@@ -718,7 +718,7 @@ def build_in_parts(index, case):
         part = slice(start, start + size)
         index._check_labels(None if labels is None else labels[part])
         if i == 0 and index._n_training_items(size):
-            index._train(unit[part])
+            index._train(unit[part], case["predicted"][part])
         for s in range(start, start + size, chunk):
             e = min(s + chunk, start + size)
             index._add(unit[s:e], norms[s:e], case["predicted"][s:e],
@@ -789,7 +789,10 @@ def assert_agrees_with_brute_force(index, case):
 
 IN_MEMORY = {"exact": lambda: ExactIndex(),
              "exact, small tiles": lambda: ExactIndex(working_memory=0.01),
-             "faiss Flat": lambda: FaissIndex("Flat")}
+             "faiss Flat": lambda: FaissIndex("Flat"),
+             # every list of the wanted cells probed: exact
+             "faiss per class, every list": lambda: FaissIndex(
+                 "IVF4,Flat", nprobe=10**6, per_class=True)}
 
 
 @pytest.mark.parametrize("backend", list(IN_MEMORY))
@@ -801,6 +804,41 @@ def test_in_memory_indexes_agree_with_brute_force(backend, case):
     assert_agrees_with_brute_force(build_in_parts(IN_MEMORY[backend](), case), case)
 
 
+def assert_levels_agree_with_brute_force(index, case):
+    """What an approximate search still owes: as many items as brute force
+    finds, each position's preference level the same (a level is exhausted
+    before the next one fills up), ascending within a level, each item at
+    its own distance, none twice, the excluded one never."""
+    dist, ind = index.search(case["queries"], case["k"], exclude=case["exclude"],
+                             prefer=case["prefer"])
+    sims, levels, ref_dist, ref_levels = brute_force(case)
+    found = ind >= 0
+    np.testing.assert_array_equal(found, np.isfinite(ref_dist))
+    rows = np.nonzero(found)[0]
+    np.testing.assert_array_equal(levels[rows, ind[found]], ref_levels[found])
+    np.testing.assert_allclose(1 - sims[rows, ind[found]], dist[found], rtol=0,
+                               atol=1e-5)
+    got_levels = levels[np.arange(len(ind))[:, None], ind.clip(0)]
+    same = (got_levels[:, 1:] == got_levels[:, :-1]).all(-1) & found[:, 1:]
+    assert (np.diff(dist, axis=1)[same] >= -1e-6).all()
+    for row in ind:
+        assert len(set(row[row >= 0])) == (row >= 0).sum()
+    if case["exclude"] is not None:
+        assert not (ind == case["exclude"][:, None])[case["exclude"] >= 0].any()
+
+
+@pytest.mark.parametrize("nprobe", [1, 2])
+@examples(40)
+@given(case=index_cases())
+def test_per_class_faiss_keeps_the_levels(nprobe, case):
+    # one or two of the wanted cells' lists probed: approximate within a
+    # level, but every level exhausted before the next
+    require("faiss")
+    index = build_in_parts(FaissIndex("IVF4,Flat", nprobe=nprobe, per_class=True),
+                           case)
+    assert_levels_agree_with_brute_force(index, case)
+
+
 @pytest.fixture(scope="module")
 def milvus_db(tmp_path_factory):
     require("pymilvus")
@@ -808,11 +846,13 @@ def milvus_db(tmp_path_factory):
     return str(tmp_path_factory.mktemp("properties") / "items.db")
 
 
+@pytest.mark.parametrize("partition_key", [False, True])
 @examples(10)  # a Milvus Lite collection per example: slower
 @given(case=index_cases())
-def test_milvus_flat_agrees_with_brute_force(milvus_db, case):
+def test_milvus_flat_agrees_with_brute_force(milvus_db, partition_key, case):
     name = f"p{uuid.uuid4().hex}"
-    index = build_in_parts(MilvusIndex(milvus_db, name, batch_size=7), case)
+    index = build_in_parts(MilvusIndex(milvus_db, name, batch_size=7,
+                                       partition_key=partition_key), case)
     try:
         assert_agrees_with_brute_force(index, case)
     finally:  # keep the file small: the next examples start faster
