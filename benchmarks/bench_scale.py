@@ -296,7 +296,7 @@ def truth_task(model_path, data_path, args, params):
     Zc, prefer = searched(ret, Xq, cond)
     with DropPages(X_map):
         t, truth = timed(partial(streamed_truth, ret, X_map, ret.transform(Xq), Zc,
-                                 prefer[0], args.k))
+                                 prefer, args.k))
     print(f"  streamed exact top-{args.k}: {t:.0f} s", flush=True)
     return truth
 
