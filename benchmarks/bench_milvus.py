@@ -13,6 +13,11 @@ process). Everything runs on one thread (torch, faiss, BLAS), all figures in
 one run.
 
     python benchmarks/bench_milvus.py [--sizes 100000 1000000] [--queries 1000]
+        [--milvus-index FLAT HNSW] [--partition-key] [--per-class IVF4096,Flat]
+
+``--partition-key`` measures each Milvus index type also with
+``partition_key=True`` (the items' cell as the collection's partition key);
+``--per-class`` adds a faiss index with per-class lists.
 
 Synthetic data: class-structured features generated chunk by chunk into a
 memory-mapped file in a temporary directory (deleted at the end, with the
@@ -68,6 +73,11 @@ def main():
     parser.add_argument("--nprobe", type=int, default=16)
     parser.add_argument("--milvus-index", nargs="+", default=["FLAT"],
                         help="Milvus index types to measure (FLAT, IVF_FLAT, HNSW)")
+    parser.add_argument("--partition-key", action="store_true",
+                        help="each Milvus index type also with partition_key=True")
+    parser.add_argument("--per-class", default=None,
+                        help="also this faiss factory with per_class=True")
+    parser.add_argument("--per-class-nprobe", type=int, default=16)
     parser.add_argument("--tmp", default=None, help="directory for temporary files")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -125,14 +135,21 @@ def bench_size(n, args, tmp):
     indexes = [("exact", ExactIndex())]
     indexes.append((f"faiss {args.faiss}, nprobe={args.nprobe}",
                     FaissIndex(args.faiss, nprobe=args.nprobe)))
+    if args.per_class:
+        indexes.append((f"faiss {args.per_class} per class, "
+                        f"nprobe={args.per_class_nprobe}",
+                        FaissIndex(args.per_class, nprobe=args.per_class_nprobe,
+                                   per_class=True)))
     for kind in args.milvus_index:
         params = {"nlist": 1024} if kind.startswith("IVF") else None
         search = {"nprobe": args.nprobe} if kind.startswith("IVF") else None
-        indexes.append((f"Milvus Lite {kind}" + (f", nprobe={args.nprobe}"
-                                                 if search else ""),
-                        MilvusIndex(os.path.join(tmp, f"milvus_{kind}.db"), "items",
-                                    index_type=kind, index_params=params,
-                                    search_params=search)))
+        for key in [False, True] if args.partition_key else [False]:
+            indexes.append((f"Milvus Lite {kind}" + (f", nprobe={args.nprobe}"
+                                                     if search else "")
+                            + (", partition key" if key else ""),
+                            MilvusIndex(os.path.join(tmp, f"milvus_{kind}_{key}.db"),
+                                        "items", index_type=kind, index_params=params,
+                                        search_params=search, partition_key=key)))
     exact_ind = None
     for name, index in indexes:
         ret = copy.deepcopy(base).set_params(vector_index=index)

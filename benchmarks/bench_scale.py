@@ -247,7 +247,7 @@ def truth_task(model_path, data_path, args, params):
     Zc, prefer = searched(ret, Xq, cond)
     with DropPages(X_map):
         truth, t = timed(partial(streamed_truth, ret, X_map, ret.transform(Xq), Zc,
-                                 prefer[0], args.k))
+                                 prefer, args.k))
     print(f"  streamed exact top-{args.k}: {t:.0f} s", flush=True)
     return truth
 
@@ -351,7 +351,7 @@ def measure_queries(ret, args, Xq, cond, label, truth=None):
 
 
 def run_size(n, args, params, model_path, pool):
-    path = os.path.join(args.workdir, f"bench_scale_{n}.npy")
+    path = os.path.join(args.workdir, f"bench_scale_{n}_{os.getpid()}.npy")
     print(f"\n== {n:,} items x {args.dim}: writing {path}", flush=True)
     make_memmap(path, n, args.dim, params)
     rows = []
@@ -465,7 +465,7 @@ def baseline(args, params):
     ret = fit(args, params)
     Xq, cond = _queries(args, params)
     for n in args.sizes:
-        path = os.path.join(args.workdir, f"bench_scale_{n}.npy")
+        path = os.path.join(args.workdir, f"bench_scale_{n}_{os.getpid()}.npy")
         make_memmap(path, n, args.dim, params)
         X_map = np.load(path, mmap_mode="r")
         try:
@@ -486,37 +486,69 @@ def baseline(args, params):
 
 
 def plot(rows, out):
+    """Per database size, the conditional ranking's recall@10 against its
+    q/s (one line per index build, over its ``nprobe`` values), the same for
+    plain queries, and the memory of each build against the size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for label in dict.fromkeys(r["index"] for r in rows):
-        rs = [r for r in rows if r["index"] == label]
-        n = [r["n"] for r in rs]
-        line, = axes[0].plot(n, [r["plain_qps"] for r in rs], "o-", label=f"{label}")
-        axes[0].plot(n, [r["cond_qps"] for r in rs], "s--", color=line.get_color())
+    sizes = sorted({r["n"] for r in rows})
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     builds = {}
     for r in rows:  # one build per index, whatever nprobe it was queried with
-        builds.setdefault(r["index"].split(" nprobe")[0], {})[r["n"]] = r
-    for label, by_n in builds.items():
+        builds.setdefault(r["index"].split(" nprobe")[0], []).append(r)
+    colours = dict(zip(builds, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
+    styles = dict(zip(sizes[::-1], ["o-", "s--", "^:"]))
+    for label, rs in builds.items():
+        for n in sizes:
+            at = [r for r in rs if r["n"] == n]
+            if not at:
+                continue
+            kw = dict(color=colours[label], label=f"{label}, {n:,}")
+            axes[0].plot([r["cond_index_qps"] for r in at],
+                         [r["cond_recall"] for r in at], styles[n], **kw)
+            axes[1].plot([r["plain_qps"] for r in at], [r["recall"] for r in at],
+                         styles[n], **kw)
+        by_n = {r["n"]: r for r in rs}
         n = sorted(by_n)
-        line, = axes[1].plot(n, [by_n[x]["index_peak_gb"] for x in n], "o-",
-                             label=f"{label}")
-        axes[1].plot(n, [by_n[x]["pickle_gb"] for x in n], "s--",
-                     color=line.get_color())
-    axes[0].set(xscale="log", yscale="log", xlabel="indexed items",
-                ylabel="queries / s",
-                title="kneighbors q/s: plain (solid), conditional (dashed)")
-    axes[1].set(xscale="log", yscale="log", xlabel="indexed items", ylabel="GB",
+        axes[2].plot(n, [by_n[x]["index_peak_gb"] for x in n], "o-",
+                     color=colours[label], label=label)
+        axes[2].plot(n, [by_n[x]["pickle_gb"] for x in n], "s--", color=colours[label])
+    axes[0].set(xscale="log", xlabel="queries / s", ylabel="recall@10",
+                title="conditional ranking (after the search)")
+    axes[1].set(xscale="log", xlabel="queries / s", ylabel="recall@10",
+                title="plain kneighbors")
+    axes[2].set(xscale="log", yscale="log", xlabel="indexed items", ylabel="GB",
                 title="index() peak growth (solid), pickle (dashed)")
     for ax in axes:
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=5)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     print(f"plot saved to {out}")
+
+
+def rows_from_logs(paths):
+    """The rows of the summary tables printed by earlier runs (``--replot``)."""
+    keys = ["n", "index", "index_s", "index_peak_gb", "stored_gb", "pickle_gb",
+            "plain_qps", "cond_qps", "cond_index_qps", "recall", "cond_recall"]
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            lines = f.read().splitlines()
+        rules = [i for i, line in enumerate(lines) if line.startswith("=========")]
+        head = lines[rules[0] + 1]
+        starts = [m.start() for m in re.finditer(r"(?:^|(?<=  ))\S", head)]
+        for line in lines[rules[1] + 1:rules[2]]:
+            cells = [line[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
+            row = dict(zip(keys, cells))
+            row["n"] = int(row["n"].replace(",", ""))
+            for key in keys[2:]:
+                row[key] = float(row[key]) if row[key] else np.nan
+            rows.append(row)
+    return rows
 
 
 def main():
@@ -548,11 +580,16 @@ def main():
     p.add_argument("--workdir", default="/tmp")
     p.add_argument("--plot", default=None, help="save the plot here")
     p.add_argument("--baseline", action="store_true")
+    p.add_argument("--replot", nargs="+", default=None, metavar="LOG",
+                   help="only draw --plot from the tables these runs printed")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     params = _generator(args.dim)
     print(f"skbackward {skbackward.__file__}; torch threads {torch.get_num_threads()}",
           flush=True)
+    if args.replot:
+        plot(rows_from_logs(args.replot), args.plot)
+        return
     if args.baseline:
         baseline(args, params)
         return
@@ -560,7 +597,8 @@ def main():
 
     print(f"faiss {faiss.__version__} threads {args.threads}", flush=True)
     ret = fit(args, params)
-    model_path = os.path.join(args.workdir, "bench_scale_model.pkl")
+    # named by this process: another run sharing --workdir keeps its own files
+    model_path = os.path.join(args.workdir, f"bench_scale_model_{os.getpid()}.pkl")
     with open(model_path, "wb") as f:
         pickle.dump(ret, f)
     rows = []

@@ -215,6 +215,12 @@ class FaissIndex(InMemoryIndex):
     ...                            vector_index=FaissIndex("IVF16,Flat", nprobe=4))
     >>> ret.fit(X, y).kneighbors(X[:2], n_neighbors=3, condition=8)[1].shape
     (2, 3)
+    >>> per_class = FaissIndex("IVF64,Flat", nprobe=4, per_class=True)
+    >>> ret.set_params(vector_index=per_class).fit(X, y)
+    LabelFilterRetriever(...)
+    >>> ind = ret.kneighbors(X[:2], n_neighbors=3, condition=8)[1]
+    >>> (ret.vector_index_.predicted()[ind, 0] == 8).all()
+    np.True_
     """
 
     _parameter_constraints = {

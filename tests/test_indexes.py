@@ -157,6 +157,23 @@ def test_search_refuses_queries_that_are_not_finite(backend, bad):
         index.search(np.full((1, Z.shape[1]), "a"), 3)
 
 
+def test_embeddings_and_predicted_read_slices_of_the_items():
+    # their bounds are checked once, in VectorIndex, for every backend
+    queries, Z, predicted = _data(n=50)
+    index = _build(ExactIndex(), Z, predicted)
+    np.testing.assert_allclose(index.embeddings(-3), Z[-3:], rtol=1e-5)
+    np.testing.assert_array_equal(index.predicted(5, 2), predicted[5:2])
+    np.testing.assert_array_equal(index.predicted(40, 99), predicted[40:])
+    assert index.embeddings(7, 3).shape == (0, Z.shape[1])
+    for method in ("embeddings", "predicted"):
+        for bad in (1.5, "2", True):
+            with pytest.raises(ValueError, match=f"'start' parameter of "
+                                                 f"ExactIndex.{method}"):
+                getattr(index, method)(bad)
+        with pytest.raises(TypeError, match=f"'stop' parameter of ExactIndex.{method}"):
+            getattr(index, method)(0, 2.0)
+
+
 def test_unbuilt_index_cannot_search():
     from sklearn.exceptions import NotFittedError
 
