@@ -25,28 +25,28 @@ PEERS = {
 # curves over alpha: label -> the search's query-time parameters
 # the selection rules and rankings (the published algorithm is the first)
 RULES = {
-    "search, published": dict(select="published", filter_predicted=False),
-    "search, published + filter": dict(select="published", filter_predicted=True),
-    "search, last iterate": dict(select="last", filter_predicted=False),
-    "search, last iterate + filter": dict(select="last", filter_predicted=True),
+    "search, published": dict(select="published", predicted_first=False),
+    "search, published + filter": dict(select="published", predicted_first=True),
+    "search, last iterate": dict(select="last", predicted_first=False),
+    "search, last iterate + filter": dict(select="last", predicted_first=True),
 }
 # keeping the context: the unasked attributes (preserve), the query's own
 # direction in the ranking (query_weight); on the published rule
 CONTEXT = {
-    "search + filter, preserve": dict(filter_predicted=True, preserve="predicted"),
+    "search + filter, preserve": dict(predicted_first=True, preserve="predicted"),
     "search + filter, preserve in ranking only": dict(
-        filter_predicted=True, preserve="predicted", preserve_weight=0.0),
-    "search + filter, query_weight 0.5": dict(filter_predicted=True, query_weight=0.5),
-    "search + filter, query_weight 0.8": dict(filter_predicted=True, query_weight=0.8),
+        predicted_first=True, preserve="predicted", preserve_weight=0.0),
+    "search + filter, query_weight 0.5": dict(predicted_first=True, query_weight=0.5),
+    "search + filter, query_weight 0.8": dict(predicted_first=True, query_weight=0.8),
     "search + filter, preserve, query_weight 0.5": dict(
-        filter_predicted=True, preserve="predicted", query_weight=0.5),
-    "search, published, preserve": dict(filter_predicted=False, preserve="predicted"),
+        predicted_first=True, preserve="predicted", query_weight=0.5),
+    "search, published, preserve": dict(predicted_first=False, preserve="predicted"),
     # keeping the item: the input features in the ranking (feature_weight)
-    "search + filter, feature_weight 0.25": dict(filter_predicted=True,
+    "search + filter, feature_weight 0.25": dict(predicted_first=True,
                                                  feature_weight=0.25),
-    "search + filter, feature_weight 0.75": dict(filter_predicted=True,
+    "search + filter, feature_weight 0.75": dict(predicted_first=True,
                                                  feature_weight=0.75),
-    "search + filter, feature_weight 1": dict(filter_predicted=True,
+    "search + filter, feature_weight 1": dict(predicted_first=True,
                                               feature_weight=1.0),
 }
 
@@ -108,8 +108,8 @@ def fit_students(teacher, data, epochs, objectives=("distill", "amortized")):
     return students, seconds
 
 
-def with_ranking(student, filter_predicted):
-    """A fitted copy of a student whose teacher ranks with ``filter_predicted``."""
+def with_ranking(student, predicted_first):
+    """A fitted copy of a student whose teacher ranks with ``predicted_first``."""
     out = copy.deepcopy(student)
-    out.teacher_.set_params(filter_predicted=filter_predicted)
+    out.teacher_.set_params(predicted_first=predicted_first)
     return out

@@ -5,7 +5,7 @@ published method (heads of DESIGN §2.1 trained 30 epochs, the published
 selection rule, 70/30 split, 1000 class-balanced queries, a condition other
 than the query's own class, k = 10). This script measures the same figures
 with skbackward's published algorithm (``select="published"``,
-``filter_predicted=False``) for several training seeds, and the peers, and
+``predicted_first=False``) for several training seeds, and the peers, and
 prints them side by side.
 
 It also prints the published recipe's figures of the README (precision@10 of
@@ -56,7 +56,7 @@ def main():
     ours = {}  # (setting, measure) -> method -> list over seeds
     for seed in args.seeds:
         teacher, _ = fit_teacher(data, epochs=args.epochs, random_state=seed)
-        methods = {a: variant(teacher, alpha=a, filter_predicted=False) for a in ALPHAS}
+        methods = {a: variant(teacher, alpha=a, predicted_first=False) for a in ALPHAS}
         if seed == args.seeds[0]:  # the peers once: they do not search
             methods.update(fit_peers(teacher, data)[0])
         for key, method in methods.items():

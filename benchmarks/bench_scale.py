@@ -13,7 +13,7 @@ database size it prints:
 - the exact top-k part (1024 queries, k=10) against faiss ``IndexFlatIP`` on
   the same unit vectors and the bare matmul (no top-k), in the same run;
 - plain and conditional ``kneighbors`` q/s (conditional: Backward Search plus
-  the filter_predicted ranking) and recall@10 against the exact index;
+  the predicted_first ranking) and recall@10 against the exact index;
 - the conditional ranking alone ("cond. index q/s": ``vector_index_.search``
   of the searched embeddings with the condition as preference, what
   ``kneighbors`` does after the Backward Search) and its recall@10; for the
@@ -255,7 +255,7 @@ def truth_task(model_path, data_path, args, params):
 def faiss_task(model_path, data_path, args, params, factory, per_class, truth):
     """Index with faiss once, then query at each nprobe (no rebuild); for
     per-class lists, also the exact index's conditional ranking in the same
-    process, interleaved (up to ``--exact-max`` items)."""
+    process, interleaved (up to ``--same-process-max`` items)."""
     from skbackward.indexes import FaissIndex
 
     ret = _load(model_path).set_params(
@@ -278,7 +278,7 @@ def faiss_task(model_path, data_path, args, params, factory, per_class, truth):
             row = measure_queries(ret, args, Xq, cond, label, truth)[0]
             row.update(build)
         rows.append(row)
-    if per_class and X_map.shape[0] <= args.exact_max:
+    if per_class and X_map.shape[0] <= args.same_process_max:
         same_process(ret, X_map, Xq, cond, rows, args, model_path)
     return rows
 
@@ -563,6 +563,10 @@ def main():
                    help="timings are the best of this many runs")
     p.add_argument("--exact-max", type=int, default=2_000_000,
                    help="largest size indexed exactly (larger: faiss only)")
+    p.add_argument("--same-process-max", type=int, default=None,
+                   help="largest size at which the exact index also ranks beside "
+                        "each per-class index, in the same process (default: "
+                        "--exact-max; it holds the float32 vectors in memory)")
     p.add_argument("--faiss", nargs="*", default=["IVF1024,Flat", "IVF1024,SQ8"],
                    help="faiss factory strings (up to --faiss-max-flat items)")
     p.add_argument("--faiss-large", nargs="*", default=["IVF4096,SQ8"],
@@ -583,6 +587,8 @@ def main():
     p.add_argument("--replot", nargs="+", default=None, metavar="LOG",
                    help="only draw --plot from the tables these runs printed")
     args = p.parse_args()
+    if args.same_process_max is None:
+        args.same_process_max = args.exact_max
     torch.set_num_threads(args.threads)
     params = _generator(args.dim)
     print(f"skbackward {skbackward.__file__}; torch threads {torch.get_num_threads()}",

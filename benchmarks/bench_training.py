@@ -8,7 +8,7 @@ more often and keep *which* item the query was less: a second knob beside
 training split and measures, on the paper's protocol (``_protocol.py``),
 precision@10, kept@10, near@10 and hit@10 (digit styles: the same image in the
 asked style) of three rankings: the published algorithm (α 0.3), the default
-(``filter_predicted``, α 0.5), and the default ranking with
+(``predicted_first``, α 0.5), and the default ranking with
 ``feature_weight=0.25``. A row "package 0.0" is the recipe skbackward used
 before (10 epochs, batch 256, lr 1e-3, x0.5 every third).
 
@@ -47,9 +47,9 @@ RECIPES = [
      dict(epochs=10, batch_size=256, learning_rate=1e-3, lr_decay=0.5)),
 ]
 RANKINGS = {
-    "published (α 0.3)": dict(alpha=0.3, filter_predicted=False),
-    "default (filter, α 0.5)": dict(alpha=0.5, filter_predicted=True),
-    "default + feature_weight 0.25": dict(alpha=0.5, filter_predicted=True,
+    "published (α 0.3)": dict(alpha=0.3, predicted_first=False),
+    "default (filter, α 0.5)": dict(alpha=0.5, predicted_first=True),
+    "default + feature_weight 0.25": dict(alpha=0.5, predicted_first=True,
                                           feature_weight=0.25),
 }
 MEASURES = ("precision", "kept", "near", "hit")

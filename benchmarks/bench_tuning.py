@@ -39,7 +39,7 @@ from _data import load
 from _measure import doc_parser, log, timed
 from skbackward import BackwardSearchRetriever
 from skbackward.exceptions import ConditionNotReachedWarning
-from skbackward.metrics import make_map_scorer
+from skbackward.metrics import make_average_precision_scorer
 
 
 def parse_args():
@@ -65,8 +65,9 @@ def subsample(data, n, seed=0):
 
 
 def scorer(attribute):
-    return make_map_scorer(k=10, condition_on=attribute, exclude_own_class=True,
-                           n_queries=200, random_state=0)
+    return make_average_precision_scorer(k=10, condition_on=attribute,
+                                         exclude_own_class=True, n_queries=200,
+                                         random_state=0)
 
 
 def grid_search(estimator, alphas, X, y, attribute, cv):

@@ -287,9 +287,9 @@ def transfers_per_step(est, X_q, cond):
     est = copy.deepcopy(est)
     X, c = X_q[:64], rows(cond, slice(0, 64))
     copies, syncs = [], []
-    for max_iter in (20, 80):
-        # patience beyond max_iter: every search runs all its steps
-        est.set_params(max_iter=max_iter, patience=1000)
+    for max_steps in (20, 80):
+        # patience beyond max_steps: every search runs all its steps
+        est.set_params(max_steps=max_steps, patience=1000)
         est.transform(X, condition=c)  # warm
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as p:
             est.transform(X, condition=c)
@@ -310,7 +310,7 @@ def transfers_per_step(est, X_q, cond):
 
 
 def query_seconds(est, X_q, cond, batch, repeat, dtype=np.float32):
-    """Best seconds per call of ``transform(X, condition)`` at ``batch``
+    """Best seconds per call of ``transform(X, condition=...)`` at ``batch``
     queries (batch 1: the mean of 16 one-query calls)."""
     X = X_q.astype(dtype)
     calls = ([slice(i, i + 1) for i in range(16)] if batch == 1

@@ -160,21 +160,21 @@ rows['label filter, preserve="predicted"'] = score(peers["label filter"])
 rows["distilled student + filter (alpha=0.3)"] = score(student)
 
 # %%
-# ``alpha``, ``filter_predicted``, ``preserve`` and ``query_weight`` are read
+# ``alpha``, ``predicted_first``, ``preserve`` and ``query_weight`` are read
 # at query time: one fitted retriever answers every setting through
 # ``set_params``. The student above was scored first: it ranks as its
-# teacher's ``filter_predicted`` says. Large values of ``alpha`` leave some
+# teacher's ``predicted_first`` says. Large values of ``alpha`` leave some
 # queries short of their condition, and the search warns about it; here we
 # measure that on purpose, so those warnings are silenced.
 warnings.simplefilter("ignore", ConditionNotReachedWarning)
 alphas = [0.03, 0.1, 0.3, 1.0, 3.0]
 settings = {
-    "Backward Search (published)": dict(filter_predicted=False),
-    "Backward Search + filter (default)": dict(filter_predicted=True),
+    "Backward Search (published)": dict(predicted_first=False),
+    "Backward Search + filter (default)": dict(predicted_first=True),
     'Backward Search + filter, preserve="predicted"': dict(
-        filter_predicted=True, preserve="predicted"),
+        predicted_first=True, preserve="predicted"),
     "Backward Search + filter, query_weight=0.8": dict(
-        filter_predicted=True, query_weight=0.8),
+        predicted_first=True, query_weight=0.8),
 }
 curves = {}
 for name, params in settings.items():
@@ -248,7 +248,7 @@ print(f"saved {args.out}; total time {time.perf_counter() - tic:.1f}s")
 #   measure of context. The three do not agree: keeping the digit, looking
 #   like the query in pixel space and finding the very same image are
 #   different goals.
-# * ``filter_predicted=True`` (the default, not in the paper) ranks the items
+# * ``predicted_first=True`` (the default, not in the paper) ranks the items
 #   the heads predict to carry the condition first: it relies on the heads'
 #   predictions for the database, as the label filter does.
 # * ``preserve="predicted"`` moves the filtered search to the right on the

@@ -61,7 +61,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 
 from skbackward import BackwardSearchRetriever
 from skbackward.indexes import MilvusIndex
-from skbackward.metrics import make_map_scorer, precision_at_k
+from skbackward.metrics import make_average_precision_scorer, precision_at_k
 
 parser = argparse.ArgumentParser(
     description="On a cluster: tuning with Dask, the database in Milvus"
@@ -148,7 +148,7 @@ X_db, X_q, y_db, y_q = train_test_split(X, y, test_size=0.3, stratify=y,
 alphas = [0.03, 0.1, 0.3, 1.0]
 search = GridSearchCV(
     BackwardSearchRetriever(embedding_dim=64, epochs=5, random_state=0),
-    {"alpha": alphas}, scoring=make_map_scorer(k=10, n_queries=200), cv=2,
+    {"alpha": alphas}, scoring=make_average_precision_scorer(k=10, n_queries=200), cv=2,
     n_jobs=-1,
 )
 with joblib.parallel_config(backend="dask"):

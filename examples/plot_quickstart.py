@@ -123,19 +123,19 @@ def evaluate(ind):
 # ---------------------------------------------------
 # ``alpha`` is read at query time, so ``set_params`` changes it without
 # refitting. Plain kNN returns the query's own neighbours: the closest
-# possible, but almost never of the wanted class. ``filter_predicted=False``
+# possible, but almost never of the wanted class. ``predicted_first=False``
 # is the published algorithm: every database item is ranked by similarity to
-# the searched embedding z*. The default, ``filter_predicted=True``, ranks the
+# the searched embedding z*. The default, ``predicted_first=True``, ranks the
 # items the classifier predicts to carry the condition first (by similarity
 # to z*), which lifts precision at every alpha.
 rows = [("plain kNN (no condition)", evaluate(search()))]
 results = {}
-for filter_predicted in (False, True):
-    kind = "+ filter" if filter_predicted else "published"
+for predicted_first in (False, True):
+    kind = "+ filter" if predicted_first else "published"
     for alpha in (0.03, 0.1, 0.3, 1.0):
-        ret.set_params(alpha=alpha, filter_predicted=filter_predicted)
+        ret.set_params(alpha=alpha, predicted_first=predicted_first)
         ind = search(condition=cq)
-        results[filter_predicted, alpha] = ind
+        results[predicted_first, alpha] = ind
         rows.append((f"Backward Search ({kind}), alpha={alpha}", evaluate(ind)))
 
 # %%
@@ -184,7 +184,7 @@ print("precision@10 is what the paper calls 'mAP@10'; AP@10 is the standard "
 # neighbours in the database (Backward Search at one alpha). Green titles
 # mark neighbours that carry the wanted label.
 ALPHA_SHOWN, N_ROWS, N_SHOW = 0.3, 6, 5
-ind = results[True, ALPHA_SHOWN]  # the default: filter_predicted=True
+ind = results[True, ALPHA_SHOWN]  # the default: predicted_first=True
 rng = np.random.RandomState(1)
 shown = rng.choice(len(qi), N_ROWS, replace=False)
 fig, axes = plt.subplots(N_ROWS, N_SHOW + 2,

@@ -24,7 +24,7 @@ typical "mirrored" item whatever the query was. We therefore also measure
 digit, and let the grid search maximise the **harmonic mean** of the two,
 which is high only when both are.
 
-The grid also crosses ``filter_predicted``: ``False`` is the published search
+The grid also crosses ``predicted_first``: ``False`` is the published search
 (rank the database by cosine similarity to the searched embedding ``z*``);
 ``True`` is a variant that is not in the paper, ranking first the database
 items the heads predict to carry the condition, ordered by similarity to
@@ -97,7 +97,7 @@ scoring = make_retrieval_scorer(
 # ordered by style, so an unshuffled ``KFold`` would leave a whole style out of
 # the database.
 #
-# ``alpha`` and ``filter_predicted`` are read at query time, yet
+# ``alpha`` and ``predicted_first`` are read at query time, yet
 # ``GridSearchCV`` refits the network for every candidate; with
 # ``random_state=0`` every candidate of a fold trains the same network, so the
 # candidates differ only in the search. Small settings keep the example fast:
@@ -112,7 +112,7 @@ scoring = make_retrieval_scorer(
 alphas = [0.03, 0.1, 0.3, 1.0, 3.0]
 search = GridSearchCV(
     BackwardSearchRetriever(embedding_dim=64, epochs=5, random_state=0),
-    {"alpha": alphas, "filter_predicted": [False, True]},
+    {"alpha": alphas, "predicted_first": [False, True]},
     scoring=scoring, refit="harmonic", cv=GroupKFold(n_splits=3),
 )
 search.fit(X, y, groups=source)
@@ -126,16 +126,16 @@ search.fit(X, y, groups=source)
 # answer queries.
 res = pd.DataFrame(search.cv_results_)
 table = pd.DataFrame({
-    "filter_predicted": res["param_filter_predicted"].astype(bool),
+    "predicted_first": res["param_predicted_first"].astype(bool),
     "alpha": res["param_alpha"].astype(float),
     "precision@10": res["mean_test_precision"],
     "preservation@10": res["mean_test_preservation"],
     "harmonic": res["mean_test_harmonic"],
     "rank": res["rank_test_harmonic"],
-}).sort_values(["filter_predicted", "alpha"], ignore_index=True)
+}).sort_values(["predicted_first", "alpha"], ignore_index=True)
 
 print()
-print("| filter_predicted | alpha | precision@10 | preservation@10 | harmonic | rank |")
+print("| predicted_first | alpha | precision@10 | preservation@10 | harmonic | rank |")
 print("|------------------|-------|--------------|-----------------|----------|------|")
 for row in table.itertuples(index=False):
     print(f"| {str(row[0]):<16} | {row[1]:<5g} | {row[2]:12.3f} | {row[3]:15.3f} "
@@ -147,17 +147,17 @@ print("mean over 3 folds of 300 (query, condition) pairs each; condition = a sty
 best_precision = table.loc[table["precision@10"].idxmax()]
 print(f"best harmonic: {search.best_params_}  (score {search.best_score_:.3f})")
 print(f"best precision alone would pick: alpha={best_precision['alpha']:g}, "
-      f"filter_predicted={best_precision['filter_predicted']} "
+      f"predicted_first={best_precision['predicted_first']} "
       f"(preservation@10 {best_precision['preservation@10']:.3f})")
 
 # %%
 # Precision against preservation
 # -------------------------------
-# Each curve follows ``alpha`` for one value of ``filter_predicted``. Grey
+# Each curve follows ``alpha`` for one value of ``predicted_first``. Grey
 # lines join the points of equal harmonic mean: the grid search picks the
 # point on the highest one. The published search traces the whole trade-off:
 # as ``alpha`` grows, precision@10 falls and preservation@10 rises. With
-# ``filter_predicted=True`` nearly every result carries the wanted style and
+# ``predicted_first=True`` nearly every result carries the wanted style and
 # ``alpha`` moves both figures far less, the precision staying above every
 # published point; in this run the grid search chose that ranking, with
 # neighbouring values of ``alpha`` close behind: read the choice as a range
@@ -179,9 +179,9 @@ ax.clabel(iso, fontsize=7, fmt="h=%.1f", colors="0.5",
           manual=[(x, y) for x, y in spots if y0 < y < y1 - 0.03])
 for flag, colour, name in [(False, "tab:blue", "published search"),
                            (True, "tab:orange", "predicted matches ranked first")]:
-    part = table[table["filter_predicted"] == flag]
+    part = table[table["predicted_first"] == flag]
     ax.plot(part["preservation@10"], part["precision@10"], "o-", color=colour,
-            label=f"filter_predicted={flag} ({name})")
+            label=f"predicted_first={flag} ({name})")
     for i, row in enumerate(part.itertuples(index=False)):
         # points can lie close together: spread their labels out on the left,
         # with a thin line to each point
@@ -195,7 +195,7 @@ best = search.best_index_  # the candidate refit="harmonic" chose
 ax.plot(res["mean_test_preservation"][best], res["mean_test_precision"][best], "*",
         ms=20, mfc="none", mec="red", mew=1.5,
         label=f"chosen: alpha={search.best_params_['alpha']:g}, "
-              f"filter_predicted={search.best_params_['filter_predicted']}")
+              f"predicted_first={search.best_params_['predicted_first']}")
 ax.set_xlabel("preservation@10 (results keep the query's digit)")
 ax.set_ylabel("precision@10 (results carry the wanted style)")
 ax.set_title('"this digit, but in another style": precision against preservation\n'

@@ -42,13 +42,13 @@ class BackwardSearchRetriever(TrainedRetriever):
         forgets the query. Published values: 0.51 to 3.2.
     search_lr : float, default=0.2
         Adam's learning rate in the search over ``z``.
-    max_iter : int, default=100
+    max_steps : int, default=100
         Maximum search steps (Adam steps on ``z``) per query.
     patience : int, default=10
         The stall counter's limit: a query that has not stored a new iterate
         for more than ``patience`` steps stops updating, and the search ends
         as soon as every query has stopped (the result is the same as running
-        all ``max_iter`` steps).
+        all ``max_steps`` steps).
     select : {"published", "last"}, default="published"
         Which iterate of the search is ``z*``.
 
@@ -58,11 +58,11 @@ class BackwardSearchRetriever(TrainedRetriever):
           (ties update) stores ``z_{t+1}``, the iterate *after* the step. So
           ``z0`` is never the result, and the result is one step beyond the
           lowest-loss iterate.
-        - "last": the iterate after ``max_iter`` steps, every query running
+        - "last": the iterate after ``max_steps`` steps, every query running
           all steps (not in the paper; slower).
 
         See the benchmarks in the documentation for what each gives.
-    filter_predicted : bool, default=True
+    predicted_first : bool, default=True
         Not in the paper. When True, :meth:`kneighbors` ranks the indexed
         items the heads predict to carry the condition first (as
         :class:`LabelFilterRetriever` does), ordered by similarity to the
@@ -79,7 +79,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         "predicted" keeps every attribute left out of the condition at the
         query's own predicted class (a list names the attributes to keep):
         softly in the search, by adding ``preserve_weight`` times their
-        mean cross-entropy to the loss, and, with ``filter_predicted``, in the
+        mean cross-entropy to the loss, and, with ``predicted_first``, in the
         ranking, as a preference below the asked condition (items predicted
         to carry the condition *and* the query's other classes first, then
         those carrying the condition). "none": the published loss.
@@ -91,7 +91,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         items are ranked by cosine similarity to the direction
         ``(1 - query_weight) * z*/|z*| + query_weight * z0/|z0|``: 0 ranks by
         the searched ``z*`` (published), 1 by the query's own ``z0`` (which,
-        with ``filter_predicted``, is what :class:`LabelFilterRetriever`
+        with ``predicted_first``, is what :class:`LabelFilterRetriever`
         does). Distances are measured from that direction; ``transform`` is
         unchanged.
     feature_weight : float, default=0.0
@@ -100,7 +100,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         the query was. Items are ranked by ``(1 - feature_weight) *
         cos(z, z_i) + feature_weight * cos(x, x_i)``, ``z`` the direction
         ``query_weight`` gives (the searched ``z*`` by default) and ``x`` the
-        query's features; with ``filter_predicted`` only among the items
+        query's features; with ``predicted_first`` only among the items
         predicted to carry the condition, first. Distances are ``1 -`` that
         blend. It helps where a condition changes an item little in the
         input space, and hurts where it changes it much (a rotation in
@@ -182,10 +182,10 @@ class BackwardSearchRetriever(TrainedRetriever):
         memory=None,
         alpha=0.5,
         search_lr=0.2,
-        max_iter=100,
+        max_steps=100,
         patience=10,
         select="published",
-        filter_predicted=True,
+        predicted_first=True,
         preserve="none",
         preserve_weight=1.0,
         query_weight=0.0,
@@ -206,10 +206,10 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.memory = memory
         self.alpha = alpha
         self.search_lr = search_lr
-        self.max_iter = max_iter
+        self.max_steps = max_steps
         self.patience = patience
         self.select = select
-        self.filter_predicted = filter_predicted
+        self.predicted_first = predicted_first
         self.preserve = preserve
         self.preserve_weight = preserve_weight
         self.query_weight = query_weight
@@ -222,17 +222,17 @@ class BackwardSearchRetriever(TrainedRetriever):
         self.verbose = verbose
 
     # the search parameters are read at query time, and checked there
-    _search_params = ("alpha", "search_lr", "max_iter", "patience", "select",
-                      "filter_predicted", "preserve", "preserve_weight",
+    _search_params = ("alpha", "search_lr", "max_steps", "patience", "select",
+                      "predicted_first", "preserve", "preserve_weight",
                       "query_weight", "feature_weight")
     _parameter_constraints: dict = {
         **TrainedRetriever._parameter_constraints,
         "alpha": [finite(0.0)],
         "search_lr": [finite(0.0, positive=True)],
-        "max_iter": [count(1)],
+        "max_steps": [count(1)],
         "patience": [count(0)],
         "select": [StrOptions(set(SELECTION_RULES))],
-        "filter_predicted": ["boolean"],
+        "predicted_first": ["boolean"],
         "preserve": PRESERVE_CONSTRAINT,
         "preserve_weight": [finite(0.0)],
         "query_weight": [Range(Real, 0, 1, closed="both")],
@@ -244,12 +244,12 @@ class BackwardSearchRetriever(TrainedRetriever):
 
     @property
     def _prefers_predicted(self):
-        return self.filter_predicted
+        return self.predicted_first
 
     def _condition_embeddings(self, Z, targets, weights, keep):
         Z, n_steps = search_embeddings(
             self.model_, Z, targets, weights, device=self.device,
-            alpha=self.alpha, lr=self.search_lr, max_iter=self.max_iter,
+            alpha=self.alpha, lr=self.search_lr, max_steps=self.max_steps,
             patience=self.patience, select=self.select,
             keep=keep, keep_weight=self.preserve_weight,
         )

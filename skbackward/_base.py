@@ -553,19 +553,19 @@ class BaseRetriever(
                 f"{missed} of {asked} conditioned queries did not reach "
                 "their condition: at the searched embedding the classifier heads "
                 "still predict another class. A smaller alpha moves queries "
-                "further; condition_report(X, condition) shows, per query, the "
+                "further; condition_report(X, condition=...) shows, per query, the "
                 "steps taken, whether the condition was reached and how far the "
                 "embedding moved.",
                 ConditionNotReachedWarning,
             )
 
     @with_threads
-    def condition_report(self, X, condition, condition_weight=None):
+    def condition_report(self, X, *, condition, condition_weight=None):
         """Per query: where the condition took its embedding, and whether it got there.
 
         A search that does not reach its condition is not an error: a large
         ``alpha`` keeps a query near its own embedding on purpose, and a query
-        far from the wanted class may need more steps than ``max_iter``. This
+        far from the wanted class may need more steps than ``max_steps``. This
         report shows, per query, what happened, so that such queries can be
         found (``transform`` and ``kneighbors`` warn with a
         :class:`~skbackward.exceptions.ConditionNotReachedWarning` when a
@@ -586,7 +586,7 @@ class BaseRetriever(
             With the arrays
 
             - ``embedding`` (n_queries, embedding_dim): the conditioned
-              embedding (what ``transform(X, condition)`` returns);
+              embedding (what ``transform(X, condition=...)`` returns);
             - ``n_steps`` (n_queries,) int: gradient steps from the query's
               own embedding to ``embedding`` (0 for a query without a
               condition, and for strategies that do not search);
@@ -613,7 +613,7 @@ class BaseRetriever(
     _prefers_predicted = False
 
     @with_threads
-    def transform(self, X, condition=None, condition_weight=None):
+    def transform(self, X, *, condition=None, condition_weight=None):
         """Embed queries; with a condition, the embeddings moved towards it.
 
         Parameters

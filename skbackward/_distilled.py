@@ -25,7 +25,13 @@ from ._model import (
 )
 from ._search import search_embeddings
 from ._student import StudentNetwork, amortized_loss, distill_loss, draw_conditions
-from ._validation import TRAINING_CONSTRAINTS, check_groups, count, finite
+from ._validation import (
+    TRAINING_CONSTRAINTS,
+    check_groups,
+    check_params,
+    count,
+    finite,
+)
 
 _OBJECTIVES = ("distill", "amortized")
 
@@ -39,15 +45,22 @@ class DistilledRetriever(BaseRetriever):
     teacher is prefit, then trains a small student MLP that maps a query
     embedding and the one-hot conditions straight to the searched embedding.
     A conditional query then costs one forward pass instead of up to
-    ``max_iter`` gradient steps (Lee & Kim, PLoS ONE 2024).
-    The embedding is the teacher's, and so are the ranking options: the
-    fitted ``teacher_``'s ``filter_predicted``, ``preserve``,
-    ``query_weight`` and ``feature_weight`` (switch them with
-    ``teacher_.set_params(...)``); the index is built by this retriever's
-    ``vector_index`` and shared with ``teacher_``. The student is tied to
-    the teacher's ``alpha``, ``preserve`` and ``preserve_weight`` at fit
-    time (it learns where the teacher's search lands), and answers without a
-    search loss, so ``condition_weight`` does not change its output.
+    ``max_steps`` gradient steps (Lee & Kim, PLoS ONE 2024).
+    The embedding is the teacher's; the index is built by this retriever's
+    ``vector_index`` and shared with ``teacher_``.
+
+    Which parameter is whose: ``teacher__<name>`` parameters are the
+    teacher's; the others (``epochs``, ``batch_size``, ``learning_rate``,
+    ``weight_decay``, ``lr_decay``, ``device``, ...) are the student's, with
+    the student's defaults. The teacher's ranking options
+    ``predicted_first``, ``query_weight`` and ``feature_weight`` are read
+    from the ``teacher`` parameter at query time, as a search reads its own:
+    ``set_params(teacher__predicted_first=False)`` on a fitted student
+    changes its next ranking, and a grid search over them needs no new
+    student. The student is tied to the teacher's ``alpha``, ``preserve``
+    and ``preserve_weight`` at fit time (it learns where the teacher's
+    search lands; the fitted ``teacher_`` holds them), and answers without
+    a search loss, so ``condition_weight`` does not change its output.
 
     Read more in the :ref:`User Guide <user_guide>`.
 
@@ -85,18 +98,18 @@ class DistilledRetriever(BaseRetriever):
     hidden_dim : int, default=128
         Width of the student's two hidden layers.
     epochs : int, default=49
-        Training epochs of the student (the paper's distillation script runs
-        ``for epoch in range(1, 50)``: 49).
+        The student's training epochs (the paper's distillation script runs
+        ``for epoch in range(1, 50)``: 49); the teacher's are
+        ``teacher__epochs``.
     batch_size : int, default=512
-        Minibatch size of the student's training (at least 2; the published
-        512).
+        The student's minibatch size (at least 2; the published 512).
     learning_rate : float, default=1e-3
-        Adam's initial learning rate of the student's training.
+        The student's initial Adam learning rate.
     weight_decay : float, default=0.0
-        Adam's weight decay in the student's training.
+        The student's Adam weight decay.
     lr_decay : float, default=1.0
-        Factor applied to the student's learning rate after every third of
-        the epochs; 1 (the published recipe) keeps it constant.
+        The student's learning-rate factor after every third of its epochs;
+        1 (the published recipe) keeps it constant.
     {index_parameters}
     device : str, default="cpu"
         Torch device for the student's training and queries; the teacher uses
@@ -365,7 +378,7 @@ class DistilledRetriever(BaseRetriever):
         Z_star, _ = search_embeddings(
             teacher.model_, Z0, targets, (targets >= 0).astype(np.float32),
             device=teacher.device, alpha=teacher.alpha, lr=teacher.search_lr,
-            max_iter=teacher.max_iter, patience=teacher.patience,
+            max_steps=teacher.max_steps, patience=teacher.patience,
             select=teacher.select, keep=teacher._kept_classes(Z0, targets),
             keep_weight=teacher.preserve_weight,
         )
@@ -428,28 +441,28 @@ class DistilledRetriever(BaseRetriever):
             params = {**params, "teacher": teacher}  # also over an explicit None
         return super().set_params(**params)
 
+    def _teacher_option(self, name):
+        """The teacher's ranking option ``name``, read from the ``teacher``
+        parameter at query time (``set_params(teacher__<name>=...)`` after
+        fit applies, as a search's own query-time parameters do)."""
+        teacher = BackwardSearchRetriever() if self.teacher is None else self.teacher
+        check_params(teacher, (name,))
+        return getattr(teacher, name)
+
     @property
     def _prefers_predicted(self):
-        # the fitted teacher's ranking option carries over to its student:
-        # student.teacher_.set_params(filter_predicted=...) switches it
-        self.teacher_._validate_query_params(("filter_predicted",))
-        return self.teacher_.filter_predicted
+        return self._teacher_option("predicted_first")
 
     def _preserve_setting(self):
-        # the teacher's options carry over to the student, as its ranking does
-        self.teacher_._validate_query_params(("preserve", "query_weight"))
+        # trained in: the student learned where the fitted teacher's search,
+        # with its preserve, lands
         return self.teacher_.preserve
 
     def _ranking_embeddings(self, Z, Z0):
-        return blend_directions(Z, Z0, self.teacher_.query_weight)
+        return blend_directions(Z, Z0, self._teacher_option("query_weight"))
 
     def _feature_weight(self):
-        # the teacher's ranking options carry over to the student
-        teacher = self.__dict__.get("teacher_")
-        if teacher is None:
-            return 0.0
-        teacher._validate_query_params(("feature_weight",))
-        return teacher.feature_weight
+        return self._teacher_option("feature_weight")
 
     _aims_at_condition = True
 

@@ -67,7 +67,7 @@ memory : str, joblib.Memory or None, default=None
     ``random_state``, ``device``, ``n_threads``), so fits that differ only
     in parameters read at query time (``n_neighbors``, ``vector_index`` and
     the search, ranking and context parameters: ``alpha``, ``select``,
-    ``filter_predicted``, ``preserve``, ...) train one network: a
+    ``predicted_first``, ``preserve``, ...) train one network: a
     ``GridSearchCV`` over them trains one per fold. A cached network gives
     bit-identical results. Needs an int (or RandomState) ``random_state``:
     with None every fit draws a new seed, and the cache is skipped with a

@@ -160,7 +160,7 @@ class LabelFilterRetriever(_PeerRetriever):
 
     See Also
     --------
-    BackwardSearchRetriever : ``filter_predicted=True`` searches, then ranks the
+    BackwardSearchRetriever : ``predicted_first=True`` searches, then ranks the
         same candidates by the searched embedding.
 
     Examples

@@ -350,8 +350,9 @@ class _RetrievalScorer:
         return f"make_retrieval_scorer({self.metric!r}, **{self.options!r})"
 
 
-# make_map_scorer and make_precision_scorer are one factory, bound to a metric,
-# with one docstring template: they differ in the metric and the example only
+# make_average_precision_scorer and make_precision_scorer are one factory,
+# bound to a metric, with one docstring template: they differ in the metric
+# and the example only
 _SHORTHAND_DOC = """{summary}
 
     {shorthand}
@@ -393,15 +394,15 @@ def _shorthand_scorer(metric, name, summary, examples):
     )
 
 
-make_map_scorer = _shorthand_scorer(
-    "average_precision", "make_map_scorer",
+make_average_precision_scorer = _shorthand_scorer(
+    "average_precision", "make_average_precision_scorer",
     summary="Scorer of the standard mean AP@k of conditional queries.",
     examples="""
     >>> from sklearn.model_selection import GridSearchCV
     >>> from skbackward import BackwardSearchRetriever
-    >>> from skbackward.metrics import make_map_scorer
+    >>> from skbackward.metrics import make_average_precision_scorer
     >>> search = GridSearchCV(BackwardSearchRetriever(), {"alpha": [0.1, 1.0]},
-    ...                       scoring=make_map_scorer(k=10))
+    ...                       scoring=make_average_precision_scorer(k=10))
     """,
 )
 

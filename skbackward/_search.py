@@ -18,7 +18,7 @@ returned is the *selection rule* (``select``):
   to 0; any other query's counter grows by one, and past ``patience`` it never
   updates again. So ``z0`` is never the result, and the result is one Adam
   step beyond the lowest-loss iterate.
-- ``"last"``: the iterate after ``max_iter`` steps; no counter, no early exit.
+- ``"last"``: the iterate after ``max_steps`` steps; no counter, no early exit.
 
 All queries run as one batch, exactly as the published batch routine does:
 one Adam over the (n, D) tensor of queries, every row stepping at every
@@ -26,7 +26,7 @@ iteration (Adam is elementwise and the frozen heads are in eval mode, so a row
 evolves as it would alone, up to the rounding of batched matrix products).
 The vectorised counters replace the published per-query loop, and the loop
 ends as soon as every counter has passed ``patience``: nothing can change
-after that, so the result is that of running all ``max_iter`` steps.
+after that, so the result is that of running all ``max_steps`` steps.
 
 On a GPU every value a step reads back to the host stalls the device until
 the step is done, so the loop reads none: the state stays on the device,
@@ -93,7 +93,7 @@ def query_losses(heads, z, z0, targets, weights, alpha, keep=None, keep_weight=0
 
 
 def backward_search(
-    heads, z0, targets, weights, *, alpha, lr, max_iter, patience, select="published",
+    heads, z0, targets, weights, *, alpha, lr, max_steps, patience, select="published",
     keep=None, keep_weight=0.0,
 ):
     """Batched Backward Search.
@@ -110,7 +110,7 @@ def backward_search(
         Condition weights, 0 where unconstrained.
     alpha, lr : float
         L1 weight (the paper's lambda) and Adam's learning rate.
-    max_iter : int
+    max_steps : int
         Most Adam steps.
     patience : int
         Steps without a stored iterate after which a query's counter has
@@ -145,7 +145,7 @@ def backward_search(
     # the first step at which every counter may have passed patience: none
     # passes it before step patience + 1 (without queries, nothing to wait for)
     check_at = patience + 1 if n else 1
-    for step in range(1, max_iter + 1):
+    for step in range(1, max_steps + 1):
         loss = query_losses(heads, z, z0, targets, weights, alpha, keep, keep_weight,
                             use=use)
         optimizer.zero_grad()
@@ -196,7 +196,7 @@ def search_embeddings(network, z0, targets, weights, *, device, keep=None,
                       **params):
     """Backward Search on numpy arrays, in batches of ``SEARCH_BATCH`` queries.
 
-    ``params`` are ``alpha, lr, max_iter, patience, select, keep_weight`` of
+    ``params`` are ``alpha, lr, max_steps, patience, select, keep_weight`` of
     :func:`backward_search`; ``keep`` (n, A) ints or None. Returns
     ``(z_star, n_steps)`` as numpy arrays, ``z_star`` in ``z0``'s dtype.
     """

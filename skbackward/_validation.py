@@ -40,7 +40,8 @@ def position():
 
 
 # the largest value a C ``int`` holds: parameters handed to C++ as an int
-# (faiss's nprobe and efSearch) must fit, or SWIG fails deep inside a search
+# (faiss's nprobe and efSearch: our nprobe and ef_search) must fit, or SWIG
+# fails deep inside a search
 C_INT_MAX = 2**31 - 1
 
 

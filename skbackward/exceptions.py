@@ -13,7 +13,7 @@ class ConditionNotReachedWarning(UserWarning):
     conditioned queries of a call still gets another class from the heads at
     the moved embedding: ``alpha`` may be too large for these queries, or the
     search too short. The results are still returned;
-    ``condition_report(X, condition)`` shows which queries, how many steps
+    ``condition_report(X, condition=...)`` shows which queries, how many steps
     they took and how far they moved.
 
     Examples

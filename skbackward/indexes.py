@@ -129,20 +129,20 @@ class FaissIndex(InMemoryIndex):
     the indexed ones (PQ codes without faiss's polysemous training, which
     only polysemous search uses).
 
-    Conditional rankings (``filter_predicted``, the label filter) run inside
+    Conditional rankings (``predicted_first``, the label filter) run inside
     faiss: the items whose predicted classes meet the condition are passed to
     the search as an ID selector (a bitmap), the next preference level only
     when fewer than ``n_neighbors`` items were found. When an approximate
     search finds fewer items than the selection holds (e.g. a rare class and
     few probed lists), it is repeated for those queries with ``nprobe`` or
-    ``efSearch`` doubled, up to an exhaustive search.
+    ``ef_search`` doubled, up to an exhaustive search.
 
     With ``per_class=True`` each list of an IVF holds the items of one
     combination of predicted classes (a *cell*: one class per attribute), so
     a conditional search visits only the lists of the cells that meet the
     condition and never scans other classes' items (see the Notes).
 
-    ``nprobe`` and ``efSearch`` are read at each search, so they can be
+    ``nprobe`` and ``ef_search`` are read at each search, so they can be
     changed on a fitted retriever without rebuilding:
     ``ret.vector_index_.set_params(nprobe=64)``. Pickling a fitted index
     serialises it with ``faiss.serialize_index``. faiss's thread count is
@@ -156,9 +156,9 @@ class FaissIndex(InMemoryIndex):
     nprobe : int, default=None
         Inverted lists visited per query (IVF indexes); None keeps faiss's
         default (1). More is slower and closer to exact.
-    efSearch : int, default=None
-        Size of the candidate list of an HNSW search; None keeps faiss's
-        default (16).
+    ef_search : int, default=None
+        Size of the candidate list of an HNSW search (faiss's ``efSearch``);
+        None keeps faiss's default (16).
     n_train : int, default=None
         Items to train on (IVF, PQ); None means ``max(100_000, 40 * nlist)``
         (at most all items).
@@ -226,17 +226,17 @@ class FaissIndex(InMemoryIndex):
     _parameter_constraints = {
         "factory": [str],
         "nprobe": [count(1, C_INT_MAX), None],
-        "efSearch": [count(1, C_INT_MAX), None],
+        "ef_search": [count(1, C_INT_MAX), None],
         "n_train": [count(1), None],
         "per_class": ["boolean"],
     }
-    _search_params = ("nprobe", "efSearch")
+    _search_params = ("nprobe", "ef_search")
 
-    def __init__(self, factory="IVF1024,Flat", *, nprobe=None, efSearch=None,
+    def __init__(self, factory="IVF1024,Flat", *, nprobe=None, ef_search=None,
                  n_train=None, per_class=False):
         self.factory = factory
         self.nprobe = nprobe
-        self.efSearch = efSearch
+        self.ef_search = ef_search
         self.n_train = n_train
         self.per_class = per_class
 
@@ -352,13 +352,13 @@ class FaissIndex(InMemoryIndex):
         """Top ``k`` of the items ``rows`` (None: all), widening an
         approximate search for queries that found fewer than it could."""
         n_q = q.shape[0]
-        sims, ids = self._search_once(q, k, exclude, rows, self.nprobe, self.efSearch)
+        sims, ids = self._search_once(q, k, exclude, rows, self.nprobe, self.ef_search)
         available = self.n_items_ if rows is None else len(rows)
         wanted = np.full(n_q, available, dtype=np.int64)
         if exclude is not None:
             wanted -= (exclude >= 0) if rows is None else np.isin(exclude, rows)
         wanted = np.minimum(wanted, k)
-        nprobe, ef = self.nprobe, self.efSearch
+        nprobe, ef = self.nprobe, self.ef_search
         index = self._segments[0]
         ivf, hnsw = _faiss.ivf_of(index), _faiss.hnsw_of(index)
         while True:

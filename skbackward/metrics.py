@@ -22,7 +22,7 @@ from ._rank_metrics import (
 )
 from ._reference import conditional_neighbors
 from ._scorers import (
-    make_map_scorer,
+    make_average_precision_scorer,
     make_precision_scorer,
     make_retrieval_scorer,
     retrieval_scores,
@@ -33,7 +33,7 @@ __all__ = [
     "average_precision_at_k",
     "conditional_neighbors",
     "hit_at_k",
-    "make_map_scorer",
+    "make_average_precision_scorer",
     "make_precision_scorer",
     "make_retrieval_scorer",
     "neighbor_overlap_at_k",

@@ -79,8 +79,8 @@ def _pairs_in_draw_order(item_weight, own, n_eligible, exclude_own_class, n, rng
     prefer_skip_nested_validation=True,
 )
 def sample_query_pairs(
-    query_codes, database_codes, *, n_queries=1000, k=10, exclude_own_class=False,
-    balanced=True, random_state=None,
+    query_codes, database_codes, *, n_queries=None, k=10, exclude_own_class=False,
+    balanced=True, random_state=0,
 ):
     """(query, condition) pairs on integer-coded labels.
 
@@ -91,7 +91,7 @@ def sample_query_pairs(
     database_codes : ndarray of shape (n_database, n_conditioned)
         The same for the database items; negative entries (unlabelled) never
         make a condition.
-    n_queries : int or None, default=1000
+    n_queries : int or None, default=None
         Number of distinct pairs. ``None``: every query item once, each with
         one random condition.
     k : int, default=10
@@ -102,8 +102,10 @@ def sample_query_pairs(
     balanced : bool, default=True
         Draw the query's class uniformly, then an item of that class (the
         paper); otherwise query items uniformly.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the draw; an int gives the same pairs every time.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the draw; fixed by default, as in the scorers, so that every
+        evaluation of the same labels draws the same pairs (None: a new draw
+        each call).
 
     Returns
     -------
@@ -216,8 +218,8 @@ def _codes(codes, name):
     prefer_skip_nested_validation=True,
 )
 def sample_queries(
-    y_query, y_database, *, condition_on=None, n_queries=1000, k=10,
-    exclude_own_class=False, balanced=True, random_state=None,
+    y_query, y_database, *, condition_on=None, n_queries=None, k=10,
+    exclude_own_class=False, balanced=True, random_state=0,
 ):
     """Draw the paper's (query, condition) pairs from labels.
 
@@ -230,7 +232,7 @@ def sample_queries(
         columns are paired by name; otherwise by position.
     condition_on : attribute name or list of names, default=None
         The attribute(s) to condition on; ``None``: all of them jointly.
-    n_queries : int or None, default=1000
+    n_queries : int or None, default=None
         Number of distinct (query, condition) pairs; ``None``: every query
         item once, each with a random condition.
     k : int, default=10
@@ -241,8 +243,10 @@ def sample_queries(
         not exclude it).
     balanced : bool, default=True
         Class-balanced sampling of the query items, as in the paper.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the draw; an int gives the same pairs every time.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the draw; fixed by default, as in the scorers, so that every
+        evaluation of the same labels draws the same pairs (None: a new draw
+        each call).
 
     Returns
     -------

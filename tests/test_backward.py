@@ -18,12 +18,12 @@ from sklearn.preprocessing import StandardScaler, normalize
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skbackward import BackwardSearchRetriever
-from skbackward.metrics import make_map_scorer, retrieval_scores
+from skbackward.metrics import make_average_precision_scorer, retrieval_scores
 
 from .conftest import assert_same_neighbours, two_attribute_data
 
 # the published algorithm: every item ranked by similarity to z*
-FAST = dict(epochs=8, embedding_dim=32, max_iter=40, filter_predicted=False,
+FAST = dict(epochs=8, embedding_dim=32, max_steps=40, predicted_first=False,
             random_state=0)
 
 
@@ -246,7 +246,8 @@ def test_grid_search_pipeline_picks_an_alpha(digits):
     ])
     grid = GridSearchCV(
         pipe, {"backwardsearchretriever__alpha": [0.02, 3.0]},
-        scoring=make_map_scorer(k=10, exclude_own_class=True), cv=2, n_jobs=2,
+        scoring=make_average_precision_scorer(k=10, exclude_own_class=True),
+        cv=2, n_jobs=2,
     )
     grid.fit(X_train, y_train)
     assert grid.best_params_ == {"backwardsearchretriever__alpha": 0.02}
@@ -259,7 +260,7 @@ def test_cross_val_score_with_the_scorer(digits):
     X_train, _, y_train, _ = digits
     scores = cross_val_score(
         BackwardSearchRetriever(**FAST), X_train, y_train, cv=2,
-        scoring=make_map_scorer(k=5),
+        scoring=make_average_precision_scorer(k=5),
     )
     assert scores.shape == (2,) and np.all((scores > 0) & (scores <= 1))
 
@@ -341,10 +342,10 @@ def test_too_many_neighbors(fitted, digits):
     [
         ({"alpha": -1.0}, r"'alpha' parameter .* a float in the range \[0.0, inf\)"),
         ({"epochs": 0}, r"'epochs' parameter .* an int in the range \[1, inf\)"),
-        ({"max_iter": 2.5}, r"'max_iter' parameter .* an int in the range"),
+        ({"max_steps": 2.5}, r"'max_steps' parameter .* an int in the range"),
         ({"n_neighbors": 0}, r"'n_neighbors' parameter .* in the range \[1, inf\)"),
         ({"device": "nonsense"}, r"'device' parameter .* 'cpu', 'cuda'"),
-        ({"filter_predicted": "yes"}, r"'filter_predicted' parameter .* 'bool'"),
+        ({"predicted_first": "yes"}, r"'predicted_first' parameter .* 'bool'"),
     ],
 )
 def test_bad_parameters(params, match, digits):
@@ -363,9 +364,9 @@ def test_select_rules_at_query_time(fitted, digits):
     # the fitted network, other (query-time) search parameters
     last = copy.deepcopy(fitted).set_params(alpha=0.3, select="last")
     published = copy.deepcopy(fitted).set_params(alpha=0.3)
-    assert (last.condition_report(X, 8).n_steps == FAST["max_iter"]).all()
-    steps = published.condition_report(X, 8).n_steps
-    assert (steps >= 1).all() and (steps < FAST["max_iter"]).any()
+    assert (last.condition_report(X, condition=8).n_steps == FAST["max_steps"]).all()
+    steps = published.condition_report(X, condition=8).n_steps
+    assert (steps >= 1).all() and (steps < FAST["max_steps"]).any()
     with pytest.raises(InvalidParameterError, match="'select' parameter .* among"):
         published.set_params(select="best").transform(X, condition=8)
 
@@ -376,9 +377,10 @@ def test_select_rules_at_query_time(fitted, digits):
 def test_condition_report(fitted, digits):
     X = digits[1][:40]
     condition = np.where(np.arange(40) < 30, 8, None).astype(object)
-    report = fitted.condition_report(X, condition)
+    report = fitted.condition_report(X, condition=condition)
     Z0 = fitted.transform(X)
-    np.testing.assert_array_equal(report.embedding, fitted.transform(X, condition))
+    np.testing.assert_array_equal(report.embedding,
+                                  fitted.transform(X, condition=condition))
     # unconditioned queries: no step, no move, nothing to reach
     assert (report.n_steps[30:] == 0).all() and (report.distance[30:] == 0).all()
     assert report.reached[30:].all()
@@ -398,7 +400,7 @@ def test_warns_when_many_queries_do_not_reach_the_condition(fitted, digits):
 
     X = digits[1][:30]
     stuck = copy.deepcopy(fitted).set_params(alpha=1e4)  # the L1 pull wins
-    report = stuck.condition_report(X, 8)
+    report = stuck.condition_report(X, condition=8)
     assert (~report.reached).sum() >= 3
     match = "did not reach their condition"
     with pytest.warns(ConditionNotReachedWarning, match=match) as record:
@@ -413,7 +415,7 @@ def test_warns_when_many_queries_do_not_reach_the_condition(fitted, digits):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConditionNotReachedWarning)
         easy = copy.deepcopy(fitted).set_params(alpha=0.0)
-        assert easy.condition_report(X, 8).reached.all()
+        assert easy.condition_report(X, condition=8).reached.all()
         easy.kneighbors(X, 3, condition=8)
 
 
@@ -432,17 +434,17 @@ def feature_ranked():
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
-@pytest.mark.parametrize("filter_predicted", [False, True])
-def test_feature_weight_ranks_by_the_blend(feature_ranked, weight, filter_predicted):
+@pytest.mark.parametrize("predicted_first", [False, True])
+def test_feature_weight_ranks_by_the_blend(feature_ranked, weight, predicted_first):
     ret, X, y = feature_ranked
     ret = copy.deepcopy(ret).set_params(feature_weight=weight,
-                                        filter_predicted=filter_predicted)
+                                        predicted_first=predicted_first)
     Xq, cond = X[:15], (y[:15] + 1) % 3
     dist, ind = ret.kneighbors(Xq, 12, condition=cond)
     Z, Zdb = ret.transform(Xq, condition=cond), ret.transform(X)
     blend = ((1 - weight) * normalize(Z) @ normalize(Zdb).T
              + weight * normalize(Xq) @ normalize(X).T)
-    if filter_predicted:  # the predicted matches first, by the blend
+    if predicted_first:  # the predicted matches first, by the blend
         blend = blend + 10 * (ret.vector_index_.predicted_[:, 0] == cond[:, None])
     order = np.argsort(-blend, axis=1, kind="stable")[:, :12]
     # the same items up to the order of near-ties: the score of what came
@@ -450,7 +452,7 @@ def test_feature_weight_ranks_by_the_blend(feature_ranked, weight, filter_predic
     assert_same_neighbours(
         (np.take_along_axis(blend, ind, 1), ind),
         (np.take_along_axis(blend, order, 1), order), atol=1e-5, max_differ=0.05)
-    if not filter_predicted:
+    if not predicted_first:
         np.testing.assert_allclose(dist, 1 - np.take_along_axis(blend, ind, 1),
                                    atol=1e-5)
 

@@ -24,7 +24,7 @@ from skbackward import (
     LabelFilterRetriever,
     NearestNeighborRetriever,
 )
-from skbackward.metrics import make_map_scorer
+from skbackward.metrics import make_average_precision_scorer
 
 from .conftest import require
 
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 TRAIN = dict(epochs=3, embedding_dim=16, random_state=0)
-SEARCH = dict(TRAIN, max_iter=15)
+SEARCH = dict(TRAIN, max_steps=15)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,8 @@ def test_no_dask_import_without_dask_input():
         "import sys, numpy as np\n"
         "from skbackward import BackwardSearchRetriever\n"
         "X = np.random.RandomState(0).normal(size=(40, 4)); y = np.arange(40) % 2\n"
-        "r = BackwardSearchRetriever(epochs=1, embedding_dim=4, max_iter=2).fit(X, y)\n"
+        "r = BackwardSearchRetriever(epochs=1, embedding_dim=4, max_steps=2)\n"
+        "r.fit(X, y)\n"
         "r.transform(X, condition=1); r.kneighbors(X, 3, condition=0)\n"
         "assert 'dask' not in sys.modules, 'dask imported'\n"
         "assert 'pymilvus' not in sys.modules, 'pymilvus imported'\n"
@@ -247,7 +248,7 @@ RETRIEVERS = [
 def test_model_selection_on_cluster_equals_serial(client, data, est, grid):
     X, y = data[0][:240], data[1][:240]
     cv = KFold(2, shuffle=True, random_state=0)
-    scorer = make_map_scorer(k=5)
+    scorer = make_average_precision_scorer(k=5)
     serial = GridSearchCV(est, grid, scoring=scorer, cv=cv, n_jobs=1).fit(X, y)
     cv_serial = cross_val_score(est, X, y, scoring=scorer, cv=cv, n_jobs=1)
     with distributed.get_task_stream(client) as stream:

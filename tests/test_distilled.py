@@ -13,12 +13,12 @@ from sklearn.model_selection import GridSearchCV
 from skbackward import BackwardSearchRetriever, DistilledRetriever, LabelFilterRetriever
 from skbackward._model import predict_labels
 from skbackward._student import draw_conditions
-from skbackward.metrics import make_map_scorer, retrieval_scores
+from skbackward.metrics import make_average_precision_scorer, retrieval_scores
 
 from .conftest import HostReads, two_attribute_data
 
-TEACHER = dict(epochs=8, embedding_dim=32, max_iter=40, alpha=0.1,
-               filter_predicted=False, random_state=0)
+TEACHER = dict(epochs=8, embedding_dim=32, max_steps=40, alpha=0.1,
+               predicted_first=False, random_state=0)
 STUDENT = dict(epochs=15, random_state=0)
 
 
@@ -177,7 +177,8 @@ def test_grid_search_over_the_teachers_alpha(digits):
     est = DistilledRetriever(BackwardSearchRetriever(**TEACHER), epochs=5,
                              random_state=0)
     grid = GridSearchCV(est, {"teacher__alpha": [0.02, 3.0]},
-                        scoring=make_map_scorer(k=10, exclude_own_class=True), cv=2)
+                        scoring=make_average_precision_scorer(
+                            k=10, exclude_own_class=True), cv=2)
     grid.fit(X_train, y_train)
     assert grid.best_params_ == {"teacher__alpha": 0.02}
     assert clone(grid.best_estimator_).get_params()["teacher__alpha"] == 0.02
@@ -216,7 +217,7 @@ def test_default_teacher_tunes_through_nested_parameters(digits):
     X_train, _, y_train, _ = digits
     grid = GridSearchCV(DistilledRetriever(epochs=2, random_state=0),
                         {"teacher__alpha": [0.1, 1.0], "teacher__epochs": [2]},
-                        scoring=make_map_scorer(k=5), cv=2)
+                        scoring=make_average_precision_scorer(k=5), cv=2)
     grid.fit(X_train[:400], y_train[:400])
     # the nested value reached each candidate's teacher: the two alphas score
     # differently, and the refitted best estimator's teacher has the best one
@@ -227,19 +228,28 @@ def test_default_teacher_tunes_through_nested_parameters(digits):
     assert best == grid.cv_results_["param_teacher__alpha"][np.argmax(scores)]
 
 
-def test_filter_predicted_follows_the_fitted_teacher(student, digits):
+def test_ranking_options_are_read_from_the_teacher_parameter(student, digits):
+    """predicted_first, query_weight and feature_weight are query-time
+    options: set_params(teacher__...) on a fitted student applies to the next
+    query, as a search's own do; the fitted teacher_ keeps its own."""
     X = digits[1][:10]
     ret = copy.deepcopy(student)  # the module's fixture stays as it is
+    assert not ret.teacher.predicted_first
     published = ret.kneighbors(X, 5, return_distance=False, condition=3)
-    # the parameter (an unfitted template) does not change the fitted model
-    ret.set_params(teacher__filter_predicted=True)
-    np.testing.assert_array_equal(
-        ret.kneighbors(X, 5, return_distance=False, condition=3), published)
-    ret.teacher_.set_params(filter_predicted=True)
+    ret.set_params(teacher__predicted_first=True)
     ind = ret.kneighbors(X, 5, return_distance=False, condition=3)
     assert (ret.vector_index_.predicted_[ind, 0] == 3).all()
-    ret.teacher_.set_params(filter_predicted="yes")
-    with pytest.raises(ValueError, match="'filter_predicted' parameter"):
+    assert not ret.teacher_.predicted_first  # the fitted teacher is not changed
+    # the same option on the fitted teacher_ alone does not steer the student
+    ret.set_params(teacher__predicted_first=False)
+    ret.teacher_.set_params(predicted_first=True)
+    np.testing.assert_array_equal(
+        ret.kneighbors(X, 5, return_distance=False, condition=3), published)
+    ret.set_params(teacher__query_weight=1.0)
+    blended = ret.kneighbors(X, 5, return_distance=False, condition=3)
+    assert (blended != published).any()
+    ret.set_params(teacher__predicted_first="yes")
+    with pytest.raises(ValueError, match="'predicted_first' parameter"):
         ret.kneighbors(X, 5, condition=3)
 
 
@@ -253,7 +263,7 @@ def test_prefit_teacher_with_other_attributes(teacher, digits):
 def test_student_follows_the_teacher_s_preserve_and_query_weight(objective):
     X, shape, colour = two_attribute_data(n=300, seed=2)
     y = np.array([shape, colour], dtype=object).T
-    teacher = BackwardSearchRetriever(**{**TEACHER, "filter_predicted": True,
+    teacher = BackwardSearchRetriever(**{**TEACHER, "predicted_first": True,
                                          "preserve": "predicted"}).fit(X, y)
     ret = DistilledRetriever(teacher, prefit=True, objective=objective,
                              **STUDENT).fit(X, y)
@@ -267,12 +277,12 @@ def test_student_follows_the_teacher_s_preserve_and_query_weight(objective):
         expected, _ = teacher._condition_embeddings(
             Zs, targets, (targets >= 0).astype(np.float32), keep)
         np.testing.assert_array_equal(Z_star, expected)
-    # the ranking: the teacher's preserve and query_weight, read from teacher_
+    # the ranking: the fitted teacher_'s preserve (trained in), and the
+    # teacher parameter's query_weight (read at query time)
     Xq = X[:30]
-    plain = copy.deepcopy(ret)
-    plain.teacher_.set_params(preserve="none", query_weight=1.0)
-    kept = copy.deepcopy(ret)
-    kept.teacher_.set_params(query_weight=1.0)
+    plain = copy.deepcopy(ret).set_params(teacher__query_weight=1.0)
+    plain.teacher_.set_params(preserve="none")
+    kept = copy.deepcopy(ret).set_params(teacher__query_weight=1.0)
     own = predict_labels(ret.model_, ret.transform(Xq), "cpu")[:, 0]
     cond = {1: "red"}
     ind_plain = plain.kneighbors(Xq, 20, return_distance=False, condition=cond)

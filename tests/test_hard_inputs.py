@@ -23,7 +23,7 @@ from skbackward import (
 )
 from skbackward.metrics import (
     average_precision_at_k,
-    make_map_scorer,
+    make_average_precision_scorer,
     precision_at_k,
     retrieval_scores,
     tag_similarity_at_k,
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 TRAIN = dict(epochs=2, embedding_dim=16, random_state=0)
-SEARCH = dict(max_iter=10, filter_predicted=False)
+SEARCH = dict(max_steps=10, predicted_first=False)
 STUDENT = dict(epochs=2, targets_per_sample=1, random_state=0)
 CLASSES = [BackwardSearchRetriever, DistilledRetriever, NearestNeighborRetriever,
            LabelFilterRetriever, CentroidShiftRetriever]
@@ -100,8 +100,8 @@ def test_nan_and_inf_parameters_are_refused_at_fit(cls, param, value, data):
     "params, param",
     [({"alpha": np.nan}, "alpha"), ({"alpha": np.inf}, "alpha"),
      ({"search_lr": np.inf}, "search_lr"), ({"search_lr": 0.0}, "search_lr"),
-     ({"max_iter": 0}, "max_iter"), ({"patience": -1}, "patience"),
-     ({"select": "nope"}, "select"), ({"filter_predicted": "yes"}, "filter_predicted"),
+     ({"max_steps": 0}, "max_steps"), ({"patience": -1}, "patience"),
+     ({"select": "nope"}, "select"), ({"predicted_first": "yes"}, "predicted_first"),
      ({"n_neighbors": True}, "n_neighbors"), ({"device": "meta"}, "device")],
 )
 def test_query_time_parameters_are_checked_at_query_time(backward, data, params, param):
@@ -251,7 +251,7 @@ def test_metrics_refuse_labels_of_another_kind():
 
 def test_scorer_refuses_y_of_another_length(backward, data):
     with pytest.raises(ValueError, match="y has 39 labels but X has 40 queries"):
-        make_map_scorer(k=5)(backward, data[2], data[3][:-1])
+        make_average_precision_scorer(k=5)(backward, data[2], data[3][:-1])
 
 
 @pytest.mark.parametrize("n_relevant", [[np.nan], [-1], [1.5], ["3"]])
@@ -324,8 +324,9 @@ def test_unhashable_conditions_name_condition(backward, data, condition, error, 
 
 
 def test_metric_arguments_are_checked_when_given():
-    with pytest.raises(InvalidParameterError, match="'k' parameter of make_map_scorer"):
-        make_map_scorer(k=0)
+    with pytest.raises(InvalidParameterError,
+                       match="'k' parameter of make_average_precision_scorer"):
+        make_average_precision_scorer(k=0)
     with pytest.raises(InvalidParameterError, match="'k' parameter of precision_at_k"):
         precision_at_k(["a"], [["a", "b", "c"]], k=2.5)
     with pytest.raises(ValueError, match="y_retrieved must be a rectangular array"):

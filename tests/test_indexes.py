@@ -287,7 +287,7 @@ def test_kneighbors_of_a_subset_are_rows_of_the_full_call(
 @pytest.mark.parametrize("cls", [LabelFilterRetriever, BackwardSearchRetriever])
 def test_queries_go_in_bounded_batches(monkeypatch, cls, two_attribute_items):
     X, y = two_attribute_items
-    params = {"max_iter": 10} if cls is BackwardSearchRetriever else {}
+    params = {"max_steps": 10} if cls is BackwardSearchRetriever else {}
     ret = cls(**TRAIN, **params, n_neighbors=5).fit(X, y)
     expected = [ret.kneighbors(None), ret.kneighbors(None, condition={1: "red"}),
                 ret.kneighbors(X[:50], condition=2)]
@@ -420,7 +420,7 @@ def test_pickle_keeps_one_float32_copy():
 
 def test_distilled_retriever_keeps_one_index(digits):
     X_train, X_test, y_train, _ = digits
-    teacher = BackwardSearchRetriever(**TRAIN, max_iter=5)
+    teacher = BackwardSearchRetriever(**TRAIN, max_steps=5)
     ret = DistilledRetriever(teacher, epochs=2, random_state=0).fit(X_train, y_train)
     assert ret.teacher_.vector_index_ is ret.vector_index_
     ret.index(X_test)
@@ -486,7 +486,7 @@ def test_faiss_flat_agrees_with_exact(factory):
 
 
 @pytest.mark.parametrize("factory, params", [
-    ("IVF8,Flat", {"nprobe": 1}), ("HNSW8", {"efSearch": 4}),
+    ("IVF8,Flat", {"nprobe": 1}), ("HNSW8", {"ef_search": 4}),
     ("IVF8,PQ4x4", {"nprobe": 1}),
 ])
 def test_faiss_filtered_search_finds_k_matching_items(factory, params):
@@ -582,7 +582,7 @@ def test_faiss_errors(digits):
             ret.kneighbors(X_train[:2], 3)
 
 
-@pytest.mark.parametrize("param", ["nprobe", "efSearch"])
+@pytest.mark.parametrize("param", ["nprobe", "ef_search"])
 @pytest.mark.parametrize("value", [2**31, 2**40])
 def test_faiss_search_parameters_must_fit_a_c_int(digits, param, value):
     # faiss takes them as a C int: past its range SWIG failed inside a search
@@ -708,7 +708,7 @@ def test_per_class_with_the_retrievers_ranking_options(two_attribute_items):
     # multi-attribute conditions and preserve (a second preference tier)
     _faiss()
     X, y = two_attribute_items
-    exact = BackwardSearchRetriever(**TRAIN, max_iter=10, preserve="predicted")
+    exact = BackwardSearchRetriever(**TRAIN, max_steps=10, preserve="predicted")
     exact.fit(X, y)
     ret = clone(exact).set_params(vector_index=FaissIndex(
         "IVF8,Flat", nprobe=10**6, per_class=True)).fit(X, y)

@@ -13,9 +13,9 @@ from skbackward import (
     DistilledRetriever,
     _model,
 )
-from skbackward.metrics import make_map_scorer
+from skbackward.metrics import make_average_precision_scorer
 
-FAST = dict(epochs=3, embedding_dim=16, max_iter=20, random_state=0)
+FAST = dict(epochs=3, embedding_dim=16, max_steps=20, random_state=0)
 
 
 @pytest.fixture
@@ -38,7 +38,8 @@ def _grid(memory, X, y):
     grid = GridSearchCV(
         BackwardSearchRetriever(**FAST, memory=memory),
         {"alpha": [0.05, 0.5, 2.0]},
-        scoring=make_map_scorer(k=5, exclude_own_class=True, n_queries=60),
+        scoring=make_average_precision_scorer(k=5, exclude_own_class=True,
+                                              n_queries=60),
         cv=KFold(3),
     )
     return grid.fit(X, y)
@@ -99,7 +100,7 @@ def test_training_parameters_and_data_are_the_key(digits, tmp_path, trainings, c
     BackwardSearchRetriever(**FAST, memory=str(tmp_path)).fit(X, y_other)
     assert len(trainings) == 4
     # query-time parameters are not part of it; nor is verbose
-    BackwardSearchRetriever(**{**FAST, "max_iter": 5}, memory=str(tmp_path),
+    BackwardSearchRetriever(**{**FAST, "max_steps": 5}, memory=str(tmp_path),
                             alpha=3.0, select="last", n_neighbors=3,
                             verbose=1).fit(X, y)
     assert len(trainings) == 4
@@ -186,7 +187,7 @@ def test_grid_in_worker_processes_shares_the_cache(digits, tmp_path):
     grid = GridSearchCV(
         BackwardSearchRetriever(**FAST, memory=str(tmp_path)),
         {"alpha": [0.05, 0.5, 2.0]},
-        scoring=make_map_scorer(k=5, n_queries=40), cv=KFold(3), n_jobs=2,
+        scoring=make_average_precision_scorer(k=5, n_queries=40), cv=KFold(3), n_jobs=2,
     ).fit(X, y)
     entries = list(tmp_path.rglob("output.pkl"))
     assert len(entries) == 3 + 1
@@ -197,5 +198,5 @@ def test_grid_in_worker_processes_shares_the_cache(digits, tmp_path):
 def _grid_scores(X, y):
     return GridSearchCV(
         BackwardSearchRetriever(**FAST), {"alpha": [0.05, 0.5, 2.0]},
-        scoring=make_map_scorer(k=5, n_queries=40), cv=KFold(3),
+        scoring=make_average_precision_scorer(k=5, n_queries=40), cv=KFold(3),
     ).fit(X, y).cv_results_["mean_test_score"]

@@ -16,7 +16,7 @@ from skbackward.metrics import (
     average_precision_at_k,
     conditional_neighbors,
     hit_at_k,
-    make_map_scorer,
+    make_average_precision_scorer,
     make_precision_scorer,
     make_retrieval_scorer,
     neighbor_overlap_at_k,
@@ -26,7 +26,7 @@ from skbackward.metrics import (
 )
 from skbackward.model_selection import sample_queries
 
-TINY = dict(epochs=3, embedding_dim=16, max_iter=20, random_state=0)
+TINY = dict(epochs=3, embedding_dim=16, max_steps=20, random_state=0)
 
 # ---- precision_at_k ----------------------------------------------------------
 
@@ -292,14 +292,14 @@ def test_bad_metric_name(metric):
 
 
 def test_scorer_names():
-    assert make_map_scorer(k=5).__name__ == "average_precision_at_5"
+    assert make_average_precision_scorer(k=5).__name__ == "average_precision_at_5"
     assert make_precision_scorer(k=3).__name__ == "precision_at_3"
     assert make_retrieval_scorer("harmonic", k=10).__name__ == "harmonic_at_10"
 
 
 @pytest.mark.parametrize(
     "scorer",
-    [make_map_scorer(k=5), make_precision_scorer(k=5),
+    [make_average_precision_scorer(k=5), make_precision_scorer(k=5),
      make_retrieval_scorer("precision", k=5, n_queries=40),
      make_retrieval_scorer("average_precision", k=5, exclude_own_class=True)],
     ids=["map", "precision", "n_queries", "exclude_own_class"],
@@ -318,7 +318,7 @@ def test_scorer_returns_deterministic_float_in_unit_interval(
 def test_scorer_matches_retrieval_scores(small_digits, digits_retriever):
     _, _, X_q, y_q = small_digits
     scores = retrieval_scores(digits_retriever, X_q, y_q, k=5)
-    ap = make_map_scorer(k=5)(digits_retriever, X_q, y_q)
+    ap = make_average_precision_scorer(k=5)(digits_retriever, X_q, y_q)
     precision = make_precision_scorer(k=5)(digits_retriever, X_q, y_q)
     assert ap == scores["average_precision"]
     assert precision == scores["precision"]
@@ -338,7 +338,7 @@ def test_scorer_precision_by_hand(small_digits, digits_retriever):
 
 def test_scorer_reproducible_across_refits(small_digits):
     X_train, y_train, X_q, y_q = small_digits
-    scorer = make_map_scorer(k=5)
+    scorer = make_average_precision_scorer(k=5)
     first = scorer(BackwardSearchRetriever(**TINY).fit(X_train, y_train), X_q, y_q)
     second = scorer(BackwardSearchRetriever(**TINY).fit(X_train, y_train), X_q, y_q)
     assert first == second
@@ -348,7 +348,7 @@ def test_scorer_on_pipeline(small_digits):
     X_train, y_train, X_q, y_q = small_digits
     pipe = Pipeline([("scale", StandardScaler()),
                      ("ret", BackwardSearchRetriever(**TINY))]).fit(X_train, y_train)
-    scorer = make_map_scorer(k=5)
+    scorer = make_average_precision_scorer(k=5)
     score = scorer(pipe, X_q, y_q)
     assert isinstance(score, float) and 0.0 <= score <= 1.0
     assert score == scorer(pipe, X_q, y_q)
@@ -360,7 +360,8 @@ def test_scorer_in_cross_val_score(small_digits):
     X_train, y_train, _, _ = small_digits
     scores = cross_val_score(
         BackwardSearchRetriever(**TINY), X_train, y_train,
-        scoring=make_map_scorer(k=5), cv=KFold(2, shuffle=True, random_state=0),
+        scoring=make_average_precision_scorer(k=5),
+        cv=KFold(2, shuffle=True, random_state=0),
     )
     assert scores.shape == (2,)
     assert np.all((scores >= 0) & (scores <= 1))
@@ -417,7 +418,7 @@ def test_two_attribute_scorer_with_2d_array_y(two_attribute_blobs):
 
 def test_joint_conditions_scorer(two_attribute_blobs, two_attribute_retriever):
     _, _, X_q, y_q = two_attribute_blobs
-    score = make_map_scorer(k=5)(two_attribute_retriever, X_q, y_q)
+    score = make_average_precision_scorer(k=5)(two_attribute_retriever, X_q, y_q)
     assert 0.0 <= score <= 1.0
 
 
@@ -454,9 +455,9 @@ def test_scorer_on_unlabelled_index(small_digits, digits_retriever):
     ret = copy.deepcopy(digits_retriever)
     ret.index(X_q)  # an unlabelled database
     with pytest.raises(ValueError, match="index has no labels"):
-        make_map_scorer(k=5)(ret, X_q, y_q)
+        make_average_precision_scorer(k=5)(ret, X_q, y_q)
     ret.index(X_train, y_train)  # labelled again
-    assert 0.0 <= make_map_scorer(k=5)(ret, X_q, y_q) <= 1.0
+    assert 0.0 <= make_average_precision_scorer(k=5)(ret, X_q, y_q) <= 1.0
 
 
 def test_scorer_on_pipeline_with_unlabelled_index(small_digits):

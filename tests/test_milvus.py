@@ -181,11 +181,11 @@ def test_search_strategies_with_milvus(two_attribute_items, db_path):
     X, y = two_attribute_items
     X_q = X[:25]
     for name, est in [
-        ("bs_filter", BackwardSearchRetriever(max_iter=10, **TRAIN)),
-        ("bs_plain", BackwardSearchRetriever(max_iter=10, filter_predicted=False,
+        ("bs_filter", BackwardSearchRetriever(max_steps=10, **TRAIN)),
+        ("bs_plain", BackwardSearchRetriever(max_steps=10, predicted_first=False,
                                              **TRAIN)),
         ("centroid", CentroidShiftRetriever(**TRAIN)),
-        ("student", DistilledRetriever(BackwardSearchRetriever(max_iter=10, **TRAIN),
+        ("student", DistilledRetriever(BackwardSearchRetriever(max_steps=10, **TRAIN),
                                        epochs=2, random_state=0)),
     ]:
         exact = est.fit(X, y)

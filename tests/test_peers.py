@@ -1,5 +1,5 @@
 """The peer strategies: plain kNN, label filter, centroid shift; and the
-search restricted to the predicted candidates (filter_predicted)."""
+search restricted to the predicted candidates (predicted_first)."""
 
 import copy
 
@@ -121,15 +121,15 @@ def test_peers_reach_the_condition(fitted, digits, cls):
     assert (digits[3][ind] == 0).mean() > 0.8
 
 
-def test_filter_predicted_is_the_default():
-    assert BackwardSearchRetriever().filter_predicted is True
+def test_predicted_first_is_the_default():
+    assert BackwardSearchRetriever().predicted_first is True
 
 
-def test_filter_predicted_ranks_candidates_by_the_searched_embedding(fitted, digits):
+def test_predicted_first_ranks_candidates_by_the_searched_embedding(fitted, digits):
     # a copy: the module's fitted retrievers stay as they are
     ret = copy.deepcopy(fitted[BackwardSearchRetriever])
     X = digits[1][:25]
-    ret.set_params(filter_predicted=True, alpha=0.3)
+    ret.set_params(predicted_first=True, alpha=0.3)
     dist, ind = ret.kneighbors(X, 6, condition=9)
     assert (ret.vector_index_.predicted_[ind, 0] == 9).all()
     Zs = ret.transform(X, condition=9)
@@ -139,13 +139,13 @@ def test_filter_predicted_ranks_candidates_by_the_searched_embedding(fitted, dig
     cos[:, ret.vector_index_.predicted_[:, 0] != 9] = -np.inf
     np.testing.assert_array_equal(ind, np.argsort(-cos, axis=1)[:, :6])
     # the search itself does not change
-    ret.set_params(filter_predicted=False)
+    ret.set_params(predicted_first=False)
     np.testing.assert_array_equal(ret.transform(X, condition=9), Zs)
 
 
-def test_student_inherits_filter_predicted(digits):
+def test_student_inherits_predicted_first(digits):
     X_train, X_test, y_train, _ = digits
-    teacher = BackwardSearchRetriever(**TRAIN, max_iter=30, filter_predicted=True)
+    teacher = BackwardSearchRetriever(**TRAIN, max_steps=30, predicted_first=True)
     ret = DistilledRetriever(teacher, epochs=3, random_state=0).fit(X_train, y_train)
     ind = ret.kneighbors(X_test[:20], 5, return_distance=False, condition=2)
     assert (ret.vector_index_.predicted_[ind, 0] == 2).all()
@@ -246,7 +246,7 @@ def test_preserve_keeps_the_other_head_in_the_search(two_attributes):
     np.testing.assert_array_equal(zero.transform(Xq, condition=condition), free)
     # condition_report judges the asked condition only
     report = copy.deepcopy(ret).set_params(preserve="predicted").condition_report(
-        Xq, condition)
+        Xq, condition=condition)
     red = ret.attribute_classes_[1].tolist().index("red")
     at_z = predict_labels(ret.model_, report.embedding, "cpu")
     np.testing.assert_array_equal(report.reached, at_z[:, 1] == red)
@@ -277,7 +277,7 @@ def test_query_weight_one_is_the_label_filter(two_attributes):
 def test_query_weight_blends_the_two_directions(two_attributes):
     X, _, fits = two_attributes
     ret = fits[BackwardSearchRetriever]
-    half = copy.deepcopy(ret).set_params(query_weight=0.5, filter_predicted=False)
+    half = copy.deepcopy(ret).set_params(query_weight=0.5, predicted_first=False)
     Xq = X[:20]
     Z0, Zs = ret.transform(Xq), ret.transform(Xq, condition={1: "red"})
 

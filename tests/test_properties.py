@@ -76,9 +76,9 @@ def assert_names(arg, error):
 
 
 def _retrievers():
-    search = dict(max_iter=8)
+    search = dict(max_steps=8)
     return {
-        "backward": BackwardSearchRetriever(**TRAIN, **search, filter_predicted=False),
+        "backward": BackwardSearchRetriever(**TRAIN, **search, predicted_first=False),
         "backward+filter": BackwardSearchRetriever(**TRAIN, **search),
         "distilled": DistilledRetriever(
             BackwardSearchRetriever(**TRAIN, **search), epochs=3,
@@ -251,7 +251,7 @@ def test_transform_and_condition_report_valid_inputs(world, name, data):
     Z = ret.transform(X, condition=condition, condition_weight=weight)
     assert Z.shape == (n, 8) and Z.dtype == X.dtype and np.isfinite(Z).all()
     if condition is not None:
-        report = ret.condition_report(X, condition, weight)
+        report = ret.condition_report(X, condition=condition, condition_weight=weight)
         np.testing.assert_array_equal(report.embedding, Z)
         assert (report.n_steps >= 0).all() and report.reached.dtype == bool
         assert np.isfinite(report.distance).all()
@@ -296,7 +296,7 @@ def test_fit_valid_inputs(cls, data):
     y = np.array([labels[i % len(labels)] for i in range(n)], dtype=object)
     params = dict(epochs=1, embedding_dim=4, random_state=0)
     if cls is DistilledRetriever:
-        ret = cls(BackwardSearchRetriever(**params, max_iter=3), epochs=1,
+        ret = cls(BackwardSearchRetriever(**params, max_steps=3), epochs=1,
                   targets_per_sample=1, random_state=0)
     else:
         ret = cls(**params)
@@ -378,9 +378,9 @@ def test_kneighbors_invalid_inputs_name_the_argument(world, name, bad):
 def test_transform_and_index_invalid_X_name_X(world, name, X):
     ret = world[0][name]
     for method in (ret.transform, ret.condition_report, copy.deepcopy(ret).index):
-        args = (X, "red") if method == ret.condition_report else (X,)
+        kwargs = {"condition": "red"} if method == ret.condition_report else {}
         with pytest.raises(ERRORS) as info:
-            method(*args)
+            method(X, **kwargs)
         assert_names("X", info.value)
 
 
@@ -471,7 +471,8 @@ def test_unfitted_methods_raise_not_fitted(name):
     ret = _retrievers()[name]
     X = np.zeros((2, 7))
     for call in (lambda: ret.transform(X), lambda: ret.kneighbors(X),
-                 lambda: ret.index(X), lambda: ret.condition_report(X, "red")):
+                 lambda: ret.index(X),
+                 lambda: ret.condition_report(X, condition="red")):
         with pytest.raises(NotFittedError):
             call()
 

@@ -1,6 +1,6 @@
 """The batched Backward Search against plain transcriptions of its definition.
 
-The published selection rule (DESIGN.md §2.2), per query, at step t = 1..max_iter:
+The published selection rule (DESIGN.md §2.2), per query, at step t = 1..max_steps:
 1. L = L(z_{t-1});  2. backward, Adam step -> z_t;
 3. if counter <= patience and best >= L (ties update): keep z_t, best = L,
    counter = 0; else counter += 1.
@@ -20,7 +20,7 @@ from .conftest import HostReads
 
 D = 16
 N_CLASSES = (4, 3)
-PARAMS = dict(lr=0.2, max_iter=100, patience=10)
+PARAMS = dict(lr=0.2, max_steps=100, patience=10)
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +48,15 @@ def _search(heads, z0, targets, weights, alpha, **kw):
 # ---- transcriptions of the published rule ------------------------------------------
 
 
-def published_batch_routine(heads, z0, targets, weights, *, alpha, lr, max_iter,
+def published_batch_routine(heads, z0, targets, weights, *, alpha, lr, max_steps,
                             patience):
-    """The published batch routine: one Adam over all queries, all max_iter
+    """The published batch routine: one Adam over all queries, all max_steps
     steps, a Python loop over the queries for the selection (step 3)."""
     z = z0.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=lr)
     result, n_steps = z0.clone(), [0] * z0.shape[0]
     best, counter = [float("inf")] * z0.shape[0], [0] * z0.shape[0]
-    for step in range(1, max_iter + 1):
+    for step in range(1, max_steps + 1):
         loss = query_losses(heads, z, z0, targets, weights, alpha)  # 1.
         optimizer.zero_grad()
         loss.sum().backward()  # 2.
@@ -70,7 +70,7 @@ def published_batch_routine(heads, z0, targets, weights, *, alpha, lr, max_iter,
     return result, torch.tensor(n_steps)
 
 
-def per_query_loop(heads, z0, targets, weights, *, alpha, lr, max_iter, patience):
+def per_query_loop(heads, z0, targets, weights, *, alpha, lr, max_steps, patience):
     """The same three steps for each query alone, with its own Adam."""
     results, steps = [], []
     for i in range(z0.shape[0]):
@@ -78,7 +78,7 @@ def per_query_loop(heads, z0, targets, weights, *, alpha, lr, max_iter, patience
         z = z0[row].clone().requires_grad_(True)
         optimizer = torch.optim.Adam([z], lr=lr)
         result, n_steps, best, counter = z0[row].clone(), 0, float("inf"), 0
-        for step in range(1, max_iter + 1):
+        for step in range(1, max_steps + 1):
             loss = query_losses(heads, z, z0[row], targets[row], weights[row], alpha)
             optimizer.zero_grad()
             loss.sum().backward()
@@ -101,9 +101,9 @@ def per_query_loop(heads, z0, targets, weights, *, alpha, lr, max_iter, patience
 def test_bit_for_bit_the_published_batch_routine(heads, alpha, attributes):
     """Early exit and vectorised counters change nothing, to the last bit."""
     z0, targets, weights = _problem(23, seed=1, attributes=attributes)
-    z, n_steps, n_iter = _search(heads, z0, targets, weights, alpha, max_iter=60)
+    z, n_steps, n_iter = _search(heads, z0, targets, weights, alpha, max_steps=60)
     z_ref, steps_ref = published_batch_routine(
-        heads, z0, targets, weights, alpha=alpha, **(PARAMS | {"max_iter": 60})
+        heads, z0, targets, weights, alpha=alpha, **(PARAMS | {"max_steps": 60})
     )
     assert torch.equal(z, z_ref)
     assert torch.equal(n_steps, steps_ref)
@@ -116,9 +116,9 @@ def test_equals_each_query_searched_alone(heads, alpha):
     rounding of batched matrix products (BLAS sums a row differently in a
     batch of one)."""
     z0, targets, weights = _problem(12, seed=2, attributes=(0, 1))
-    z, n_steps, _ = _search(heads, z0, targets, weights, alpha, max_iter=60)
+    z, n_steps, _ = _search(heads, z0, targets, weights, alpha, max_steps=60)
     z_ref, steps_ref = per_query_loop(
-        heads, z0, targets, weights, alpha=alpha, **(PARAMS | {"max_iter": 60})
+        heads, z0, targets, weights, alpha=alpha, **(PARAMS | {"max_steps": 60})
     )
     assert torch.equal(n_steps, steps_ref)
     np.testing.assert_allclose(z.numpy(), z_ref.numpy(), rtol=0, atol=1e-10)
@@ -147,9 +147,9 @@ def test_the_selection_step_on_scripted_losses():
     assert stall.tolist() == [0, 6, 3, 5]
 
 
-def test_max_iter_one_takes_one_step(heads):
+def test_max_steps_one_takes_one_step(heads):
     z0, targets, weights = _problem(9, seed=3)
-    z, n_steps, n_iter = _search(heads, z0, targets, weights, 0.3, max_iter=1)
+    z, n_steps, n_iter = _search(heads, z0, targets, weights, 0.3, max_steps=1)
     assert n_iter == 1 and n_steps.tolist() == [1] * 9
     # exactly one Adam step from z0
     z1 = z0.clone().requires_grad_(True)
@@ -178,18 +178,18 @@ def _flat_heads():
 
 def test_ties_update_and_keep_the_counter_at_zero():
     """With a constant loss every step ties: each stores its iterate, no
-    counter grows, so the search runs all max_iter steps."""
+    counter grows, so the search runs all max_steps steps."""
     z0 = torch.rand(5, D, dtype=torch.float64)
     targets, weights = torch.zeros(5, 1, dtype=torch.int64), torch.ones(5, 1)
     z, n_steps, n_iter = backward_search(_flat_heads(), z0, targets, weights.double(),
-                                         alpha=0.0, lr=0.2, max_iter=40, patience=3)
+                                         alpha=0.0, lr=0.2, max_steps=40, patience=3)
     assert n_iter == 40 and n_steps.tolist() == [40] * 5
     assert torch.equal(z, z0)  # zero gradient: Adam does not move z
 
 
 def test_early_exit_once_every_counter_passed_patience(heads):
     z0, targets, weights = _problem(30)
-    _, n_steps, n_iter = _search(heads, z0, targets, weights, alpha=0.5, max_iter=1000)
+    _, n_steps, n_iter = _search(heads, z0, targets, weights, alpha=0.5, max_steps=1000)
     assert n_iter < 1000
     assert n_iter == int(n_steps.max()) + 10 + 1  # the last update, then patience + 1
 
@@ -208,13 +208,13 @@ def test_the_search_loop_reads_nothing_back_per_step(heads, select):
     """The state stays on the device: no value is read back to the host at
     each step (each read would stall a GPU), so a search of 80 steps reads
     as often as one of 20: at the start, and once to see that no query can
-    stop before max_iter (patience 1000)."""
+    stop before max_steps (patience 1000)."""
     problem = _problem(23, seed=1, attributes=(0, 1))
     counts = []
-    for max_iter in (20, 80):
-        calls, n_iter = _host_reads(heads, problem, alpha=0.5, max_iter=max_iter,
+    for max_steps in (20, 80):
+        calls, n_iter = _host_reads(heads, problem, alpha=0.5, max_steps=max_steps,
                                     patience=1000, select=select)
-        assert n_iter == max_iter
+        assert n_iter == max_steps
         counts.append(len(calls))
     assert counts[0] == counts[1] <= 3, calls
 
@@ -225,8 +225,8 @@ def test_early_exit_reads_back_a_few_times_per_search(heads):
     update known so far): about once per patience + 1 steps, not at every
     step, and the loop still stops at the step where it first is true."""
     problem = _problem(30)
-    calls, n_iter = _host_reads(heads, problem, alpha=0.5, max_iter=1000)
-    _, n_steps, _ = _search(heads, *problem, alpha=0.5, max_iter=1000)
+    calls, n_iter = _host_reads(heads, problem, alpha=0.5, max_steps=1000)
+    _, n_steps, _ = _search(heads, *problem, alpha=0.5, max_steps=1000)
     assert n_iter == int(n_steps.max()) + PARAMS["patience"] + 1
     assert n_iter > 4 * (PARAMS["patience"] + 1)  # long enough to tell
     assert len(calls) <= 2 + 2 * n_iter // (PARAMS["patience"] + 1), calls
@@ -291,7 +291,7 @@ def test_search_is_deterministic(heads):
 
 def test_last_iterate_runs_every_step_and_matches_a_plain_adam_loop(heads):
     z0, targets, weights = _problem(8, seed=3)
-    z, n_steps, n_iter = _search(heads, z0, targets, weights, 0.3, max_iter=25,
+    z, n_steps, n_iter = _search(heads, z0, targets, weights, 0.3, max_steps=25,
                                  select="last")
     assert n_iter == 25 and n_steps.tolist() == [25] * 8
     for i in range(8):  # each row as a single query in its own Adam loop

@@ -9,7 +9,7 @@ import torch
 from skbackward import BackwardSearchRetriever, DistilledRetriever, _base, _model
 from skbackward._model import torch_threads
 
-FAST = dict(epochs=3, embedding_dim=16, max_iter=20, random_state=0)
+FAST = dict(epochs=3, embedding_dim=16, max_steps=20, random_state=0)
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_calls_run_with_n_threads_and_restore_the_callers_setting(
     assert torch.get_num_threads() == caller_threads
     ret.transform(X_test[:5], condition=1)
     ret.kneighbors(X_test[:5], condition=1)
-    ret.condition_report(X_test[:5], 1)
+    ret.condition_report(X_test[:5], condition=1)
     ret.index(X_test[:50])
     assert torch.get_num_threads() == caller_threads
     assert seen == {"fit": {inside}, "query": {inside}}
