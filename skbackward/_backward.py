@@ -5,7 +5,8 @@ from numbers import Real
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
-from ._base import PRESERVE_CONSTRAINT, TrainedRetriever, blend_directions
+from ._base import TrainedRetriever
+from ._conditioning import blend_directions
 from ._docstrings import (
     INDEX_PARAMETERS,
     N_THREADS_PARAMETER,
@@ -13,7 +14,7 @@ from ._docstrings import (
     fill_doc,
 )
 from ._search import SELECTION_RULES, search_embeddings
-from ._validation import Range, count, finite
+from ._validation import PRESERVE_CONSTRAINT, Range, count, finite
 
 
 @fill_doc(training_parameters=TRAINING_PARAMETERS, index_parameters=INDEX_PARAMETERS,

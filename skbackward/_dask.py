@@ -11,6 +11,8 @@ only connection settings and the workers query the shared database.
 
 import numpy as np
 
+from ._validation import check_exclude, check_n_neighbors
+
 
 def is_dask_collection(x):
     """Whether ``x`` is a dask collection (without importing dask)."""
@@ -134,11 +136,11 @@ def kneighbors(estimator, X, k, return_distance, condition, condition_weight,
     _require_dask()
     import dask.array as da
 
-    n_db = estimator._fitted_index().n_items_
+    n_db = estimator.n_index_samples_
     if exclude is not None and not is_dask_collection(exclude):
-        exclude = estimator._check_exclude(exclude, X.shape[0], n_db)
+        exclude = check_exclude(exclude, X.shape[0], n_db)
     # before building the graph (the blocks check again, with dask exclude)
-    estimator._check_n_neighbors(
+    check_n_neighbors(
         k, n_db, X.shape[0], None if is_dask_collection(exclude) else exclude
     )
     per_query = {"condition": condition, "condition_weight": condition_weight,

@@ -10,11 +10,14 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._backward import BackwardSearchRetriever
-from ._base import BaseRetriever, blend_directions, warn_caller, with_threads
+from ._base import BaseRetriever
+from ._conditioning import blend_directions, kept_classes, preserved_attributes
 from ._docstrings import INDEX_PARAMETERS, N_THREADS_PARAMETER, fill_doc
+from ._labels import fitted_label_codes
 from ._model import (
     as_tensor,
     check_finite_network,
+    embed,
     frozen,
     initialized,
     make_generator,
@@ -25,13 +28,17 @@ from ._model import (
 )
 from ._search import search_embeddings
 from ._student import StudentNetwork, amortized_loss, distill_loss, draw_conditions
+from ._threads import with_threads
+from ._training import train_retriever, validate_fit_data
 from ._validation import (
     TRAINING_CONSTRAINTS,
+    check_all_params,
     check_groups,
     check_params,
     count,
     finite,
 )
+from ._warnings import warn_caller
 
 _OBJECTIVES = ("distill", "amortized")
 
@@ -247,7 +254,7 @@ class DistilledRetriever(BaseRetriever):
         self : object
             The fitted retriever.
         """
-        X_checked, _, _ = self._validate_fit_data(X, y)
+        X_checked, _, _ = validate_fit_data(self, X, y)
         groups = check_groups(groups, X_checked.shape[0])
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         # the raw X and y: a DataFrame's names reach the teacher
@@ -258,8 +265,10 @@ class DistilledRetriever(BaseRetriever):
                 f"fitted on {teacher.n_features_in_}."
             )
         # a prefit teacher may know more labels than y has, never fewer
-        Y, codes = teacher._label_codes(y, n_samples=X_checked.shape[0],
-                                        who="prefit teacher")
+        Y, codes = fitted_label_codes(
+            y, teacher.attributes_, teacher.attribute_classes_,
+            n_samples=X_checked.shape[0], who="prefit teacher",
+        )
         if self.prefit:
             self._check_teacher_labels(teacher, X_checked, codes)
         self.teacher_ = teacher
@@ -278,7 +287,7 @@ class DistilledRetriever(BaseRetriever):
         if self.prefit:
             check_is_fitted(teacher)
             # the student reads its search parameters: they must be valid
-            teacher._validate_params()
+            check_all_params(teacher)
             # without its index: this retriever builds the one both use
             index = teacher.__dict__.get("vector_index_")
             return copy.deepcopy(teacher, memo={id(index): None})
@@ -294,9 +303,11 @@ class DistilledRetriever(BaseRetriever):
                     UserWarning,
                 )
             teacher.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
-        teacher._validate_params()
-        # without its index: this retriever builds the one both use
-        return teacher._fit(X, y, build_index=False)
+        check_all_params(teacher)
+        # without its index: this retriever builds the one both use (and a
+        # BackwardSearchRetriever learns nothing beyond its network)
+        train_retriever(teacher, X, y)
+        return teacher
 
     # rows of X compared with a prefit teacher's indexed items
     _SAME_ITEMS_SAMPLE = 16
@@ -317,7 +328,8 @@ class DistilledRetriever(BaseRetriever):
         rows = np.unique(np.linspace(0, n - 1, min(n, self._SAME_ITEMS_SAMPLE))
                          .round().astype(np.int64))
         stored = np.concatenate([index.embeddings(r, r + 1) for r in rows])
-        if not np.allclose(teacher._embed(X[rows]), stored, rtol=1e-4, atol=1e-5):
+        Z = embed(teacher.model_, X[rows], teacher.device)
+        if not np.allclose(Z, stored, rtol=1e-4, atol=1e-5):
             return  # other items: y is the only truth about them
         held = teacher.encode_labels(index.labels_)
         differ = np.flatnonzero((held != codes).any(axis=1))
@@ -335,7 +347,7 @@ class DistilledRetriever(BaseRetriever):
     def _train_student(self, X, seed):
         teacher = self.teacher_
         n_classes = [len(c) for c in self.attribute_classes_]
-        Z0 = teacher._embed(X.astype(np.float32, copy=False))
+        Z0 = embed(teacher.model_, X.astype(np.float32, copy=False), teacher.device)
         student = initialized(
             StudentNetwork, Z0.shape[1], n_classes, self.hidden_dim, seed=seed
         )
@@ -351,7 +363,7 @@ class DistilledRetriever(BaseRetriever):
             draws = make_generator(seed + 2, torch.device("cpu"))
             loss = amortized_loss(
                 heads, teacher.alpha, n_classes, draws,
-                preserved=teacher._preserved_attributes(),
+                preserved=_preserved(teacher),
                 keep_weight=teacher.preserve_weight,
             )
         curve = train_network(
@@ -379,7 +391,9 @@ class DistilledRetriever(BaseRetriever):
             teacher.model_, Z0, targets, (targets >= 0).astype(np.float32),
             device=teacher.device, alpha=teacher.alpha, lr=teacher.search_lr,
             max_steps=teacher.max_steps, patience=teacher.patience,
-            select=teacher.select, keep=teacher._kept_classes(Z0, targets),
+            select=teacher.select,
+            keep=kept_classes(teacher.model_, Z0, targets,
+                              _preserved(teacher), teacher.device),
             keep_weight=teacher.preserve_weight,
         )
         return Z0, targets, Z_star
@@ -482,3 +496,8 @@ def _row(codes, r, retriever):
     labels = [cls[c].item() if hasattr(cls[c], "item") else cls[c]
               for cls, c in zip(retriever.attribute_classes_, codes[r])]
     return labels[0] if len(labels) == 1 else labels
+
+
+def _preserved(teacher):
+    """The attributes the fitted teacher's ``preserve`` keeps."""
+    return preserved_attributes(teacher.preserve, teacher.attributes_)

@@ -18,41 +18,35 @@ from .indexes import ExactIndex
 SQRT2 = np.sqrt(2.0)
 
 
-class FeatureIndex:
+class FeatureIndex(ExactIndex):
     """An exact index of ``[unit embedding, unit features] / sqrt 2`` per item.
 
     Built beside the retriever's ``vector_index_`` from the same chunks
     (same items, same predicted classes), kept in process whatever
-    ``vector_index`` is.
+    ``vector_index`` is. An :class:`~skbackward.indexes.ExactIndex` fed
+    chunk by chunk (:meth:`start`, :meth:`add`, :meth:`end_build`) rather
+    than from one iterable, since the retriever's chunks feed both indexes
+    in one pass over the items.
     """
 
-    def __init__(self, n_items, dim, n_features, n_attributes, index=None):
-        self.dim = dim
-        if index is None:
-            index = ExactIndex()
-            index._start_build(n_items, dim + n_features, n_attributes)
-        self.index = index
-
-    @property
-    def n_items(self):
-        return self.index.n_items_
+    def start(self, n_items, dim, n_features, n_attributes):
+        """Start an empty index of ``n_items`` items: embeddings of ``dim``
+        and ``n_features`` input features. Returns self."""
+        self._start_build(n_items, dim + n_features, n_attributes)
+        return self
 
     def add(self, unit, X, predicted):
         """Add items: their unit embeddings, input features and predicted classes."""
         both = np.hstack([unit, unit_float32(X)[0]]) / np.float32(SQRT2)
-        self.index._add(both, np.ones(len(both), np.float32), predicted, None)
+        self._add(both, np.ones(len(both), np.float32), predicted, None)
 
     def end_build(self):
-        self.index._end_build()
+        """Called once all the items are added."""
+        self._end_build()
 
     def grown(self, n_items):
         """A copy ready to take ``n_items`` more items (``add``, ``end_build``)."""
-        grown = self.index._grown(n_items)
-        return FeatureIndex(None, self.dim, None, None, index=grown)
-
-    def embeddings(self, start, stop):
-        """Stored vectors of items ``start:stop`` (the features from ``dim`` on)."""
-        return self.index.embeddings(start, stop)
+        return self._grown(n_items)
 
     def blended_queries(self, Z, X, weight):
         """Query vectors that rank by ``(1 - weight) cos(Z, z_i) + weight
@@ -60,10 +54,6 @@ class FeatureIndex:
         Z = np.asarray(Z, dtype=np.float64)
         X = np.asarray(X, dtype=np.float64)
         return np.hstack([(1 - weight) * normalize(Z), weight * normalize(X)])
-
-    def search(self, queries, k, *, exclude=None, prefer=None):
-        """``search`` of the exact index over the concatenated vectors."""
-        return self.index.search(queries, k, exclude=exclude, prefer=prefer)
 
     @staticmethod
     def blended_distances(distances, queries):

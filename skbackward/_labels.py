@@ -339,3 +339,22 @@ def label_codes(y, classes, attributes, *, input_name="y", allow_unknown=False):
                 f"labels: {cls.tolist()}."
             )
     return codes
+
+
+def fitted_label_codes(y, attributes, attribute_classes, *, n_samples=None,
+                       allow_unknown=False, who="retriever"):
+    """``(y, codes)``: labels checked against a fitted retriever's
+    ``attributes`` (a DataFrame's columns matched by name), and their class
+    indices in ``attribute_classes``."""
+    y = check_labels(align_columns(y, attributes), attributes=attributes)
+    n_attr, n_fit = 1 if y.ndim == 1 else y.shape[1], len(attributes)
+    wrong_rows = n_samples is not None and y.shape[0] != n_samples
+    if n_attr != n_fit or wrong_rows:
+        n = "n_samples" if n_samples is None else n_samples
+        raise ValueError(
+            f"y must have shape ({n},) or ({n}, {n_fit}); got {y.shape} (y has "
+            f"{n_attr} attribute(s); the {who} was fitted on {n_fit}: "
+            f"{attributes})."
+        )
+    return y, label_codes(y, attribute_classes, attributes,
+                          allow_unknown=allow_unknown)

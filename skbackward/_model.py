@@ -6,14 +6,14 @@ arguments in and get numpy arrays (or CPU modules) back.
 
 import copy
 import math
-import threading
 import time
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from ._threads import torch_threads
 
 # Layer sizes and dropout rates of the published model (Lee & Kim, PLoS ONE
 # 2024; the user guide's page on the method).
@@ -208,56 +208,6 @@ def fit_network(X, codes, classes, *, embedding_dim, epochs, batch_size,
     return network, losses
 
 
-# Serialises reading and setting the thread count (torch also sets MKL's
-# process-wide count, and the count new threads start with).
-_THREADS_LOCK = threading.Lock()
-
-
-def effective_threads(n_threads):
-    """The intra-op thread count a ``n_threads`` parameter asks for.
-
-    None: 1 (the networks are small: a second thread gained little on a quiet
-    machine and cost several times the time on a busy one; see the user
-    guide's page on practical matters). A positive int: that many. -1: the
-    calling thread's current torch setting (torch's default: the machine's
-    cores or ``OMP_NUM_THREADS``; or what ``torch.set_num_threads`` set); -2
-    one less, and so on, at least 1 (scikit-learn's convention for
-    negative counts).
-    """
-    if n_threads is None:
-        return 1
-    if n_threads < 0:
-        return max(1, torch.get_num_threads() + 1 + n_threads)
-    return n_threads
-
-
-@contextmanager
-def torch_threads(n):
-    """Run the block with ``n`` torch intra-op threads, then restore the
-    caller's setting.
-
-    torch's count lives in the calling thread's OpenMP settings (other
-    threads keep theirs; new threads start with the last value set, and MKL
-    reads a process-wide copy): the block reads the calling thread's count,
-    sets ``n`` and sets the old count back on the way out, exceptions
-    included. Each thread restores its own count, so scopes nest and run in
-    concurrent threads; the lock keeps each read-and-set whole. The thread
-    count changes the last bits of float results (reductions split
-    differently), so a fixed ``n`` keeps results reproducible whatever the
-    machine's cores.
-    """
-    with _THREADS_LOCK:
-        before = torch.get_num_threads()
-        if n != before:
-            torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            if torch.get_num_threads() != before:
-                torch.set_num_threads(before)
-
-
 def heads_loss(network, x, codes):
     """Mean over attributes of the cross-entropy of each classifier head."""
     _, logits = network(x)
@@ -425,6 +375,19 @@ def predict_embedding(module, X, device, chunk_size=8192):
         for s in range(0, X.shape[0], chunk_size)
     ]
     return np.concatenate(out) if out else np.empty((0,), X.dtype)
+
+
+def embed(network, X, device):
+    """The embeddings of features ``X`` by ``network`` (its ``embed``
+    head), refusing features that overflow it."""
+    Z = predict_embedding(network.embed, X, device)
+    if not np.isfinite(Z).all():
+        raise ValueError(
+            f"X has values too large for the model (max |X| = "
+            f"{np.abs(X).max():.3g}): its embedding overflowed in {X.dtype}. "
+            "Scale X as in fit."
+        )
+    return Z
 
 
 @torch.no_grad()

@@ -8,7 +8,7 @@ answered.
 
 import numpy as np
 
-from ._base import PRESERVE_CONSTRAINT, TrainedRetriever
+from ._base import TrainedRetriever
 from ._docstrings import (
     INDEX_PARAMETERS,
     N_THREADS_PARAMETER,
@@ -16,6 +16,7 @@ from ._docstrings import (
     fill_doc,
 )
 from ._model import predict_labels
+from ._validation import PRESERVE_CONSTRAINT
 
 _TRAINING_PARAMETERS = (
     "Parameters\n----------\n" + TRAINING_PARAMETERS + INDEX_PARAMETERS

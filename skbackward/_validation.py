@@ -16,6 +16,10 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
+from sklearn.utils.validation import validate_data
+
+# the dtypes the retrievers compute in: float32 stays float32, others float64
+FLOAT_DTYPES = (np.float64, np.float32)
 
 
 class Range(Interval):
@@ -71,6 +75,10 @@ TRAINING_CONSTRAINTS = {
 THREADS_CONSTRAINT = [None, count(1), Range(Integral, None, -1, closed="right")]
 
 
+# the ``preserve`` parameter: "none", "predicted" or a list of attribute names
+PRESERVE_CONSTRAINT = [StrOptions({"none", "predicted"}), list, tuple]
+
+
 class DeviceOptions(StrOptions):
     """The device strings supported: "cpu", "cuda", "cuda:<index>" and "auto"."""
 
@@ -101,6 +109,12 @@ def check_params(estimator, names):
     )
 
 
+def check_all_params(estimator):
+    """Validate every parameter of ``estimator`` (what ``fit`` validates),
+    for an estimator fitted by another (a teacher by its student)."""
+    check_params(estimator, estimator._parameter_constraints)
+
+
 def check_arguments(constraints, caller_name, **arguments):
     """Validate method arguments against ``{name: constraints}``."""
     validate_parameter_constraints(constraints, arguments, caller_name=caller_name)
@@ -123,3 +137,51 @@ def check_groups(groups, n_samples):
         raise ValueError("groups holds NaN: every item needs a group (a NaN "
                          "equals no other, so it could never be a counterpart).")
     return groups
+
+
+def validate_X(estimator, X, **kwargs):
+    """``validate_data`` for ``X`` (``reset=False`` unless given); an error
+    that does not name X says so.
+
+    ``order="C"`` copies arrays with negative strides (``X[::-1]``),
+    which torch cannot read.
+    """
+    kwargs.setdefault("reset", False)
+    try:
+        return validate_data(estimator, X, dtype=FLOAT_DTYPES, order="C", **kwargs)
+    except ValueError as exc:
+        if "X" in str(exc).split(" ") or "Input X" in str(exc):
+            raise
+        raise ValueError(f"Invalid X: {exc}") from None
+
+
+def check_exclude(exclude, n_queries, n_items):
+    """``exclude`` as int64, one indexed row (or -1) per query, or None."""
+    if exclude is None:
+        return None
+    try:
+        exclude = np.asarray(exclude)
+    except ValueError:  # ragged
+        exclude = np.empty(0, dtype=object)
+    if exclude.shape != (n_queries,) or exclude.dtype.kind not in "iu":
+        raise ValueError(
+            f"exclude must be integers of shape ({n_queries},), one indexed "
+            f"row (or -1) per query; got {exclude.dtype} {exclude.shape}."
+        )
+    if (exclude >= n_items).any() or (exclude < -1).any():
+        raise ValueError(f"exclude holds rows outside [-1, {n_items - 1}].")
+    return exclude.astype(np.int64)
+
+
+def check_n_neighbors(k, n_db, n_q, exclude, x_is_none=False):
+    """Checked before paying for a search: ``k`` items must be left once
+    each query's excluded item is left out."""
+    left = n_db - (exclude is not None and bool((exclude >= 0).any()))
+    if k > left:
+        raise ValueError(
+            f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, "
+            f"n_samples_fit = {n_db}, n_samples = {n_q}"
+            + ("" if left == n_db else
+               f" ({left} items are left after excluding one per query"
+               + ("; X=None excludes each item itself)" if x_is_none else ")"))
+        )

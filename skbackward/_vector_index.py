@@ -22,16 +22,17 @@ from ._validation import check_arguments, check_params, count, position
 class VectorIndex(BaseEstimator, metaclass=ABCMeta):
     """Base class of the index objects of the ``vector_index`` parameter.
 
-    An unfitted instance holds parameters only. A retriever builds a fitted
-    copy (``clone`` of it, then the building hooks below, in this order) and
-    keeps it as its ``vector_index_``; a fitted index is never modified
-    afterwards (appending builds a new object by ``_grown``), so a search
-    running in another thread sees either the old index or the new one.
+    An unfitted instance holds parameters only. A retriever fills a fitted
+    copy (``clone`` of it, then :meth:`build`) and keeps it as its
+    ``vector_index_``; a fitted index is never modified afterwards
+    (:meth:`extend` builds a new object), so a search running in another
+    thread sees either the old index or the new one.
 
-    Building hooks, called by the retriever:
+    Building hooks, called by :meth:`build` and :meth:`extend` (the template
+    methods) in this order:
 
-    1. ``_will_replace(previous)``: the retriever's current fitted index (or
-       None), which this build will replace.
+    1. ``_will_replace(previous)``: the fitted index (or None) this build
+       will replace.
     2. ``_start_build(n_items, dim, n_attributes)``: a new, empty index for
        ``n_items`` items of dimension ``dim``.
     3. ``_check_labels(labels)``: all the items' labels (or None), to refuse
@@ -46,11 +47,11 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
        (m, n_attributes), or None.
     6. ``_end_build()``.
 
-    ``_grown(n_items)`` returns a new fitted index holding this one's items,
-    ready for ``_check_labels``, ``_add`` of ``n_items`` more and
-    ``_end_build`` (``index(X, append=True)``). When a step after
-    ``_start_build`` or ``_grown`` fails, the retriever calls
-    ``_abort_build()`` on the new index (and keeps its old one).
+    ``_grown(n_items)`` returns a new fitted index holding this one's items
+    (a copy of this one), ready for ``_check_labels``, ``_add`` of
+    ``n_items`` more and ``_end_build`` (:meth:`extend`). When a step after
+    ``_start_build`` or ``_grown`` fails, ``_abort_build()`` is called on
+    the new index (and the old one stays).
 
     Query hooks, called by the public methods once they have checked their
     arguments: ``_search(unit, k, exclude, prefer)`` -> ``(similarities,
@@ -92,6 +93,91 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
     _search_params = ()
 
     # ---- building (see the class docstring) ------------------------------------
+
+    def build(self, chunks, *, n_items, dim, n_attributes, labels=None,
+              training_sample=None, replaces=None):
+        """Fill this unfitted index with items, chunk by chunk.
+
+        The template of every backend's build: its hooks are called in the
+        order the class docstring gives; when one fails, what the build
+        wrote is taken back and the error is raised.
+
+        Parameters
+        ----------
+        chunks : iterable of tuple
+            ``(unit, norms, predicted, labels)`` per chunk of items, in
+            order: float32 unit vectors of shape (m, dim), their float32
+            norms (m,), the predicted classes (m, n_attributes) and the
+            chunk's labels (or None). Read once, after ``labels`` is checked
+            and the index trained.
+        n_items : int
+            Number of items ``chunks`` yields in all.
+        dim : int
+            Dimension of the vectors.
+        n_attributes : int
+            Number of attributes (columns of the predicted classes).
+        labels : ndarray of shape (n_items,) or (n_items, n_attributes), default=None
+            All the items' labels, checked before anything is written.
+        training_sample : callable, default=None
+            ``training_sample(n)`` -> ``(unit, predicted)`` of ``n`` items
+            evenly spaced over them, called when the backend trains (e.g. an
+            IVF index's quantizer).
+        replaces : VectorIndex, default=None
+            The fitted index this one will replace (a database backend may
+            take over the collection it serves).
+
+        Returns
+        -------
+        self : VectorIndex
+            This index, fitted.
+        """
+        self._will_replace(replaces)
+        self._start_build(n_items, dim, n_attributes)
+        return self._filled(chunks, labels, n_items, training_sample)
+
+    def extend(self, chunks, *, n_items, labels=None):
+        """Return a new fitted index: this one's items, then ``n_items`` more.
+
+        This index is not modified (a search running meanwhile reads it
+        whole); when the new one fails half-way, what it wrote is taken
+        back.
+
+        Parameters
+        ----------
+        chunks : iterable of tuple
+            ``(unit, norms, predicted, labels)`` per chunk of the new items,
+            as in :meth:`build`.
+        n_items : int
+            Number of new items ``chunks`` yields in all.
+        labels : ndarray of shape (n_items,) or (n_items, n_attributes), default=None
+            The new items' labels: given when this index has labels, else
+            None.
+
+        Returns
+        -------
+        index : VectorIndex
+            The new index, numbering the new items from ``n_items_`` on.
+        """
+        new = self._grown(n_items)
+        return new._filled(chunks, labels, n_items, None)
+
+    def _filled(self, chunks, labels, n_items, training_sample):
+        """The started build, filled and ended: steps 3 to 6, or
+        ``_abort_build`` when one fails."""
+        try:
+            self._check_labels(labels)
+            n_train = 0 if training_sample is None else self._n_training_items(n_items)
+            if n_train:
+                self._train(*training_sample(n_train))
+            for unit, norms, predicted, part in chunks:
+                self._add(unit, norms, predicted, part)
+            self._end_build()
+        except BaseException:
+            # a database index takes back what it wrote; the old one stays
+            self._abort_build()
+            raise
+        return self
+
 
     def _n_training_items(self, n_items):
         return 0

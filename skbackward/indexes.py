@@ -23,9 +23,10 @@ retriever's ``vector_index_``.
 Writing another backend: subclass :class:`VectorIndex` and implement the
 building hooks (``_start_build``, ``_add``, optionally ``_n_training_items``,
 ``_train``, ``_end_build``, ``_grown``) and the query hooks (``_search``,
-``_embeddings``, ``_predicted``); the public :meth:`VectorIndex.search`,
-:meth:`VectorIndex.embeddings` and :meth:`VectorIndex.predicted` check the
-arguments and call them.
+``_embeddings``, ``_predicted``); the public :meth:`VectorIndex.build`,
+:meth:`VectorIndex.extend`, :meth:`VectorIndex.search`,
+:meth:`VectorIndex.embeddings` and :meth:`VectorIndex.predicted` call them
+(a retriever calls only these).
 """
 
 import numpy as np

@@ -13,7 +13,8 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import normalize as normalize_rows
 
-import skbackward._base as base_module
+import skbackward._indexing as indexing_module
+import skbackward._querying as querying_module
 from skbackward import (
     BackwardSearchRetriever,
     CentroidShiftRetriever,
@@ -35,21 +36,21 @@ def _faiss():
 
 
 def _build(index, Z, predicted, labels=None, chunk=7):
-    """A fitted copy of ``index`` over embeddings ``Z``, through the hooks a
-    retriever calls, in chunks of ``chunk`` items."""
-    index = clone(index)
+    """A fitted copy of ``index`` over embeddings ``Z``, by its public
+    ``build`` (as a retriever builds it), in chunks of ``chunk`` items."""
     unit, norms = unit_float32(Z)
     n = Z.shape[0]
-    index._start_build(n, Z.shape[1], predicted.shape[1])
-    n_train = index._n_training_items(n)
-    if n_train:
+
+    def sample(n_train):
         rows = np.linspace(0, n - 1, n_train).astype(int)
-        index._train(unit[rows], predicted[rows])
-    for s in range(0, n, chunk):
-        part = None if labels is None else labels[s:s + chunk]
-        index._add(unit[s:s + chunk], norms[s:s + chunk], predicted[s:s + chunk], part)
-    index._end_build()
-    return index
+        return unit[rows], predicted[rows]
+
+    chunks = [(unit[s:s + chunk], norms[s:s + chunk], predicted[s:s + chunk],
+               None if labels is None else labels[s:s + chunk])
+              for s in range(0, n, chunk)]
+    return clone(index).build(chunks, n_items=n, dim=Z.shape[1],
+                              n_attributes=predicted.shape[1], labels=labels,
+                              training_sample=sample)
 
 
 def _reference(queries, Z, predicted, k, tiers=(), exclude=None):
@@ -291,7 +292,7 @@ def test_queries_go_in_bounded_batches(monkeypatch, cls, two_attribute_items):
     ret = cls(**TRAIN, **params, n_neighbors=5).fit(X, y)
     expected = [ret.kneighbors(None), ret.kneighbors(None, condition={1: "red"}),
                 ret.kneighbors(X[:50], condition=2)]
-    monkeypatch.setattr(base_module, "QUERY_BATCH", 7)
+    monkeypatch.setattr(querying_module, "QUERY_BATCH", 7)
     got = [ret.kneighbors(None), ret.kneighbors(None, condition={1: "red"}),
            ret.kneighbors(X[:50], condition=2)]
     for g, e in zip(got, expected):
@@ -314,7 +315,7 @@ def test_index_in_chunks_equals_index_at_once(monkeypatch, two_attribute_items):
     ret = LabelFilterRetriever(**TRAIN).fit(X, y)
     expected = ret.kneighbors(X[:30], 10, condition={1: "blue"})
     predicted = ret.vector_index_.predicted_.copy()
-    monkeypatch.setattr(base_module, "chunk_rows", lambda row_bytes, n, mib=None: 7)
+    monkeypatch.setattr(indexing_module, "chunk_rows", lambda row_bytes, n, mib=None: 7)
     ret.index(X, y)
     np.testing.assert_array_equal(ret.vector_index_.predicted_, predicted)
     for u, v in zip(ret.kneighbors(X[:30], 10, condition={1: "blue"}), expected):

@@ -13,6 +13,7 @@ from skbackward import (
     DistilledRetriever,
     _model,
 )
+from skbackward._threads import torch_threads
 from skbackward.metrics import make_average_precision_scorer
 
 FAST = dict(epochs=3, embedding_dim=16, max_steps=20, random_state=0)
@@ -110,7 +111,7 @@ def test_the_thread_count_in_the_key_is_the_one_used(digits, tmp_path, trainings
     # with the caller at one thread, None, 1 and -1 (the caller's setting)
     # all train with one thread: they share the network
     X, _, y, _ = digits
-    with _model.torch_threads(1):
+    with torch_threads(1):
         for n_threads in (None, 1, -1):
             BackwardSearchRetriever(**FAST, n_threads=n_threads,
                                     memory=str(tmp_path)).fit(X[:400], y[:400])

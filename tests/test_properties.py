@@ -706,25 +706,26 @@ def index_cases(draw):
 
 
 def build_in_parts(index, case):
-    """``index`` built through the hooks a retriever calls: its first part,
-    then each other part appended (``_grown``), in chunks of ``case["chunk"]``."""
+    """``index`` built as a retriever builds it: its first part by ``build``,
+    then each other part by ``extend``, in chunks of ``case["chunk"]``."""
     unit, norms = unit_float32(case["Z"])
-    labels, chunk, start = case["labels"], case["chunk"], 0
+    predicted, labels = case["predicted"], case["labels"]
+    chunk, start = case["chunk"], 0
     for i, size in enumerate(case["parts"]):
-        if i == 0:
-            index._will_replace(None)
-            index._start_build(size, unit.shape[1], case["predicted"].shape[1])
-        else:
-            index = index._grown(size)
         part = slice(start, start + size)
-        index._check_labels(None if labels is None else labels[part])
-        if i == 0 and index._n_training_items(size):
-            index._train(unit[part], case["predicted"][part])
-        for s in range(start, start + size, chunk):
-            e = min(s + chunk, start + size)
-            index._add(unit[s:e], norms[s:e], case["predicted"][s:e],
-                       None if labels is None else labels[s:e])
-        index._end_build()
+        bounds = [(s, min(s + chunk, start + size))
+                  for s in range(start, start + size, chunk)]
+        chunks = [(unit[s:e], norms[s:e], predicted[s:e],
+                   None if labels is None else labels[s:e]) for s, e in bounds]
+        part_labels = None if labels is None else labels[part]
+        if i == 0:
+            index = index.build(
+                chunks, n_items=size, dim=unit.shape[1],
+                n_attributes=predicted.shape[1], labels=part_labels,
+                training_sample=lambda n, part=part: (unit[part], predicted[part]),
+            )
+        else:
+            index = index.extend(chunks, n_items=size, labels=part_labels)
         start += size
     return index
 

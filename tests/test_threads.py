@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from skbackward import BackwardSearchRetriever, DistilledRetriever, _base, _model
-from skbackward._model import torch_threads
+from skbackward import BackwardSearchRetriever, DistilledRetriever, _model
+from skbackward._threads import torch_threads
 
 FAST = dict(epochs=3, embedding_dim=16, max_steps=20, random_state=0)
 
@@ -26,7 +26,7 @@ def caller_threads():
 def seen(monkeypatch):
     """Torch's thread count inside training and inside query embedding."""
     counts = {"fit": set(), "query": set()}
-    loss, embed = _model.heads_loss, _base.predict_embedding
+    loss, embed = _model.heads_loss, _model.predict_embedding
 
     def counting_loss(*args):
         counts["fit"].add(torch.get_num_threads())
@@ -37,7 +37,7 @@ def seen(monkeypatch):
         return embed(*args, **kwargs)
 
     monkeypatch.setattr(_model, "heads_loss", counting_loss)
-    monkeypatch.setattr(_base, "predict_embedding", counting_embed)
+    monkeypatch.setattr(_model, "predict_embedding", counting_embed)
     return counts
 
 
