@@ -14,7 +14,7 @@ runs them all, with one torch thread, and compares::
 one) and its decimal numbers ("0.952", "1.5e-03") within ``--tolerance``,
 0.01 by default: on one machine the outputs are bit for bit the same from run
 to run, but another CPU or library build may round the sums of a training
-run differently, and a precision\@10 over a few hundred queries can then move
+run differently, and a precision@10 over a few hundred queries can then move
 in its last digit. Whole numbers (counts such as "93 of 100") and every word
 must match. ``--tolerance 0`` asks for the printed numbers exactly. CI
 (``.ci/run``) runs ``--check`` with the default tolerance.
@@ -103,7 +103,7 @@ def normalise(text):
     return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
 
 
-# a decimal number: "0.952", "-1.5", "1.5e-03" (not a whole number: counts match exactly)
+# a decimal number: "0.952", "-1.5", "1.5e-03" (whole numbers, counts, match exactly)
 DECIMAL = re.compile(r"(?<![\w.])[-+]?\d+\.\d+(?:[eE][-+]?\d+)?(?![\w.])")
 
 
