@@ -1,4 +1,8 @@
-"""Markdown tables and the precision / context frontier plot."""
+"""Markdown tables and the precision / context frontier plots."""
+
+import csv
+import io
+from pathlib import Path
 
 import numpy as np
 
@@ -49,9 +53,6 @@ def quality_table(results, settings, columns=None):
 def quality_csv(results, settings, columns=None):
     """The quality table as CSV, for the documentation's ``csv-table``."""
     columns = measured(results) if columns is None else columns
-    import csv
-    import io
-
     buf = io.StringIO()
     writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
     writer.writerow(["method"] + [f"{s.name}: {label}" for s in settings
@@ -60,6 +61,56 @@ def quality_csv(results, settings, columns=None):
         writer.writerow([method_name(method)] + [
             _fmt(res[s.name][key], key) for s in settings for key, _ in columns])
     return buf.getvalue()
+
+
+class CsvSetting:
+    """A setting as a quality CSV names it: its conditioned attributes and
+    the attributes checked for preservation (those with a kept@10 value)."""
+
+    def __init__(self, name, kept):
+        self.name = name
+        self.condition_on = name.split("+")
+        self.kept = list(kept)
+
+
+def read_quality_csv(path):
+    """The results and settings of a CSV written by :func:`quality_csv`.
+
+    Returns ``(results, settings, alphas)``: ``results`` keyed as the
+    benchmark keys them (``(curve, alpha)`` for a search variant, the name for
+    any other method), each ``{setting: {measure: value}}`` with NaN for
+    "n/a"; the measured values only, as the benchmark run wrote them.
+    """
+    keys = {label: key for key, label in COLUMNS}
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        head = next(reader)
+        body = list(reader)
+    names = []
+    for cell in head[1:]:
+        name = cell.split(": ")[0]
+        if name not in names:
+            names.append(name)
+    results = {}
+    for row in body:
+        method = row[0]
+        if ", α=" in method:
+            label, alpha = method.rsplit(", α=", 1)
+            method = (label, float(alpha))
+        values = {name: {key: np.nan for key, _ in COLUMNS} for name in names}
+        for cell, text in zip(head[1:], row[1:]):
+            name, label = cell.split(": ")
+            values[name][keys[label]] = (np.nan if text == "n/a"
+                                         else float(text.replace(",", "")))
+        results[method] = values
+    attributes = [n for n in names if "+" not in n]
+    settings = []
+    for name in names:
+        has_kept = any(not np.isnan(r[name]["kept"]) for r in results.values())
+        kept = [a for a in attributes if a not in name.split("+")] if has_kept else []
+        settings.append(CsvSetting(name, kept))
+    alphas = sorted({m[1] for m in results if isinstance(m, tuple)})
+    return results, settings, alphas
 
 
 def _at3(value):
@@ -136,77 +187,134 @@ MEASURE_LABELS = {
 }
 
 
+def _setting_slug(setting):
+    """File-name part of a setting: its attribute, or "joint"."""
+    return "joint" if len(setting.condition_on) > 1 else setting.name
+
+
 def frontier_plot(results, settings, alphas, curves, path, title,
                   rows=(("kept", False), ("kept", True))):
-    """Precision@10 against a context measure, one column per setting and
-    one row per ``(measure, zoom)`` of ``rows``: every curve of ``curves``
-    over alpha (labels annotated), the other methods as points. A setting
-    without a kept attribute plots near@10, or precision over alpha where
-    the row's measure is kept@10. ``zoom`` shows the high-precision corner
-    where the label filter and the searches compete."""
+    """Precision@10 against a context measure, one figure per setting (saved
+    as ``<path stem>_<attribute or "joint">.png``, returned as a list), one
+    panel per ``(measure, zoom)`` of ``rows``: every curve of ``curves`` over
+    alpha (labels annotated), the other methods as marker points. A setting
+    without a kept attribute plots precision over alpha where the row's
+    measure is kept@10, the other methods as dotted lines at their level
+    (ending in their marker). ``zoom`` shows the high-precision corner where
+    the label filter and the searches compete. The figures are drawn to be
+    read at a documentation page's width (two panels a row, the legend
+    below or in the free panel) and saved at 150 dpi for the full-size view."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, axes = plt.subplots(len(rows), len(settings),
-                             figsize=(5.6 * len(settings), 4.7 * len(rows)),
-                             squeeze=False)
+    path = Path(path)
     others = [m for m in results if not isinstance(m, tuple)]
-    colours = {label: f"C{i % 10}" for i, label in enumerate(curves)}
-    colours.update({m: f"C{(i + len(curves)) % 10}" for i, m in enumerate(others)})
+    palette = plt.get_cmap("tab20").colors
+    colours = {label: palette[(2 * i) % 20 + (2 * i) // 20 % 2]
+               for i, label in enumerate(curves)}
+    colours.update({m: palette[(2 * (i + len(curves))) % 20
+                               + (2 * (i + len(curves))) // 20 % 2]
+                    for i, m in enumerate(others)})
     markers = dict(zip(others, "sD^v<>P*Xhpd"))
-    for (measure, zoom), row in zip(rows, axes):
-        for s, ax in zip(settings, row):
-            if measure == "kept" and not s.kept:
-                _precision_over_alpha(ax, results, s, alphas, curves, others, colours)
-                ax.set_title(f"condition on {s.name} (nothing left to keep)")
-                if zoom:
-                    ax.set_ylim(0.8, 1.0)
-                continue
-            for label in curves:
-                pts = [results[(label, a)][s.name] for a in alphas]
-                ax.plot([r[measure] for r in pts], [r["precision"] for r in pts],
-                        "-o" if "filter" in label else "--o", color=colours[label],
-                        label=label, markersize=4)
-                for a, r in zip(alphas, pts):
-                    ax.annotate(f"{a:g}", (r[measure], r["precision"]), fontsize=6,
-                                xytext=(3, 3), textcoords="offset points",
-                                color=colours[label])
-            for m in others:
-                r = results[m][s.name]
-                ax.plot(r[measure], r["precision"], markers[m], color="black",
-                        markerfacecolor=colours[m], markersize=9, label=m,
-                        linestyle="none")
-            ax.set_xlabel(MEASURE_LABELS[measure]
-                          + (f": {', '.join(s.kept)}" if measure == "kept" else ""))
-            ax.set_ylabel("precision@10 (condition reached)")
-            ax.set_title(f"condition on {s.name}" + (": zoom" if zoom else ""))
-            ax.grid(alpha=0.3)
-            if zoom:  # the corner where the label filter and the searches compete
-                anchor = results.get("label filter", results[others[0]])[s.name]
-                low = min(0.9, anchor["precision"] - 0.02)
-                xs = [r[s.name][measure] for r in results.values()
-                      if r[s.name]["precision"] >= low]
-                ax.set_xlim(min(xs) - 0.005, max(xs) + 0.005)
-                ax.set_ylim(low, 1.0)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.04 + 0.02 * len(labels) / 4 / len(rows), 1, 1))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    handles = [Line2D([], [], color=colours[c], marker="o", markersize=5,
+                      linestyle="-" if "filter" in c else "--", label=c)
+               for c in curves]
+    handles += [Line2D([], [], color=colours[m], marker=markers[m],
+                       markerfacecolor=colours[m], markeredgecolor="black",
+                       markersize=8, linestyle=":", label=m) for m in others]
+    written = []
+    with plt.rc_context({"font.size": 10, "axes.titlesize": 11,
+                         "axes.labelsize": 10, "legend.fontsize": 9}):
+        for s in settings:
+            # a measure no method has in this setting (hit@10 when the
+            # condition leaves no counterpart) gets no panel
+            panels = [(m, z) for m, z in rows if m == "kept" or any(
+                not np.isnan(r[s.name][m]) for r in results.values())]
+            n = len(panels)
+            ncols = 1 if n == 1 else 2
+            nrows = -(-n // ncols)
+            legend_in_panel = n % 2 == 1 and n > 1
+            legend_rows = 0 if legend_in_panel else -(-len(handles) // 2)
+            fig, axes = plt.subplots(
+                nrows, ncols, squeeze=False,
+                figsize=(10, 4.6 * nrows + 0.2 * legend_rows + 0.5))
+            flat = axes.ravel()
+            for (measure, zoom), ax in zip(panels, flat):
+                _panel(ax, results, s, alphas, curves, others, colours, markers,
+                       measure, zoom)
+            for ax in flat[n:]:
+                ax.axis("off")
+            if legend_in_panel:
+                flat[n].legend(handles=handles, loc="center", frameon=False,
+                               title="curves over alpha; other methods")
+            else:
+                fig.legend(handles=handles, loc="lower center", ncol=2,
+                           frameon=False)
+            fig.suptitle(f"{title}\ncondition on {s.name}")
+            bottom = (0.2 * legend_rows + 0.05) / fig.get_figheight()
+            fig.tight_layout(rect=(0, bottom, 1, 1))
+            out = path.with_name(f"{path.stem}_{_setting_slug(s)}.png")
+            fig.savefig(out, dpi=150)
+            plt.close(fig)
+            written.append(out)
+    return written
 
 
-def _precision_over_alpha(ax, results, s, alphas, curves, others, colours):
+def _panel(ax, results, s, alphas, curves, others, colours, markers, measure,
+           zoom):
+    """One panel: precision@10 against ``measure`` for setting ``s``."""
+    if measure == "kept" and not s.kept:
+        _precision_over_alpha(ax, results, s, alphas, curves, others, colours,
+                              markers)
+        ax.set_title("precision over alpha (nothing left to keep)"
+                     + (": zoom" if zoom else ""))
+        if zoom:  # down to the label filter's level
+            anchor = results.get("label filter", results[others[0]])[s.name]
+            ax.set_ylim(min(0.8, anchor["precision"] - 0.02), 1.0)
+        return
+    for label in curves:
+        pts = [results[(label, a)][s.name] for a in alphas]
+        ax.plot([r[measure] for r in pts], [r["precision"] for r in pts],
+                "-o" if "filter" in label else "--o", color=colours[label],
+                markersize=4)
+        for a, r in zip(alphas, pts):
+            ax.annotate(f"{a:g}", (r[measure], r["precision"]), fontsize=8,
+                        xytext=(3, 3), textcoords="offset points",
+                        color=colours[label])
+    for m in others:
+        r = results[m][s.name]
+        ax.plot(r[measure], r["precision"], markers[m], color="black",
+                markerfacecolor=colours[m], markersize=9, linestyle="none")
+    ax.set_xlabel(MEASURE_LABELS[measure]
+                  + (f": {', '.join(s.kept)}" if measure == "kept" else ""))
+    ax.set_ylabel("precision@10 (condition reached)")
+    ax.set_title(MEASURE_LABELS[measure].split(" (")[0]
+                 + (": zoom on the precise corner" if zoom else ""))
+    ax.grid(alpha=0.3)
+    if zoom:  # the corner where the label filter and the searches compete
+        anchor = results.get("label filter", results[others[0]])[s.name]
+        low = min(0.9, anchor["precision"] - 0.02)
+        xs = [r[s.name][measure] for r in results.values()
+              if r[s.name]["precision"] >= low and not np.isnan(r[s.name][measure])]
+        ax.set_xlim(min(xs) - 0.005, max(xs) + 0.005)
+        ax.set_ylim(low, 1.0)
+
+
+def _precision_over_alpha(ax, results, s, alphas, curves, others, colours,
+                          markers):
     for label in curves:
         ax.plot(alphas, [results[(label, a)][s.name]["precision"] for a in alphas],
                 "-o" if "filter" in label else "--o", color=colours[label],
-                label=label, markersize=4)
+                markersize=4)
+    right = alphas[-1] * 1.6
     for m in others:
-        ax.axhline(results[m][s.name]["precision"], color=colours[m], linestyle=":",
-                   label=m)
+        level = results[m][s.name]["precision"]
+        ax.plot([alphas[0], right], [level, level], color=colours[m], linestyle=":")
+        ax.plot(right, level, markers[m], color="black", markerfacecolor=colours[m],
+                markersize=8, linestyle="none")
     ax.set_xscale("log")
     ax.set_xlabel("alpha")
     ax.set_ylabel("precision@10")

@@ -6,10 +6,13 @@ split, the test split indexed as the database, 1000 class-balanced
 Settings: each attribute alone (is the other kept?) and all jointly.
 
 Prints markdown tables (quality of every method, which methods dominate the
-label filter, speed) and saves them with the frontier plot under ``--out``.
+label filter, speed) and saves them with the frontier plots under ``--out``
+(one PNG per plot and setting). ``--replot`` draws the plots again from the
+quality CSV files of an earlier run, without running anything:
 
     python benchmarks/bench_retrieval.py [--data auto|pacs|digits|digits_style]
         [--part quality|speed|all] [--quick] [--threads N] [--out DIR]
+    python benchmarks/bench_retrieval.py --replot results/quality_pacs.csv [--out DIR]
 """
 
 from pathlib import Path
@@ -35,6 +38,7 @@ from _report import (
     method_name,
     quality_csv,
     quality_table,
+    read_quality_csv,
 )
 from _speed import measure, table
 from skbackward import DistilledRetriever
@@ -52,7 +56,11 @@ def parse_args():
                         help="torch threads (default 1: on a busy 2-core machine more "
                         "threads were several times slower for these small networks)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"),
-                        help="folder for the plot and the markdown tables")
+                        help="folder for the plots and the markdown tables")
+    parser.add_argument("--replot", nargs="+", metavar="CSV",
+                        help="only draw the frontier plots again from these "
+                        "quality_<data>.csv files of an earlier run (the data "
+                        "name is taken from the file name)")
     return parser.parse_args()
 
 
@@ -83,21 +91,8 @@ def quality(data, teacher, peers, students, alphas, n_queries, out, tag):
             + (f" hit={results[key][s.name]['hit']:.3f}"
                if data.groups_test is not None else "")
             for s in settings))
-    plots = {
-        "rules": (RULES, (("kept", False), ("kept", True)),
-                  "selection rules and rankings"),
-        "context": ({"search, published + filter": RULES["search, published + filter"],
-                     **CONTEXT},
-                    (("kept", True), ("near", False))
-                    + ((("hit", False),) if data.groups_test is not None else ()),
-                    "keeping the context (preserve, query_weight, feature_weight)"),
-    }
-    for name, (curves, rows, what) in plots.items():
-        png = out / f"frontier_{name}_{tag}.png"
-        frontier_plot(results, settings, alphas, list(curves), png,
-                      f"{data.name}: precision@10 against context, over alpha: {what}",
-                      rows=rows)
-        log(f"plot saved to {png}")
+    plot_frontiers(results, settings, alphas, data.groups_test is not None,
+                   data.name, out, tag)
     (out / f"quality_{tag}.csv").write_text(quality_csv(results, settings))
     return [
         f"## Quality: {data.name}",
@@ -122,6 +117,37 @@ def quality(data, teacher, peers, students, alphas, n_queries, out, tag):
     ]
 
 
+def plot_frontiers(results, settings, alphas, with_hit, name, out, tag):
+    """The two frontier plots (selection rules; keeping the context), one
+    PNG per setting each."""
+    plots = {
+        "rules": (RULES, (("kept", False), ("kept", True)),
+                  "selection rules and rankings"),
+        "context": ({"search, published + filter": RULES["search, published + filter"],
+                     **CONTEXT},
+                    (("kept", True), ("near", True))
+                    + ((("hit", True),) if with_hit else ()),
+                    "keeping the context"),
+    }
+    for plot, (curves, rows, what) in plots.items():
+        for png in frontier_plot(results, settings, alphas, list(curves),
+                                 out / f"frontier_{plot}_{tag}.png",
+                                 f"{name}: precision@10 against context over alpha, "
+                                 f"{what}", rows=rows):
+            log(f"plot saved to {png}")
+
+
+def replot(paths, out):
+    """Draw the frontier plots from quality CSV files of an earlier run."""
+    for path in map(Path, paths):
+        results, settings, alphas = read_quality_csv(path)
+        tag = path.stem.removeprefix("quality_")
+        name = {"pacs": "PACS", "digits_style": "digits in three styles"}.get(tag, tag)
+        with_hit = any(r[s.name]["hit"] == r[s.name]["hit"]
+                       for r in results.values() for s in settings)
+        plot_frontiers(results, settings, alphas, with_hit, name, out, tag)
+
+
 def speed(data, teacher, students, quick):
     attribute = data.attributes[0]
     batches = (1, 64, 1024)
@@ -139,6 +165,11 @@ def speed(data, teacher, students, quick):
 
 def main():
     args = parse_args()
+    if args.replot:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        replot(args.replot, out)
+        return
     torch.set_num_threads(args.threads)
     data = load(args.data)
     alphas = (0.1, 0.5, 3.0) if args.quick else (0.03, 0.1, 0.3, 0.5, 1.1, 3.0, 10.0)

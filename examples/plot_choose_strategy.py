@@ -185,19 +185,31 @@ for name, params in settings.items():
         curves[name].append(score(search))
         rows[f"{name}, alpha={alpha:g}"] = curves[name][-1]
 
-width = max(map(len, rows))
+def short(name):
+    """The table's row name: "Backward Search" as "search", alpha on its own."""
+    name = name.replace("Backward Search", "search")
+    if name.endswith(")") and " (alpha=" in name:  # the student's teacher alpha
+        name = name[:-1].replace(" (alpha=", ", alpha=")
+    strategy, _, alpha = name.rpartition(", alpha=")
+    return (strategy, alpha) if strategy else (name, "")
+
+
+width = max(len(short(name)[0]) for name in rows)
 print()
-print(f"| {'strategy':<{width}} | precision@10 | kept@10 | near@10 | hit@10 |")
-print(f"|{'-' * (width + 2)}|--------------|---------|---------|--------|")
+print(f"| {'strategy':<{width}} | alpha | P@10  | kept  | near  | hit   |")
+print(f"|{'-' * (width + 2)}|-------|-------|-------|-------|-------|")
 for name, (precision, kept, near, hit) in rows.items():
-    print(f"| {name:<{width}} | {precision:12.3f} | {kept:7.3f} | {near:7.3f} "
-          f"| {hit:6.3f} |")
-print("\nprecision@10: share of the top 10 in the wanted style; kept@10: share "
-      "with the query's digit; near@10: share among the query's 10 nearest items "
-      "of the wanted style in pixel space;\nhit@10: share of queries whose "
-      "counterpart (the same image in the wanted style) is in the top 10;\n"
+    strategy, alpha = short(name)
+    print(f"| {strategy:<{width}} | {alpha:>5} | {precision:5.3f} | {kept:5.3f} "
+          f"| {near:5.3f} | {hit:5.3f} |")
+print("\nP@10: precision@10, the share of the top 10 in the wanted style;\n"
+      "kept: kept@10, the share with the query's digit; near: near@10, the\n"
+      "share among the query's 10 nearest items of the wanted style in pixel\n"
+      "space; hit: hit@10, the share of queries whose counterpart (the same\n"
+      "image in the wanted style) is in the top 10;\n"
       "300 (query, condition) pairs from the database, the query's own row "
-      "left out; condition = another style.")
+      "left out;\n"
+      "condition = another style.")
 
 # %%
 # The trade-off, drawn

@@ -91,8 +91,8 @@ Xq, cq = X_test[qi], cond[0]  # one attribute: cond == {0: wanted digits}
 n_relevant = (y_test[None, :] == cq[:, None]).sum(1)  # database items of class c
 Zq = ret.transform(Xq)  # the queries' own embeddings
 print(f"{len(qi)} (query, condition) pairs drawn from the database labels")
-print('"this 3, but as an 8" = database digits that are 8s yet written like this '
-      "3 (Backward Search moves the 3's embedding until the classifier says 8)")
+print('"this 3, but as an 8" = database digits that are 8s yet written like this 3\n'
+      "(Backward Search moves the 3's embedding until the classifier says 8)")
 
 
 def unit(Z):
@@ -165,17 +165,17 @@ references = [("ref: nearest K of class c", evaluate(oracle)),
               ("ref: random K of class c", evaluate(random_of_class))]
 
 print()
-print(f"| {'method':<39} | precision@10 | AP@10 | cos(query, results) |")
-print(f"|{'-' * 41}|--------------|-------|---------------------|")
+print(f"| {'method':<39} | precision@10 | AP@10 | closeness |")
+print(f"|{'-' * 41}|--------------|-------|-----------|")
 for name, (p, ap, close) in rows + references:
-    print(f"| {name:<39} | {p:12.3f} | {ap:5.3f} | {close:19.3f} |")
+    print(f"| {name:<39} | {p:12.3f} | {ap:5.3f} | {close:9.3f} |")
 print()
-print("precision@10 is what the paper calls 'mAP@10'; AP@10 is the standard "
+print("precision@10 is what the paper calls 'mAP@10'; AP@10 is the standard\n"
       "average precision (R = database items of the wanted digit);\n"
-      "cos(query, results): mean cosine similarity between the query's own "
-      "embedding and its results'; the query item itself is never counted;\n"
-      "ref rows use the database labels (an upper bound and a floor for "
-      "closeness at precision 1).")
+      "closeness: mean cosine similarity between the query's own embedding and\n"
+      "its results'; the query item itself is never counted; the ref rows use\n"
+      "the database labels (an upper bound and a floor for closeness at\n"
+      "precision 1).")
 
 # %%
 # What the neighbours look like

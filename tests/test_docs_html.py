@@ -9,7 +9,14 @@ These checks read the HTML it wrote:
 - no text a user cannot follow: a developers' issue number ("issue 7"),
   a design document ("DESIGN", "§2.1") or the developers' data folder
   ("shared/data");
-- every image an ``<img>`` shows, or a link opens, is in the site.
+- every image an ``<img>`` shows, or a link opens, is in the site;
+- every figure of the article (not the gallery's thumbnails) is a link to
+  its full-size image, so a figure shrunk to the page's width can be opened;
+- no table printed in a code or output block is wider than the page's
+  column (88 characters): the site's style sheet wraps long lines in those
+  blocks rather than hide them, which would break a table's columns;
+- the benchmarks page says which strategy to use before its figures, and its
+  figures before its full tables.
 
 They run over a built site when ``SKBACKWARD_DOCS_HTML`` names its folder
 (``.ci/run`` sets it after its Sphinx build)::
@@ -39,6 +46,14 @@ ONE_ITEM_LIST_CELL = re.compile(
     r"<td>\s*<ul[^>]*>\s*<li>(?:(?!</li>).)*</li>\s*</ul>\s*</td>", re.S
 )
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".webp")
+# the widest printed line that fits the article's column at 1400 px
+MAX_TABLE_LINE = 88
+PRE = re.compile(r"<pre[^>]*>(.*?)</pre>", re.S)
+ARTICLE = re.compile(r"<article[^>]*>(.*)</article>", re.S)
+IMG = re.compile(r"<img\b[^>]*>", re.S)
+LINKED_IMG = re.compile(
+    r"<a\b[^>]*href=\"([^\"]+)\"[^>]*>\s*(<img\b[^>]*>)\s*</a>", re.S
+)
 
 
 class _Page(HTMLParser):
@@ -105,6 +120,44 @@ def missing_images(page, html_path):
     return missing
 
 
+def unlinked_figures(source):
+    """The ``src`` of the figures (``_images/``) of the article that are not
+    wrapped in a link to an image (the gallery's thumbnails, which link to
+    their example, are left out)."""
+    article = ARTICLE.search(source)
+    if not article:
+        return []
+    body = article.group(1)
+    linked = {img for href, img in LINKED_IMG.findall(body)
+              if urlsplit(href).path.lower().endswith(IMAGE_SUFFIXES)}
+    found = []
+    for img in IMG.findall(body):
+        src = re.search(r'src="([^"]+)"', img)
+        if img in linked or not src or "_images/" not in src.group(1) \
+                or "_thumb." in src.group(1):
+            continue  # a theme's icon, or a thumbnail
+        found.append(src.group(1))
+    return found
+
+
+def wide_table_lines(source):
+    """Lines of printed tables (starting with "|" or "+-") in ``<pre>``
+    blocks that are wider than the article's column."""
+    found = []
+    for block in PRE.findall(source):
+        text = html.unescape(re.sub(r"<[^>]+>", "", block))
+        found += [line for line in text.splitlines()
+                  if line.lstrip().startswith(("|", "+-"))
+                  and len(line.rstrip()) > MAX_TABLE_LINE]
+    return found
+
+
+def section_order(source, first, then):
+    """Whether the text ``first`` comes before ``then`` in the page."""
+    a, b = source.find(first), source.find(then)
+    return 0 <= a < b
+
+
 # -- the checkers, on snippets -------------------------------------------------
 
 def test_checkers_on_snippets(tmp_path):
@@ -125,6 +178,17 @@ def test_checkers_on_snippets(tmp_path):
         "<td><p>+ a</p></td>"
     )
     assert list_cells(cells) == ["preserve"]
+    article = (
+        '<article><a href="_images/a.png"><img src="_images/a.png"></a>'
+        '<img src="_images/b.png"><a href="x.html"><img src="_images/c.png"></a>'
+        "</article>"
+    )
+    assert unlinked_figures(article) == ["_images/b.png", "_images/c.png"]
+    table = "| " + "x" * 90 + " |"
+    pre = f"<pre>| a | b |\n{table}\nprose {'y' * 100}</pre>"
+    assert wide_table_lines(pre) == [table]
+    assert section_order("<h2>In short</h2><img>", "In short", "<img")
+    assert not section_order("<img><h2>In short</h2>", "In short", "<img")
 
 
 # -- the built site ------------------------------------------------------------
@@ -182,3 +246,34 @@ def test_no_words_a_user_cannot_follow(site):
 def test_every_image_is_in_the_site(site):
     found = _report(site, lambda p, s: missing_images(read_page(s), p))
     assert not found, f"images that are not in the site: {found}"
+
+
+@needs_site
+def test_every_figure_opens_full_size(site):
+    # the pages written in reStructuredText; the gallery's figures are drawn
+    # by the examples at the size they are shown
+    found = _report(site, lambda p, s: [] if "auto_examples" in p.parts
+                    else unlinked_figures(s))
+    assert not found, f"figures without a link to their full size: {found}"
+
+
+@needs_site
+def test_printed_tables_fit_the_column(site):
+    found = _report(site, lambda p, s: wide_table_lines(s))
+    assert not found, f"printed table lines over {MAX_TABLE_LINE} characters: {found}"
+    css = Path(SITE) / "_static" / "skbackward.css"
+    wraps = re.compile(r"\.bd-article pre\s*\{[^}]*white-space:\s*pre-wrap")
+    assert wraps.search(css.read_text()), (
+        "the style sheet no longer wraps long lines in code blocks"
+    )
+
+
+@needs_site
+def test_benchmarks_page_conclusions_first(site):
+    source = dict((p.name, s) for p, s in site)["benchmarks.html"]
+    assert section_order(source, 'id="in-short"', "<img"), (
+        "the benchmarks page should say which strategy to use before its figures"
+    )
+    assert section_order(source, "<img", 'id="full-tables"'), (
+        "the benchmarks page's full tables should follow its figures"
+    )

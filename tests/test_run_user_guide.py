@@ -1,0 +1,32 @@
+"""The comparison ``docs/run_user_guide.py --check`` makes between a
+snippet's output and the output its page shows."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "run_user_guide.py"
+
+
+@pytest.fixture(scope="module")
+def agree():
+    if not SCRIPT.is_file():  # CI runs the tests from a copy without docs/
+        pytest.skip("docs/run_user_guide.py is not beside the tests")
+    spec = importlib.util.spec_from_file_location("run_user_guide", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.agree
+
+
+def test_words_exact_decimals_within_tolerance(agree):
+    assert agree("P@10  0.952  kept 0.84", "P@10 0.955 kept 0.840", 0.01)
+    assert not agree("P@10 0.952", "P@10 0.972", 0.01)
+    assert not agree("P@10 0.952", "P@10 0.953", 0)
+    assert agree("x 1.5e-03", "x 1.6e-03", 0.01)
+
+
+def test_counts_and_words_match_exactly(agree):
+    assert not agree("93 of 100 queries", "94 of 100 queries", 0.01)
+    assert not agree("reached 0.95", "missed 0.95", 0.01)
+    assert not agree("0.95 0.90", "0.95", 0.01)
