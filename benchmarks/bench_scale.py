@@ -495,7 +495,10 @@ def plot(rows, out):
     import matplotlib.pyplot as plt
 
     sizes = sorted({r["n"] for r in rows})
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    # two rows: the recall panels above, memory and one shared legend below
+    # (readable at page width)
+    fig, grid = plt.subplots(2, 2, figsize=(12, 9))
+    axes = [grid[0, 0], grid[0, 1], grid[1, 0]]
     builds = {}
     for r in rows:  # one build per index, whatever nprobe it was queried with
         builds.setdefault(r["index"].split(" nprobe")[0], []).append(r)
@@ -507,10 +510,13 @@ def plot(rows, out):
             if not at:
                 continue
             kw = dict(color=colours[label], label=f"{label}, {n:,}")
-            axes[0].plot([r["cond_index_qps"] for r in at],
-                         [r["cond_recall"] for r in at], styles[n], **kw)
-            axes[1].plot([r["plain_qps"] for r in at], [r["recall"] for r in at],
-                         styles[n], **kw)
+            # in q/s order: rows of several runs of one build interleave
+            by_cond = sorted(at, key=lambda r: r["cond_index_qps"])
+            axes[0].plot([r["cond_index_qps"] for r in by_cond],
+                         [r["cond_recall"] for r in by_cond], styles[n], **kw)
+            by_plain = sorted(at, key=lambda r: r["plain_qps"])
+            axes[1].plot([r["plain_qps"] for r in by_plain],
+                         [r["recall"] for r in by_plain], styles[n], **kw)
         by_n = {r["n"]: r for r in rs}
         n = sorted(by_n)
         axes[2].plot(n, [by_n[x]["index_peak_gb"] for x in n], "o-",
@@ -523,8 +529,12 @@ def plot(rows, out):
     axes[2].set(xscale="log", yscale="log", xlabel="indexed items", ylabel="GB",
                 title="index() peak growth (solid), pickle (dashed)")
     for ax in axes:
-        ax.legend(fontsize=5)
         ax.grid(alpha=0.3)
+    axes[2].legend(fontsize=8)
+    grid[1, 1].axis("off")
+    handles, labels = axes[0].get_legend_handles_labels()
+    grid[1, 1].legend(handles, labels, loc="center", fontsize=8,
+                      title="index, items (both recall panels)")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     print(f"plot saved to {out}")

@@ -81,7 +81,7 @@ numpydoc_xref_ignore = {
     "n_features_in_", "n_features_new", "n_outputs", "dtype", "int64", "the",
     "same", "layout", "retriever", "ending", "in", "one", "attribute",
     "attributes", "name", "names", "objects", "estimator", "dim", "dim_", "k",
-    "float32", "start", "stop",
+    "float32", "start", "stop", "iterable", "tuple",
 }
 
 # -- Gallery ------------------------------------------------------------------
@@ -128,4 +128,6 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False
-html_sidebars = {"install": [], "benchmarks": []}
+# one-page sections: no empty "Section Navigation" column
+html_sidebars = {page: [] for page in ("install", "scaling", "benchmarks",
+                                       "benchmarks_scale")}

@@ -80,9 +80,14 @@ class QueryMixin(TransformerMixin):
         targets, weights = self._targets(condition, Z0.shape[0], condition_weight)
         moved = self._condition(Z0, targets, weights)
         Z = moved.embedding
-        # computed by the path for the strategies that aim at the condition
-        reached = (moved.reached if moved.reached is not None
-                   else self._reached(Z, targets))
+        # computed by the path for the strategies that aim at the condition;
+        # without a condition there is nothing to reach
+        if targets is None:
+            reached = np.ones(Z.shape[0], dtype=bool)
+        elif moved.reached is not None:
+            reached = moved.reached
+        else:
+            reached = self._reached(Z, targets)
         return Bunch(
             embedding=Z,
             n_steps=moved.n_steps,

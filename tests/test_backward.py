@@ -374,6 +374,15 @@ def test_select_rules_at_query_time(fitted, digits):
 # ---- what the search did: condition_report and the warning --------------------------
 
 
+def test_condition_report_without_a_condition(fitted, digits):
+    """condition=None: the queries' own embeddings, no step, all reached."""
+    X = digits[1][:5]
+    report = fitted.condition_report(X, condition=None)
+    np.testing.assert_array_equal(report.embedding, fitted.transform(X))
+    assert (report.n_steps == 0).all() and (report.distance == 0).all()
+    assert report.reached.dtype == bool and report.reached.all()
+
+
 def test_condition_report(fitted, digits):
     X = digits[1][:40]
     condition = np.where(np.arange(40) < 30, 8, None).astype(object)
