@@ -38,6 +38,8 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     # metric names (precision@10) and "+ option" table cells as plain text
     "plain_cells",
+    # the gallery's figures link to their full size, as the pages' do
+    "gallery_figure_links",
 ]
 
 templates_path = ["_templates"]
