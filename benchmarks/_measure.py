@@ -1,6 +1,7 @@
 """Measuring helpers shared by the benchmarks: time, memory, recall, logging.
 
-``timed`` is the one timer (result first, then seconds); ``PeakMemory`` and
+``timed`` is the one timer (result first, then seconds); ``WhileInside`` runs
+a periodic task while inside a ``with`` block; ``PeakMemory`` and
 ``rss_gib`` read the process's memory from /proc (Linux); ``recall`` compares
 retrieved rows to exact ones; ``log`` prints a line with the seconds since the
 script started; ``doc_parser`` is a script's argument parser from its
@@ -64,27 +65,48 @@ def _status(field):
     return 0
 
 
-class PeakMemory:
-    """Peak growth of the process's anonymous memory (RssAnon) while inside:
-    ``growth`` in bytes, sampled every 10 ms (a memmap's file pages are the
-    page cache's, not the process's, so they do not count)."""
+class WhileInside:
+    """Calls ``self._tick()`` every ``interval`` seconds from a daemon thread
+    while inside the ``with`` block; subclasses say what a tick does."""
+
+    interval = 1.0
 
     def __enter__(self):
-        gc.collect()
-        self.base = self.peak = _status("RssAnon")
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
         return self
 
-    def _sample(self):
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, _status("RssAnon"))
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self._tick()
+
+    def _tick(self):
+        raise NotImplementedError
 
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+
+
+class PeakMemory(WhileInside):
+    """Peak growth of the process's anonymous memory (RssAnon) while inside:
+    ``growth`` in bytes, sampled every 10 ms (a memmap's file pages are the
+    page cache's, not the process's, so they do not count)."""
+
+    interval = 0.01
+
+    def __enter__(self):
+        gc.collect()
+        self.base = self.peak = _status("RssAnon")
+        return super().__enter__()
+
+    def _tick(self):
         self.peak = max(self.peak, _status("RssAnon"))
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        self._tick()
         self.growth = self.peak - self.base
 
 

@@ -42,14 +42,13 @@ import os
 import pickle
 import re
 import resource
-import threading
 from functools import partial
 
 import numpy as np
 import torch
 
 import skbackward
-from _measure import PeakMemory, gb, recall, timed
+from _measure import PeakMemory, WhileInside, gb, recall, timed
 from skbackward import BackwardSearchRetriever
 from skbackward.indexes import ExactIndex
 
@@ -166,30 +165,21 @@ def streamed_truth(ret, X_map, Zq, Zc, prefer, k):
     return best[0][1], best[1][1]
 
 
-class DropPages:
+class DropPages(WhileInside):
     """Unmap the memmap's pages from this process every second while inside.
 
     The file's pages stay in the page cache (re-reading them costs a minor
     fault); the process's RSS then holds at most about a second's worth of
     them instead of the whole file."""
 
+    interval = 1.0
+
     def __init__(self, X_map):
         self._mmap = getattr(X_map, "_mmap", None)
 
-    def __enter__(self):
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._drop, daemon=True)
-        self._thread.start()
-        return self
-
-    def _drop(self):
-        while not self._stop.wait(1.0):
-            if self._mmap is not None:
-                self._mmap.madvise(mmap.MADV_DONTNEED)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def _tick(self):
+        if self._mmap is not None:
+            self._mmap.madvise(mmap.MADV_DONTNEED)
 
 
 # ---- one database size, each index in a fresh process --------------------------
