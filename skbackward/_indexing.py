@@ -160,10 +160,17 @@ class IndexingMixin:
         step = self._chunk_rows(X)
         units, predicted = [], []
         for s in range(0, len(rows), step):
-            Z = self._embed(X[rows[s:s + step]])
-            units.append(unit_float32(Z)[0])
-            predicted.append(predict_labels(self.model_, Z, self.device))
+            unit, _, pred = self._embedded(X[rows[s:s + step]])
+            units.append(unit)
+            predicted.append(pred)
         return np.concatenate(units), np.concatenate(predicted)
+
+    def _embedded(self, X_part):
+        """``(unit, norms, predicted)`` of rows of features: float32 unit
+        embeddings, their norms and the heads' predicted classes."""
+        Z = self._embed(X_part)
+        unit, norms = unit_float32(Z)
+        return unit, norms, predict_labels(self.model_, Z, self.device)
 
     def _chunk_rows(self, X):
         # a chunk's features, embedding and hidden layers, in X's dtype; larger
@@ -182,9 +189,7 @@ class IndexingMixin:
         step = self._chunk_rows(X)
         for start in range(0, X.shape[0], step):
             stop = start + step
-            Z = self._embed(X[start:stop])
-            unit, norms = unit_float32(Z)
-            predicted = predict_labels(self.model_, Z, self.device)
+            unit, norms, predicted = self._embedded(X[start:stop])
             yield unit, norms, predicted, None if y is None else y[start:stop]
             if features is not None:
                 features.add(unit, X[start:stop], predicted)

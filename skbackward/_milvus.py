@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from . import _milvus_store as store
 from ._milvus_store import connect
-from ._validation import check_params, count, finite
+from ._validation import check_all_params, count, finite
 from ._vector_index import VectorIndex, check_built
 
 
@@ -248,7 +248,7 @@ class MilvusIndex(VectorIndex):
 
     def _check_params(self, dim=None):
         """Validate the parameters and settings; return the resolved URI."""
-        check_params(self, self._parameter_constraints)
+        check_all_params(self)
         store.check_collection_name(self.collection)
         store.check_settings("index_params", self.index_params, self.index_type, dim)
         store.check_settings("search_params", self.search_params, self.index_type)

@@ -110,8 +110,9 @@ def check_params(estimator, names):
 
 
 def check_all_params(estimator):
-    """Validate every parameter of ``estimator`` (what ``fit`` validates),
-    for an estimator fitted by another (a teacher by its student)."""
+    """Validate every parameter of ``estimator`` (what ``fit`` validates):
+    for an index at the start of its build, and for a teacher fitted by its
+    student."""
     check_params(estimator, estimator._parameter_constraints)
 
 

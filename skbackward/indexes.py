@@ -36,7 +36,7 @@ from ._in_memory import InMemoryIndex
 from ._index import exact_topk
 from ._milvus import MilvusIndex
 from ._preference import place, query_groups
-from ._validation import C_INT_MAX, check_params, count, finite
+from ._validation import C_INT_MAX, check_all_params, count, finite
 from ._vector_index import VectorIndex, check_built
 
 __all__ = ["ExactIndex", "FaissIndex", "MilvusIndex", "VectorIndex"]
@@ -94,7 +94,7 @@ class ExactIndex(InMemoryIndex):
         self.working_memory = working_memory
 
     def _start_build(self, n_items, dim, n_attributes):
-        check_params(self, self._parameter_constraints)
+        check_all_params(self)
         self._segments = []
         super()._start_build(n_items, dim, n_attributes)
 
@@ -244,7 +244,7 @@ class FaissIndex(InMemoryIndex):
     # ---- building -----------------------------------------------------------------
 
     def _start_build(self, n_items, dim, n_attributes):
-        check_params(self, self._parameter_constraints)
+        check_all_params(self)
         self._segments = []
         self._template = None  # the trained, empty index, serialised
         self._tables = []  # per_class: each segment's cells and lists
