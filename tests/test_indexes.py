@@ -4,6 +4,7 @@ pickling, threads."""
 
 import pickle
 import re
+import subprocess
 import sys
 import threading
 
@@ -771,3 +772,48 @@ def test_per_class_compressed_codes(factory, two_attribute_items):
     np.testing.assert_array_equal(predicted[i_c], predicted[i_e])
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i_c, i_e)])
     assert recall > 0.7
+
+
+LOAD_AND_QUERY = """
+import sys
+import joblib
+import numpy as np
+folder = sys.argv[1]
+ret, X, y = joblib.load(folder + "/saved.joblib")
+dist, ind = ret.kneighbors(X, 6, condition={0: 1, 1: "blue"})
+own_dist, own_ind = ret.kneighbors(n_neighbors=4)
+ret.index(X, y, append=True)
+np.savez(folder + "/found.npz", dist=dist, ind=ind, own_dist=own_dist,
+         own_ind=own_ind, n=ret.n_index_samples_)
+"""
+
+
+@pytest.mark.parametrize("vector_index", [
+    None, ("IVF8,Flat", False), ("IVF8,Flat", True)],
+    ids=["exact", "faiss", "faiss per class"])
+def test_saved_retriever_answers_the_same_in_a_new_process(
+        vector_index, two_attribute_items, tmp_path):
+    """Saved with joblib here, loaded by a fresh interpreter that never saw
+    the index built: conditional and X=None queries answer as before, and an
+    append works there."""
+    import joblib
+
+    X, y = two_attribute_items
+    if vector_index is not None:
+        _faiss()
+        factory, per_class = vector_index
+        vector_index = FaissIndex(factory, nprobe=4, per_class=per_class)
+    ret = BackwardSearchRetriever(**TRAIN, max_steps=10, preserve="predicted",
+                                  vector_index=vector_index).fit(X[:250], y[:250])
+    expected = ret.kneighbors(X[250:], 6, condition={0: 1, 1: "blue"})
+    own = ret.kneighbors(n_neighbors=4)
+    joblib.dump((ret, X[250:], y[250:]), tmp_path / "saved.joblib")
+    done = subprocess.run([sys.executable, "-c", LOAD_AND_QUERY, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    found = np.load(tmp_path / "found.npz")
+    np.testing.assert_array_equal(found["ind"], expected[1])
+    np.testing.assert_array_equal(found["dist"], expected[0])
+    np.testing.assert_array_equal(found["own_ind"], own[1])
+    np.testing.assert_array_equal(found["own_dist"], own[0])
+    assert found["n"] == 300
