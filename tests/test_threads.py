@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from skbackward import BackwardSearchRetriever, DistilledRetriever, _model
-from skbackward._threads import torch_threads
+from skbackward._utils._threads import torch_threads
 
 FAST = dict(epochs=3, embedding_dim=16, max_steps=20, random_state=0)
 

@@ -12,7 +12,7 @@ of :func:`conditional_neighbors`) and ``_scorers`` (:func:`retrieval_scores`
 and the scorer factories).
 """
 
-from ._rank_metrics import (
+from ._ranking import (
     attribute_preservation_at_k,
     average_precision_at_k,
     hit_at_k,
@@ -21,7 +21,7 @@ from ._rank_metrics import (
     tag_similarity_at_k,
 )
 from ._reference import conditional_neighbors
-from ._scorers import (
+from ._scorer import (
     make_average_precision_scorer,
     make_precision_scorer,
     make_retrieval_scorer,
