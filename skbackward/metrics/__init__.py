@@ -7,9 +7,9 @@ information-retrieval AP@k. :func:`attribute_preservation_at_k` and
 context (the paper's mTS@k is the latter).
 
 The public names live in private modules, one concern each:
-``_rank_metrics`` (the metrics at rank k), ``_reference`` (the reference sets
-of :func:`conditional_neighbors`) and ``_scorers`` (:func:`retrieval_scores`
-and the scorer factories).
+``_ranking`` (the metrics at rank k), ``_reference`` (the reference sets of
+:func:`conditional_neighbors`) and ``_scorer`` (:func:`retrieval_scores` and
+the scorer factories).
 """
 
 from ._ranking import (
