@@ -11,8 +11,8 @@ from skbackward import (
     BackwardSearchRetriever,
     CentroidShiftRetriever,
     DistilledRetriever,
-    _model,
 )
+from skbackward._network import _model
 from skbackward._utils._threads import torch_threads
 from skbackward.metrics import make_average_precision_scorer
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from skbackward import BackwardSearchRetriever, DistilledRetriever, _model
+from skbackward import BackwardSearchRetriever, DistilledRetriever
+from skbackward._network import _model
 from skbackward._utils._threads import torch_threads
 
 FAST = dict(epochs=3, embedding_dim=16, max_steps=20, random_state=0)
