@@ -21,6 +21,7 @@ from ._rank_metrics import (
     precision_at_k,
 )
 from ._validation import check_groups, count
+from .exceptions import ScoringSetupError
 from .model_selection import sample_query_pairs
 
 _METRICS = ("precision", "average_precision", "preservation", "harmonic", "hit")
@@ -236,7 +237,10 @@ def make_retrieval_scorer(
         "preservation", "harmonic" and "hit" (see :func:`retrieval_scores`).
         "hit" (exact-target retrieval: did the query's counterpart come
         back) needs ``groups``: the scorer asks for them through
-        scikit-learn's metadata routing (see the example).
+        scikit-learn's metadata routing (see the example). It also needs the
+        counterparts of the test fold's queries in the training fold: split
+        the items (``KFold(shuffle=True)``, ``ShuffleSplit``), not the groups
+        (``GroupKFold`` leaves no counterpart in the database).
         "harmonic" balances reaching the condition against keeping the
         unconditioned attributes. A list gives a multi-metric scorer that
         returns a dict from one search, for ``GridSearchCV(scoring=scorer,
@@ -259,6 +263,15 @@ def make_retrieval_scorer(
     scorer : callable
         ``scorer(estimator, X, y, groups=None) -> float`` (or a dict of
         floats for a list of metrics), greater is better.
+
+    Raises
+    ------
+    ScoringSetupError
+        From the scorer, when a metric can be measured for no query: "hit"
+        without the queries' groups or without any query's counterpart in
+        the index (grouped folds), "preservation" or "harmonic" with no
+        attribute left unconditioned. It stops a ``GridSearchCV`` at the
+        first fold (any candidate would score NaN).
 
     Examples
     --------
@@ -300,6 +313,35 @@ def make_retrieval_scorer(
     )
 
 
+def _why_no_hit(estimator, groups):
+    """The message of a scorer that could measure hit@k for no query."""
+    if groups is None:
+        return (
+            "metric 'hit' needs the queries' groups, and none were passed to "
+            "the scorer. In GridSearchCV: sklearn.set_config("
+            "enable_metadata_routing=True), estimator.set_fit_request("
+            "groups=True) and search.fit(X, y, groups=groups)."
+        )
+    retriever = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    if not np.isin(groups, retriever.index_groups_).any():
+        return (
+            "no query's counterpart is indexed: none of the queries' groups is "
+            "among the index's. Grouped folds (GroupKFold, GroupShuffleSplit, "
+            "LeaveOneGroupOut) put every counterpart of a test query in the test "
+            "fold, out of the database (the training fold). To measure hit@k, "
+            "split the items rather than the groups, e.g. cv=KFold(3, "
+            "shuffle=True) or ShuffleSplit, so that a test query's other forms "
+            "are in the training fold; keep grouped folds for precision, "
+            "preservation and harmonic."
+        )
+    return (
+        "no query's counterpart is indexed: the index holds items of the "
+        "queries' groups, but none carrying the condition asked of them (the "
+        "counterpart is the indexed item of the query's group with the asked "
+        "class). Index the other forms of the query items, with their groups."
+    )
+
+
 class _RetrievalScorer:
     """The scorer :func:`make_retrieval_scorer` returns: a callable with
     scikit-learn's metadata-routing request for ``groups`` (hit@k needs the
@@ -316,16 +358,10 @@ class _RetrievalScorer:
         scores = retrieval_scores(estimator, X, y, groups=groups, **self.options)
         missing = [m for m in self.metrics if np.isnan(scores[m])]
         if "hit" in missing:
-            raise ValueError(
-                "metric 'hit' needs the queries' groups and the index's: fit "
-                "with groups, and pass groups to the scorer (in GridSearchCV: "
-                "sklearn.set_config(enable_metadata_routing=True), "
-                "estimator.set_fit_request(groups=True) and fit(X, y, "
-                "groups=groups)); or no query's counterpart is indexed."
-            )
+            raise ScoringSetupError(_why_no_hit(estimator, groups))
         if missing:
             which = f"{missing[0]!r}" if len(missing) == 1 else f"{missing}"
-            raise ValueError(
+            raise ScoringSetupError(
                 f"metric={which} needs an attribute left unconditioned: "
                 "fit on several attributes and set condition_on to a subset."
             )
