@@ -5,7 +5,11 @@ arguments in and get numpy arrays (or CPU modules) back.
 """
 
 import copy
+import functools
+import hashlib
+import inspect
 import math
+import sys
 import time
 
 import numpy as np
@@ -206,6 +210,35 @@ def fit_network(X, codes, classes, *, embedding_dim, epochs, batch_size,
             device=device, verbose=verbose,
         )
     return network, losses
+
+
+@functools.lru_cache(maxsize=None)
+def network_code():
+    """What decides a trained network besides :func:`fit_network`'s
+    arguments: skbackward's and torch's versions and a hash of this
+    module's source (the network, its initialisation and the training
+    loop). Part of the key of a retriever's ``memory`` cache, so that an
+    upgrade, or an edited checkout, never reads a network trained by
+    other code."""
+    from . import __version__
+
+    source = inspect.getsource(sys.modules[__name__]).encode()
+    return (f"skbackward {__version__}", f"torch {torch.__version__}",
+            hashlib.sha256(source).hexdigest()[:16])
+
+
+def keyed_fit_network(X, codes, classes, *, code, embedding_dim, epochs,
+                      batch_size, learning_rate, weight_decay, lr_decay, seed,
+                      device, n_threads, verbose=0):
+    """:func:`fit_network`, with ``code`` (:func:`network_code`) as an
+    argument only so that it is part of a ``memory`` cache's key (joblib
+    keys on named arguments, hence no ``**kwargs``)."""
+    return fit_network(
+        X, codes, classes, embedding_dim=embedding_dim, epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate,
+        weight_decay=weight_decay, lr_decay=lr_decay, seed=seed, device=device,
+        n_threads=n_threads, verbose=verbose,
+    )
 
 
 def heads_loss(network, x, codes):
