@@ -71,9 +71,9 @@ memory : str, joblib.Memory or None, default=None
     ``GridSearchCV`` over them trains one per fold. A cached network gives
     bit-identical results. Needs an int (or RandomState) ``random_state``:
     with None every fit draws a new seed, and the cache is skipped with a
-    warning. A lookup hashes ``X`` (one pass over it). The cache does not
-    notice a new skbackward version: clear it (``memory.clear()``) after
-    upgrading. See the user guide's section on tuning without refitting.
+    warning. A lookup hashes ``X`` (one pass over it). The key also holds
+    the skbackward and torch versions and a hash of the training code: an
+    upgrade trains again. See the user guide's section on tuning without refitting.
 """
 
 # The torch threads of one call, shared by every retriever.
