@@ -71,8 +71,12 @@ TRAINING_CONSTRAINTS = {
 
 # ``n_threads``: None, a positive count, or a negative one counted down from
 # the current torch setting (-1: that setting itself), as scikit-learn counts
-# n_jobs
-THREADS_CONSTRAINT = [None, count(1), Range(Integral, None, -1, closed="right")]
+# n_jobs. Bounded: OpenMP crashed the process creating 100,000 threads and
+# torch refuses 2**31 with a bare "Overflow"; beyond the cores more threads
+# only cost, and 1,024 is more cores than one machine has
+MAX_THREADS = 1024
+THREADS_CONSTRAINT = [None, count(1, MAX_THREADS),
+                      Range(Integral, None, -1, closed="right")]
 
 
 # the ``preserve`` parameter: "none", "predicted" or a list of attribute names
