@@ -19,7 +19,12 @@ from ._features import FeatureIndex
 from ._index import chunk_rows, unit_float32
 from ._model import predict_labels
 from ._threads import with_threads
-from ._validation import check_arguments, check_groups, validate_X
+from ._validation import (
+    check_arguments,
+    check_groups,
+    check_same_group_kind,
+    validate_X,
+)
 from .indexes import ExactIndex
 
 # working memory of one chunk of items embedded by index()
@@ -93,6 +98,7 @@ class IndexingMixin:
                 "groups."
             )
         if append and groups is not None:
+            check_same_group_kind(old_groups, groups)
             groups = np.concatenate([old_groups, groups])
         self._set_index(X, y, grow=old, groups=groups)
         return self

@@ -213,9 +213,9 @@ def label_kind(values, what):
             f"{what} has missing labels (None, NaN or pd.NA); every item needs "
             "a label (drop the unlabelled ones)."
         )
-    kinds = {_kind_of_type(t) for t in set(map(type, values.tolist()))}
+    kinds = {kind_of_type(t) for t in set(map(type, values.tolist()))}
     if None in kinds:
-        bad = next(v for v in values.tolist() if _kind_of_type(type(v)) is None)
+        bad = next(v for v in values.tolist() if kind_of_type(type(v)) is None)
         raise TypeError(
             f"{what} must hold strings or numbers; got a {type(bad).__name__} "
             f"({bad!r})."
@@ -230,7 +230,7 @@ def label_kind(values, what):
     return kinds.pop() if kinds else "number"
 
 
-def _kind_of_type(t):
+def kind_of_type(t):
     if issubclass(t, str):
         return "string"
     if issubclass(t, numbers.Real):  # bools and numpy numbers included

@@ -212,7 +212,7 @@ def fit_network(X, codes, classes, *, embedding_dim, epochs, batch_size,
     return network, losses
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def network_code():
     """What decides a trained network besides :func:`fit_network`'s
     arguments: skbackward's and torch's versions and a hash of this

@@ -10,6 +10,7 @@ blocks call these methods again on numpy blocks.
 import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils import Bunch
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from ._dask import is_dask_collection
@@ -59,8 +60,12 @@ class QueryMixin(TransformerMixin):
 
         Returns
         -------
-        report : :class:`~sklearn.utils.Bunch`
-            With the arrays
+        report : :class:`~sklearn.utils.Bunch` or DataFrame
+            A Bunch of arrays; after ``set_output(transform="pandas")`` (or
+            "polars") a DataFrame of one row per query (indexed as ``X``
+            when ``X`` is a pandas DataFrame) with the columns ``n_steps``,
+            ``reached`` and ``distance``, then the embedding's columns,
+            named by :meth:`get_feature_names_out`. The arrays:
 
             - ``embedding`` (n_queries, embedding_dim): the conditioned
               embedding (what ``transform(X, condition=...)`` returns);
@@ -75,6 +80,7 @@ class QueryMixin(TransformerMixin):
         """
         check_is_fitted(self)
         self._validate_query_params()
+        index = getattr(X, "index", None) if hasattr(X, "iloc") else None
         X = validate_X(self, X)
         Z0 = self._embed(X)
         targets, weights = self._targets(condition, Z0.shape[0], condition_weight)
@@ -88,12 +94,31 @@ class QueryMixin(TransformerMixin):
             reached = moved.reached
         else:
             reached = self._reached(Z, targets)
-        return Bunch(
+        report = Bunch(
             embedding=Z,
             n_steps=moved.n_steps,
             reached=reached,
             distance=np.abs(Z - Z0).mean(axis=1),
         )
+        return self._report_container(report, index)
+
+    def _report_container(self, report, index):
+        """``report`` as the container ``set_output(transform=...)`` asks
+        for: the Bunch itself by default, else a DataFrame of one row per
+        query (``index``: the query DataFrame's index, or None)."""
+        dense = _get_output_config("transform", self)["dense"]
+        if dense == "default":
+            return report
+        columns = {"n_steps": report.n_steps, "reached": report.reached,
+                   "distance": report.distance}
+        columns.update(zip(self.get_feature_names_out(), report.embedding.T))
+        if dense == "pandas":
+            import pandas as pd
+
+            return pd.DataFrame(columns, index=index)
+        import polars as pl
+
+        return pl.DataFrame(columns)
 
     @with_threads
     def transform(self, X, *, condition=None, condition_weight=None):
@@ -139,6 +164,39 @@ class QueryMixin(TransformerMixin):
             self._warn_unreached(moved.asked, moved.missed)
         return moved.embedding
 
+    def fit_transform(self, X, y, groups=None, *, condition=None,
+                      condition_weight=None):
+        """Fit on ``X, y``, then embed ``X`` (moved towards ``condition``).
+
+        The same as ``fit(X, y, groups=groups).transform(X,
+        condition=condition, condition_weight=condition_weight)``: each
+        argument goes to the method that takes it, so a Pipeline routes a
+        ``condition`` requested with ``set_transform_request`` to
+        :meth:`transform` (scikit-learn's ``fit_transform`` would hand it
+        to ``fit``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training features, then the queries.
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Labels, as in ``fit``.
+        groups : array-like of shape (n_samples,), default=None
+            As in ``fit``.
+        condition : scalar, array-like of shape (n_samples,) or dict, default=None
+            As in :meth:`transform`.
+        condition_weight : float or dict, default=None
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, embedding_dim)
+            ``transform(X, condition=condition)`` of the fitted retriever.
+        """
+        return self.fit(X, y, groups=groups).transform(
+            X, condition=condition, condition_weight=condition_weight
+        )
+
     @with_threads
     def kneighbors(
         self, X=None, n_neighbors=None, return_distance=True, *, condition=None,
@@ -148,6 +206,12 @@ class QueryMixin(TransformerMixin):
 
         Queries are embedded, moved and searched in batches of bounded size,
         ``X=None`` included.
+
+        The searched items are the last ones indexed: after ``fit`` the
+        training items, until :meth:`index` replaces them. To query another
+        database, call ``index(X_db)`` first; otherwise the results are
+        training items and nothing warns (``n_index_samples_`` says how many
+        items are searched).
 
         Parameters
         ----------

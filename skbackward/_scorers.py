@@ -13,14 +13,14 @@ from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.validation import _num_samples
 
 from ._docstrings import fill_doc
-from ._labels import attribute_columns, check_same_kind, count_rows
+from ._labels import attribute_columns, count_rows
 from ._rank_metrics import (
     attribute_preservation_at_k,
     average_precision_at_k,
     hit_at_k,
     precision_at_k,
 )
-from ._validation import check_groups, count
+from ._validation import check_groups, check_same_group_kind, count
 from .exceptions import ScoringSetupError
 from .model_selection import sample_query_pairs
 
@@ -30,19 +30,23 @@ _METRICS = ("precision", "average_precision", "preservation", "harmonic", "hit")
 def _last_step(estimator, X):
     """The retriever and ``X`` in its input space (through a Pipeline).
 
-    A Pipeline must end in a retriever (something with ``kneighbors`` and
-    ``index_labels_``): a classifier at the end has no index to score.
+    A Pipeline must end in a retriever, and a bare estimator must be one:
+    something with ``kneighbors`` and ``encode_labels`` (scikit-learn's
+    ``KNeighborsClassifier`` has the first, but no labelled index to
+    score).
     """
-    if isinstance(estimator, Pipeline):
-        last = estimator[-1]
-        if not hasattr(last, "kneighbors"):
-            raise TypeError(
-                "estimator is a Pipeline whose last step is a "
-                f"{type(last).__name__}, not a retriever: retrieval scores need "
-                "a Pipeline ending in a retriever (e.g. BackwardSearchRetriever)."
-            )
-        return last, estimator[:-1].transform(X)
-    return estimator, X
+    pipeline = isinstance(estimator, Pipeline)
+    last = estimator[-1] if pipeline else estimator
+    if not (hasattr(last, "kneighbors") and hasattr(last, "encode_labels")):
+        what = ("estimator is a Pipeline whose last step is a"
+                if pipeline else "estimator is a")
+        raise TypeError(
+            f"{what} {type(last).__name__}, not a retriever: retrieval scores "
+            "need a retriever of skbackward (e.g. BackwardSearchRetriever), "
+            "or a Pipeline ending in one, whose index carries labels to "
+            "compare with the conditions."
+        )
+    return last, (estimator[:-1].transform(X) if pipeline else X)
 
 
 @validate_params(
@@ -150,8 +154,7 @@ def retrieval_scores(
                 "has none: pass groups to fit (in GridSearchCV, with "
                 "set_fit_request(groups=True)) or to index(X, y, groups=...)."
             )
-        check_same_kind(retriever.index_groups_, groups, "index_groups_",
-                        "groups", "groups")
+        check_same_group_kind(retriever.index_groups_, groups)
     attributes = retriever.attributes_
     cols = attribute_columns(condition_on, attributes)
     kept = [a for a in range(len(attributes)) if a not in cols]

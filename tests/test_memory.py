@@ -207,8 +207,9 @@ def _grid_scores(X, y):
 def test_an_upgrade_trains_again(digits, tmp_path, trainings, monkeypatch, upgrade):
     """The key holds the package's and torch's versions and the training
     code: a network cached by another version is not read back."""
-    import skbackward
     import torch
+
+    import skbackward
 
     X_train, _, y_train, _ = digits
     ret = BackwardSearchRetriever(**FAST, memory=str(tmp_path))
