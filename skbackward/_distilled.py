@@ -1,6 +1,7 @@
 """DistilledRetriever: a student network answers conditional queries in one pass."""
 
 import copy
+import sys
 
 import numpy as np
 import torch
@@ -12,7 +13,12 @@ from sklearn.utils.validation import check_is_fitted
 from ._backward import BackwardSearchRetriever
 from ._base import BaseRetriever
 from ._conditioning import blend_directions, kept_classes, preserved_attributes
-from ._docstrings import INDEX_PARAMETERS, N_THREADS_PARAMETER, fill_doc
+from ._docstrings import (
+    INDEX_PARAMETERS,
+    N_THREADS_PARAMETER,
+    VERBOSE_PARAMETER,
+    fill_doc,
+)
 from ._labels import fitted_label_codes
 from ._model import (
     as_tensor,
@@ -43,7 +49,8 @@ from ._warnings import warn_caller
 _OBJECTIVES = ("distill", "amortized")
 
 
-@fill_doc(index_parameters=INDEX_PARAMETERS, n_threads=N_THREADS_PARAMETER)
+@fill_doc(index_parameters=INDEX_PARAMETERS, n_threads=N_THREADS_PARAMETER,
+          verbose=VERBOSE_PARAMETER)
 class DistilledRetriever(BaseRetriever):
     """Conditional retrieval by a student network distilled from Backward Search.
 
@@ -127,8 +134,10 @@ class DistilledRetriever(BaseRetriever):
     random_state : int, RandomState instance or None, default=None
         Seeds the student's training and the random conditions; also seeds the
         teacher when the teacher's own ``random_state`` is None.
-    verbose : int, default=0
-        Print training progress when > 0.
+    {verbose}
+        Here ``fit`` trains the student (with a line when the search for
+        its targets starts); the teacher shows its own progress by its own
+        ``verbose`` (``teacher__verbose``).
 
     Attributes
     ----------
@@ -386,7 +395,7 @@ class DistilledRetriever(BaseRetriever):
         teacher = self.teacher_
         if self.verbose:
             print(f"searching the teacher's z* for {Z0.shape[0]} "
-                  "(item, condition) pairs")
+                  "(item, condition) pairs", file=sys.stderr)
         Z_star, _ = search_embeddings(
             teacher.model_, Z0, targets, (targets >= 0).astype(np.float32),
             device=teacher.device, alpha=teacher.alpha, lr=teacher.search_lr,

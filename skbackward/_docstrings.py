@@ -76,6 +76,16 @@ memory : str, joblib.Memory or None, default=None
     upgrade trains again. See the user guide's section on tuning without refitting.
 """
 
+# Progress on stderr: shared by every retriever.
+VERBOSE_PARAMETER = """\
+verbose : int, default=0
+    Progress on stderr. 0: nothing. 1: a progress bar, with the time spent
+    and the time left, for each stage of long work: the epochs of the
+    training in ``fit``, the items indexed by ``fit`` and :meth:`index`, the
+    queries of :meth:`kneighbors` and :meth:`transform` (batch by batch).
+    2: also a line per training epoch with its mean loss.
+"""
+
 # The torch threads of one call, shared by every retriever.
 N_THREADS_PARAMETER = """\
 n_threads : int, default=None

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._features import FeatureIndex
 from ._index import chunk_rows, unit_float32
 from ._model import predict_labels
+from ._progress import ProgressBar
 from ._threads import with_threads
 from ._validation import (
     check_arguments,
@@ -193,12 +194,15 @@ class IndexingMixin:
         :class:`FeatureIndex` fed the same chunks (and ended after the last),
         or None."""
         step = self._chunk_rows(X)
-        for start in range(0, X.shape[0], step):
-            stop = start + step
-            unit, norms, predicted = self._embedded(X[start:stop])
-            yield unit, norms, predicted, None if y is None else y[start:stop]
-            if features is not None:
-                features.add(unit, X[start:stop], predicted)
+        with ProgressBar(X.shape[0], "indexing", unit="item",
+                         enabled=self.verbose >= 1) as bar:
+            for start in range(0, X.shape[0], step):
+                stop = start + step
+                unit, norms, predicted = self._embedded(X[start:stop])
+                yield unit, norms, predicted, None if y is None else y[start:stop]
+                if features is not None:
+                    features.add(unit, X[start:stop], predicted)
+                bar.update(unit.shape[0])
         if features is not None:
             features.end_build()
 

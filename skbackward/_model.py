@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._progress import ProgressBar
 from ._threads import torch_threads
 
 # Layer sizes and dropout rates of the published model (Lee & Kim, PLoS ONE
@@ -279,7 +280,8 @@ def train_network(
     running in parallel threads are each reproducible. Returns the mean loss
     of each epoch. The network is returned to the CPU in eval mode so the
     estimator pickles anywhere. A non-finite loss raises a ValueError that
-    ends with ``diverged_hint``.
+    ends with ``diverged_hint``. ``verbose``: 1 draws a progress bar over
+    the epochs on stderr, 2 also a line per epoch with its mean loss.
     """
     dev = resolve_device(device)
     tensors = [
@@ -306,6 +308,8 @@ def train_network(
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=decay_step(epochs), gamma=lr_decay
     )
+    bar = ProgressBar(epochs, f"{log_prefix}training", unit="epoch",
+                      enabled=verbose >= 1)
     try:
         for epoch in range(epochs):
             tic = time.perf_counter()
@@ -337,12 +341,14 @@ def train_network(
                 )
             scheduler.step()
             losses.append(mean)
-            if verbose:
-                print(
+            if verbose >= 2:
+                bar.write(
                     f"{log_prefix}epoch {epoch + 1}/{epochs} loss={losses[-1]:.4f} "
                     f"({time.perf_counter() - tic:.2f}s)"
                 )
+            bar.update()
     finally:
+        bar.close()
         for m in dropouts:  # generators do not pickle; the fitted model must
             m.generator = None
     # stored frozen: queries use the module as it is, and gradients through

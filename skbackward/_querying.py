@@ -2,8 +2,9 @@
 
 Each embeds its queries and takes them through the one conditioning path
 (:meth:`~skbackward._conditioning.ConditioningMixin._condition`); kneighbors
-does so in batches of ``QUERY_BATCH`` queries, so its memory is bounded
-whatever the number of queries. A dask array goes to :mod:`._dask`, whose
+and transform do so in batches of ``QUERY_BATCH`` queries, so their working
+memory is bounded whatever the number of queries (and ``verbose`` shows a
+bar over the batches). A dask array goes to :mod:`._dask`, whose
 blocks call these methods again on numpy blocks.
 """
 
@@ -14,6 +15,7 @@ from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from ._dask import is_dask_collection
+from ._progress import ProgressBar
 from ._threads import with_threads
 from ._validation import (
     check_arguments,
@@ -30,6 +32,13 @@ QUERY_BATCH = 4096
 # transform / kneighbors warn when at least this share of the conditioned
 # queries of a call did not reach their condition
 UNREACHED_WARNING_SHARE = 0.1
+
+
+def query_batches(n_queries):
+    """``(start, stop)`` of the consecutive batches of at most ``QUERY_BATCH``
+    queries."""
+    for start in range(0, n_queries, QUERY_BATCH):
+        yield start, min(start + QUERY_BATCH, n_queries)
 
 
 # A TransformerMixin: scikit-learn's set_output wraps the ``transform`` a
@@ -157,12 +166,25 @@ class QueryMixin(TransformerMixin):
 
             return _dask.transform(self, X, condition, condition_weight)
         X = validate_X(self, X)
-        Z0 = self._embed(X)
-        targets, weights = self._targets(condition, Z0.shape[0], condition_weight)
-        moved = self._condition(Z0, targets, weights)
+        n_q = X.shape[0]
+        targets, weights = self._targets(condition, n_q, condition_weight)
+        Z = None
+        asked = missed = 0
+        with self._progress_bar(n_q, "transform") as bar:
+            for s, e in query_batches(n_q):
+                moved = self._condition(
+                    self._embed(X[s:e]), None if targets is None else targets[s:e],
+                    None if weights is None else weights[s:e],
+                )
+                if Z is None:
+                    Z = np.empty((n_q, moved.embedding.shape[1]),
+                                 dtype=moved.embedding.dtype)
+                Z[s:e] = moved.embedding
+                asked, missed = asked + moved.asked, missed + moved.missed
+                bar.update(e - s)
         if targets is not None:
-            self._warn_unreached(moved.asked, moved.missed)
-        return moved.embedding
+            self._warn_unreached(asked, missed)
+        return Z
 
     def fit_transform(self, X, y, groups=None, *, condition=None,
                       condition_weight=None):
@@ -279,29 +301,35 @@ class QueryMixin(TransformerMixin):
         dist = np.empty((n_q, k), dtype=np.float32)
         ind = np.empty((n_q, k), dtype=np.int64)
         asked = missed = 0
-        for s in range(0, n_q, QUERY_BATCH):
-            e = min(s + QUERY_BATCH, n_q)
-            # the items' stored embeddings are float32; a search from them
-            # runs in float64, where a row's result does not depend on its batch
-            Z0 = (index.embeddings(s, e).astype(np.float64) if X is None
-                  else self._embed(X[s:e]))
-            moved = self._condition(
-                Z0, None if targets is None else targets[s:e],
-                None if weights is None else weights[s:e], rank=True,
-            )
-            asked, missed = asked + moved.asked, missed + moved.missed
-            Z, searched = moved.queries, index
-            if w_features:
-                Xq = (features.embeddings(s, e)[:, Z.shape[1]:] if X is None
-                      else X[s:e])
-                Z, searched = features.blended_queries(Z, Xq, w_features), features
-            ex = None if exclude is None else exclude[s:e]
-            dist[s:e], ind[s:e] = searched.search(Z, k, exclude=ex,
-                                                  prefer=moved.prefer)
-            if searched is not index:
-                dist[s:e] = features.blended_distances(dist[s:e], Z)
+        with self._progress_bar(n_q, "kneighbors") as bar:
+            for s, e in query_batches(n_q):
+                # the items' stored embeddings are float32; a search from them
+                # runs in float64, where a row's result does not depend on its batch
+                Z0 = (index.embeddings(s, e).astype(np.float64) if X is None
+                      else self._embed(X[s:e]))
+                moved = self._condition(
+                    Z0, None if targets is None else targets[s:e],
+                    None if weights is None else weights[s:e], rank=True,
+                )
+                asked, missed = asked + moved.asked, missed + moved.missed
+                Z, searched = moved.queries, index
+                if w_features:
+                    Xq = (features.embeddings(s, e)[:, Z.shape[1]:] if X is None
+                          else X[s:e])
+                    Z, searched = features.blended_queries(Z, Xq, w_features), features
+                ex = None if exclude is None else exclude[s:e]
+                dist[s:e], ind[s:e] = searched.search(Z, k, exclude=ex,
+                                                      prefer=moved.prefer)
+                if searched is not index:
+                    dist[s:e] = features.blended_distances(dist[s:e], Z)
+                bar.update(e - s)
         self._warn_unreached(asked, missed)
         return (dist, ind) if return_distance else ind
+
+    def _progress_bar(self, total, desc):
+        """A :class:`~skbackward._progress.ProgressBar` over ``total``
+        queries, drawn when ``verbose >= 1``."""
+        return ProgressBar(total, desc, unit="query", enabled=self.verbose >= 1)
 
     def _targets(self, condition, n_queries, condition_weight):
         """Parsed ``(targets, weights)``, or ``(None, None)`` without a
