@@ -1,7 +1,10 @@
 """DistilledRetriever: a student network answers conditional queries in one pass."""
 
+from __future__ import annotations
+
 import copy
 import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +39,7 @@ from ._search import search_embeddings
 from ._student import StudentNetwork, amortized_loss, distill_loss, draw_conditions
 from ._threads import with_threads
 from ._training import train_retriever, validate_fit_data
+from ._typing import ArrayLike
 from ._validation import (
     TRAINING_CONSTRAINTS,
     check_all_params,
@@ -45,6 +49,9 @@ from ._validation import (
     finite,
 )
 from ._warnings import warn_caller
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _OBJECTIVES = ("distill", "amortized")
 
@@ -241,7 +248,8 @@ class DistilledRetriever(BaseRetriever):
     # nested: the teacher's own fit validates its parameters
     @_fit_context(prefer_skip_nested_validation=False)
     @with_threads
-    def fit(self, X, y, groups=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            groups: ArrayLike | None = None) -> Self:
         """Fit (or adopt) the teacher, then train the student.
 
         Parameters
@@ -414,7 +422,7 @@ class DistilledRetriever(BaseRetriever):
         self.teacher_.feature_index_ = self.feature_index_
         self.teacher_.vector_index_ = self.vector_index_
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         """Set the parameters of this estimator and of its teacher.
 
         Nested parameters of the teacher are set as ``teacher__<name>``, as

@@ -10,7 +10,12 @@ index replaces the old one by one assignment, so a query running in another
 thread reads either the old index or the new one.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 from sklearn import get_config
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
@@ -20,13 +25,17 @@ from ._index import chunk_rows, unit_float32
 from ._model import predict_labels
 from ._progress import ProgressBar
 from ._threads import with_threads
+from ._typing import ArrayLike
 from ._validation import (
     check_arguments,
     check_groups,
     check_same_group_kind,
     validate_X,
 )
-from .indexes import ExactIndex
+from .indexes import ExactIndex, VectorIndex
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 # working memory of one chunk of items embedded by index()
 INDEX_CHUNK_MIB = 64
@@ -35,8 +44,25 @@ INDEX_CHUNK_MIB = 64
 class IndexingMixin:
     """``index()`` and the fitted index's attributes, for a retriever."""
 
+    if TYPE_CHECKING:  # what the retriever using this mixin provides
+        verbose: int
+        vector_index: VectorIndex | None
+        model_: Any
+        attribute_classes_: list[Any]
+
+        def _validate_query_params(self, names: Any = None) -> None: ...
+
+        def _label_codes(self, y: Any, n_samples: int | None = None,
+                         allow_unknown: bool = False,
+                         who: str = "retriever") -> tuple[Any, Any]: ...
+
+        def _embed(self, X: Any) -> Any: ...
+
+        def _feature_weight(self) -> float: ...
+
     @with_threads
-    def index(self, X, y=None, *, groups=None, append=False):
+    def index(self, X: ArrayLike, y: ArrayLike | None = None, *,
+              groups: ArrayLike | None = None, append: bool = False) -> Self:
         """Replace the searched database by the items ``X``, or add them to it.
 
         Embeddings and predicted labels are computed in chunks of rows, so
@@ -85,7 +111,7 @@ class IndexingMixin:
         if y is not None:
             y, _ = self._label_codes(y, n_samples=X.shape[0])  # known labels only
         old = self._fitted_index() if append else None  # read once, then grown
-        if append and (old.labels_ is None) != (y is None):
+        if old is not None and (old.labels_ is None) != (y is None):
             raise ValueError(
                 "y must be given for every part of an appended index or for "
                 f"none; the index {'has' if y is None else 'has no'} labels."
@@ -212,11 +238,11 @@ class IndexingMixin:
         return self.vector_index_
 
     @property
-    def index_labels_(self):
+    def index_labels_(self) -> NDArray[Any] | None:
         """Labels of the indexed items (None when not given)."""
         return self._fitted_index().labels_
 
     @property
-    def n_index_samples_(self):
+    def n_index_samples_(self) -> int:
         """Number of indexed items."""
         return self._fitted_index().n_items_

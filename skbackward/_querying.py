@@ -8,6 +8,10 @@ bar over the batches). A dask array goes to :mod:`._dask`, whose
 blocks call these methods again on numpy blocks.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils import Bunch
@@ -17,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._dask import is_dask_collection
 from ._progress import ProgressBar
 from ._threads import with_threads
+from ._typing import ArrayLike, Condition, ConditionWeight, FloatArray, IntArray
 from ._validation import (
     check_arguments,
     check_exclude,
@@ -47,7 +52,10 @@ class QueryMixin(TransformerMixin):
     """``transform``, ``kneighbors`` and ``condition_report`` of a retriever."""
 
     @with_threads
-    def condition_report(self, X, *, condition, condition_weight=None):
+    def condition_report(
+        self, X: ArrayLike, *, condition: Condition,
+        condition_weight: ConditionWeight = None,
+    ) -> Bunch | Any:
         """Per query: where the condition took its embedding, and whether it got there.
 
         A search that does not reach its condition is not an error: a large
@@ -130,7 +138,8 @@ class QueryMixin(TransformerMixin):
         return pl.DataFrame(columns)
 
     @with_threads
-    def transform(self, X, *, condition=None, condition_weight=None):
+    def transform(self, X: ArrayLike, *, condition: Condition = None,
+                  condition_weight: ConditionWeight = None) -> FloatArray:
         """Embed queries; with a condition, the embeddings moved towards it.
 
         Parameters
@@ -184,10 +193,13 @@ class QueryMixin(TransformerMixin):
                 bar.update(e - s)
         if targets is not None:
             self._warn_unreached(asked, missed)
+        assert Z is not None  # validate_X refuses an empty X: one batch at least
         return Z
 
-    def fit_transform(self, X, y, groups=None, *, condition=None,
-                      condition_weight=None):
+    def fit_transform(
+        self, X: ArrayLike, y: ArrayLike, groups: ArrayLike | None = None, *,
+        condition: Condition = None, condition_weight: ConditionWeight = None,
+    ) -> FloatArray:
         """Fit on ``X, y``, then embed ``X`` (moved towards ``condition``).
 
         The same as ``fit(X, y, groups=groups).transform(X,
@@ -221,9 +233,10 @@ class QueryMixin(TransformerMixin):
 
     @with_threads
     def kneighbors(
-        self, X=None, n_neighbors=None, return_distance=True, *, condition=None,
-        condition_weight=None, exclude=None,
-    ):
+        self, X: ArrayLike | None = None, n_neighbors: int | None = None,
+        return_distance: bool = True, *, condition: Condition = None,
+        condition_weight: ConditionWeight = None, exclude: ArrayLike | None = None,
+    ) -> tuple[FloatArray, IntArray] | IntArray:
         """Find the indexed items nearest to each (conditioned) query.
 
         Queries are embedded, moved and searched in batches of bounded size,
@@ -284,17 +297,17 @@ class QueryMixin(TransformerMixin):
             return _dask.kneighbors(self, X, k, return_distance, condition,
                                     condition_weight, exclude)
         n_db = index.n_items_
-        if X is None:
+        queries = None if X is None else validate_X(self, X)
+        if queries is None:
             if exclude is not None:
                 raise ValueError("exclude cannot be used with X=None, which "
                                  "already excludes each item itself.")
             n_q = n_db
-            exclude = np.arange(n_db)
+            excluded = np.arange(n_db)
         else:
-            X = validate_X(self, X)
-            n_q = X.shape[0]
-            exclude = check_exclude(exclude, n_q, n_db)
-        check_n_neighbors(k, n_db, n_q, exclude, x_is_none=X is None)
+            n_q = queries.shape[0]
+            excluded = check_exclude(exclude, n_q, n_db)
+        check_n_neighbors(k, n_db, n_q, excluded, x_is_none=X is None)
         targets, weights = self._targets(condition, n_q, condition_weight)
         w_features = self._feature_weight() if targets is not None else 0.0
         features = self._feature_index(index) if w_features else None
@@ -305,22 +318,22 @@ class QueryMixin(TransformerMixin):
             for s, e in query_batches(n_q):
                 # the items' stored embeddings are float32; a search from them
                 # runs in float64, where a row's result does not depend on its batch
-                Z0 = (index.embeddings(s, e).astype(np.float64) if X is None
-                      else self._embed(X[s:e]))
+                Z0 = (index.embeddings(s, e).astype(np.float64) if queries is None
+                      else self._embed(queries[s:e]))
                 moved = self._condition(
                     Z0, None if targets is None else targets[s:e],
                     None if weights is None else weights[s:e], rank=True,
                 )
                 asked, missed = asked + moved.asked, missed + moved.missed
                 Z, searched = moved.queries, index
-                if w_features:
-                    Xq = (features.embeddings(s, e)[:, Z.shape[1]:] if X is None
-                          else X[s:e])
+                if features is not None:
+                    Xq = (features.embeddings(s, e)[:, Z.shape[1]:] if queries is None
+                          else queries[s:e])
                     Z, searched = features.blended_queries(Z, Xq, w_features), features
-                ex = None if exclude is None else exclude[s:e]
+                ex = None if excluded is None else excluded[s:e]
                 dist[s:e], ind[s:e] = searched.search(Z, k, exclude=ex,
                                                       prefer=moved.prefer)
-                if searched is not index:
+                if features is not None:
                     dist[s:e] = features.blended_distances(dist[s:e], Z)
                 bar.update(e - s)
         self._warn_unreached(asked, missed)

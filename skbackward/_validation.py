@@ -7,10 +7,14 @@ they read. Two constraints are added to scikit-learn's: numbers that refuse
 booleans (``True`` is not a count), and the device strings torch is used with.
 """
 
+from __future__ import annotations
+
 import re
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
@@ -127,7 +131,7 @@ def check_arguments(constraints, caller_name, **arguments):
     validate_parameter_constraints(constraints, arguments, caller_name=caller_name)
 
 
-def check_groups(groups, n_samples):
+def check_groups(groups: Any, n_samples: int) -> NDArray[Any] | None:
     """``groups`` as a 1-D array of ``n_samples`` numbers or strings (all of
     one kind, none missing), or None."""
     if groups is None:
@@ -183,7 +187,7 @@ def check_same_group_kind(indexed, groups):
         )
 
 
-def validate_X(estimator, X, **kwargs):
+def validate_X(estimator: Any, X: Any, **kwargs: Any) -> NDArray[Any]:
     """``validate_data`` for ``X`` (``reset=False`` unless given); an error
     that does not name X says so.
 

@@ -8,8 +8,8 @@ import sklearn
 
 # frames a warning skips to reach the user's line: this package's, scikit-learn's
 _LIBRARY_DIRS = tuple(
-    os.path.dirname(module.__file__) + os.sep for module in (sys.modules[__package__],
-                                                             sklearn)
+    os.path.dirname(str(module.__file__)) + os.sep
+    for module in (sys.modules[__package__], sklearn)
 )
 
 
