@@ -5,6 +5,11 @@
 ``GridSearchCV``. Public through :mod:`skbackward.metrics`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
@@ -20,6 +25,7 @@ from ._rank_metrics import (
     hit_at_k,
     precision_at_k,
 )
+from ._typing import ArrayLike, RandomState
 from ._validation import check_groups, check_same_group_kind, count
 from .exceptions import ScoringSetupError
 from .model_selection import sample_query_pairs
@@ -58,9 +64,11 @@ def _last_step(estimator, X):
     prefer_skip_nested_validation=True,
 )
 def retrieval_scores(
-    estimator, X, y, *, k=10, condition_on=None, exclude_own_class=False,
-    n_queries=None, random_state=0, X_is_index=False, groups=None,
-):
+    estimator: Any, X: ArrayLike, y: ArrayLike, *, k: int = 10,
+    condition_on: Any = None, exclude_own_class: bool = False,
+    n_queries: int | None = None, random_state: RandomState = 0,
+    X_is_index: bool = False, groups: ArrayLike | None = None,
+) -> dict[str, float]:
     """Conditional-retrieval figures of a fitted retriever on labelled queries.
 
     The retriever's index (after ``fit``, the training data) is the database;
@@ -225,9 +233,10 @@ def _counterpart_hits(db_groups, db_labels, groups, wanted, ind, k, own=None):
     prefer_skip_nested_validation=True,
 )
 def make_retrieval_scorer(
-    metric="average_precision", *, k=10, condition_on=None, exclude_own_class=False,
-    n_queries=None, random_state=0,
-):
+    metric: str | list[str] | tuple[str, ...] = "average_precision", *, k: int = 10,
+    condition_on: Any = None, exclude_own_class: bool = False,
+    n_queries: int | None = None, random_state: RandomState = 0,
+) -> Callable[..., Any]:
     """A ``scorer(estimator, X, y)`` for conditional retrieval.
 
     Usable as ``scoring=`` in ``GridSearchCV`` or ``cross_val_score``: the
@@ -418,7 +427,7 @@ _SHORTHAND_DOC = """{summary}
 def _shorthand_scorer(metric, name, summary, examples):
     """``name(k=10, **kwargs)``: :func:`make_retrieval_scorer` of ``metric``."""
 
-    def shorthand(k=10, **kwargs):
+    def shorthand(k: int = 10, **kwargs: Any) -> Callable[..., Any]:
         return make_retrieval_scorer(metric, k=k, **kwargs)
 
     shorthand.__name__ = shorthand.__qualname__ = name

@@ -29,6 +29,10 @@ building hooks (``_start_build``, ``_add``, optionally ``_n_training_items``,
 (a retriever calls only these).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from . import _faiss, _faiss_cells
@@ -318,7 +322,7 @@ class FaissIndex(InMemoryIndex):
                 ivf.make_direct_map()
 
     @property
-    def faiss_indexes_(self):
+    def faiss_indexes_(self) -> list[Any]:
         check_built(self)
         return list(self._segments)
 
