@@ -221,10 +221,9 @@ def network_code():
     loop). Part of the key of a retriever's ``memory`` cache, so that an
     upgrade, or an edited checkout, never reads a network trained by
     other code."""
-    from . import __version__
-
+    version = sys.modules[__package__].__version__  # (no import cycle)
     source = inspect.getsource(sys.modules[__name__]).encode()
-    return (f"skbackward {__version__}", f"torch {torch.__version__}",
+    return (f"skbackward {version}", f"torch {torch.__version__}",
             hashlib.sha256(source).hexdigest()[:16])
 
 
