@@ -278,7 +278,7 @@ def make_retrieval_scorer(
 
     Raises
     ------
-    ScoringSetupError
+    skbackward.exceptions.ScoringSetupError
         From the scorer, when a metric can be measured for no query: "hit"
         without the queries' groups or without any query's counterpart in
         the index (grouped folds), "preservation" or "harmonic" with no
