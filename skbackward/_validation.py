@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import validate_data
 
-from ._labels import is_missing, kind_of_type
+from ._labels import is_missing, value_kinds
 
 # the dtypes the retrievers compute in: float32 stays float32, others float64
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -155,14 +155,7 @@ def check_groups(groups: Any, n_samples: int) -> NDArray[Any] | None:
         )
     if given.dtype.kind in "biufUS":  # a typed array: one kind
         return given
-    kinds = {kind_of_type(type(g)) for g in given.tolist()}
-    if None in kinds:
-        bad = next(g for g in given.tolist() if kind_of_type(type(g)) is None)
-        raise TypeError(
-            f"groups must hold numbers or strings; got a {type(bad).__name__} "
-            f"({bad!r})."
-        )
-    if len(kinds) > 1:
+    if len(value_kinds(given, "groups")) > 1:
         raise ValueError(
             "groups mixes numbers and strings (e.g. 1 and '1'): give every group "
             "as a number or every group as a string."
