@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
-
 class BaseRetriever(
     IndexingMixin, QueryMixin, ConditioningMixin, ClassNamePrefixFeaturesOutMixin,
     BaseEstimator,

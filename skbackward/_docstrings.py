@@ -98,9 +98,8 @@ n_threads : int, default=None
     up to twice as fast on 2 cores) and cost several times the time on a
     busy one (the user guide's section on threads). -1: torch's
     current setting (its default is the machine's cores, or
-    ``OMP_NUM_THREADS``), -2 one less, and so on. At most 1024. The thread
-    count changes
-    the last bits of the results: an int ``random_state`` gives
+    ``OMP_NUM_THREADS``), -2 one less, and so on; at most 1024. The thread
+    count changes the last bits of the results: an int ``random_state`` gives
     bit-identical results for the same ``n_threads``. Unlike
     ``GridSearchCV(n_jobs=...)``, which runs fits side by side, this is the
     threads inside one call.
