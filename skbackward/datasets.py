@@ -6,6 +6,10 @@ mirrored"). :func:`load_digit_styles` makes such data from
 benchmarks run anywhere without a download.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.utils import Bunch
@@ -18,7 +22,9 @@ STYLES = ("original", "mirrored", "rotated")
 
 @validate_params({"return_X_y": ["boolean"], "as_frame": ["boolean"]},
                  prefer_skip_nested_validation=True)
-def load_digit_styles(*, return_X_y=False, as_frame=False):
+def load_digit_styles(
+    *, return_X_y: bool = False, as_frame: bool = False,
+) -> Bunch | tuple[Any, Any]:
     """Load the digits in three styles: two attributes, digit and style.
 
     Every 8x8 image of scikit-learn's digits (1797) appears three times: as

@@ -1,6 +1,6 @@
-"""Warnings raised by skbackward."""
+"""Warnings and errors raised by skbackward."""
 
-__all__ = ["ConditionNotReachedWarning"]
+__all__ = ["ConditionNotReachedWarning", "ScoringSetupError"]
 
 
 class ConditionNotReachedWarning(UserWarning):
@@ -26,4 +26,28 @@ class ConditionNotReachedWarning(UserWarning):
     ...     warnings.simplefilter("error", ConditionNotReachedWarning)
     ...     issubclass(ConditionNotReachedWarning, UserWarning)
     True
+    """
+
+
+class ScoringSetupError(BaseException):
+    """A retrieval scorer cannot measure its metric in this set-up.
+
+    Raised by the scorers of :func:`~skbackward.metrics.make_retrieval_scorer`
+    when the metric cannot be measured for any candidate, whatever its
+    parameters: "hit" without the queries' groups, or with folds that put
+    every query's counterpart outside the database (grouped folds such as
+    ``GroupKFold``); "preservation" with no attribute left unconditioned.
+
+    It derives from ``BaseException``, not ``Exception``, as pytest's test
+    outcomes do: ``GridSearchCV`` and ``cross_validate`` catch every
+    ``Exception`` a scorer raises and record ``error_score`` (NaN) with a
+    warning for each candidate and fold, so a set-up error would end as a
+    search of NaN scores. This error stops the search at the first fold
+    instead. Catch it by name (``except Exception`` does not).
+
+    Examples
+    --------
+    >>> from skbackward.exceptions import ScoringSetupError
+    >>> issubclass(ScoringSetupError, Exception)
+    False
     """

@@ -8,7 +8,10 @@ database being the test split (:ref:`query_protocol` in the user guide).
 :mod:`skbackward.metrics` use the same sampler on each cross-validation fold.
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -23,6 +26,7 @@ from ._utils._labels import (
     check_same_kind,
     find_rows,
 )
+from ._utils._typing import ArrayLike, IntArray, RandomState
 from ._utils._validation import count
 
 __all__ = ["sample_queries", "sample_query_pairs"]
@@ -79,9 +83,10 @@ def _pairs_in_draw_order(item_weight, own, n_eligible, exclude_own_class, n, rng
     prefer_skip_nested_validation=True,
 )
 def sample_query_pairs(
-    query_codes, database_codes, *, n_queries=None, k=10, exclude_own_class=False,
-    balanced=True, random_state=0,
-):
+    query_codes: ArrayLike, database_codes: ArrayLike, *,
+    n_queries: int | None = None, k: int = 10, exclude_own_class: bool = False,
+    balanced: bool = True, random_state: RandomState = 0,
+) -> tuple[IntArray, IntArray]:
     """(query, condition) pairs on integer-coded labels.
 
     Parameters
@@ -218,9 +223,10 @@ def _codes(codes, name):
     prefer_skip_nested_validation=True,
 )
 def sample_queries(
-    y_query, y_database, *, condition_on=None, n_queries=None, k=10,
-    exclude_own_class=False, balanced=True, random_state=0,
-):
+    y_query: ArrayLike, y_database: ArrayLike, *, condition_on: Any = None,
+    n_queries: int | None = None, k: int = 10, exclude_own_class: bool = False,
+    balanced: bool = True, random_state: RandomState = 0,
+) -> tuple[IntArray, dict[Any, Any]]:
     """Draw the paper's (query, condition) pairs from labels.
 
     Parameters

@@ -461,3 +461,95 @@ def test_bytes_condition_is_a_label_not_a_shape(two_attributes):
     with pytest.raises(ValueError, match=r"unknown condition label\(s\) \[b'red'\] "
                                          "for attribute 'colour'"):
         ret.kneighbors(X[:2], 3, condition={"colour": b"red"})
+
+
+# Issue 26: the last hard inputs of a fuzz (each failed before its fix).
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda n: [1, "1"] * (n // 2), "groups mixes numbers and strings"),
+    (lambda n: [None] + list(range(n - 1)), "groups holds missing values"),
+    (lambda n: np.array([np.nan] + list(range(n - 1)), dtype=object),
+     "groups holds missing values"),
+    (lambda n: [pd.NA] + list(range(n - 1)), "groups holds missing values"),
+])
+def test_bad_groups_are_refused_at_fit_and_index(backward, data, bad, match):
+    """[1, "1"] became one group ("1"); None and an object NaN were taken at
+    fit and refused only at scoring, in a message about labels."""
+    X, y = data[:2]
+    with pytest.raises(ValueError, match=match):
+        make(BackwardSearchRetriever).fit(X, y, groups=bad(len(X)))
+    with pytest.raises(ValueError, match=match):
+        make(DistilledRetriever).fit(X, y, groups=bad(len(X)))
+    with pytest.raises(ValueError, match=match):
+        copy.deepcopy(backward).index(X, y, groups=bad(len(X)))
+
+
+def test_appending_groups_of_another_kind_is_refused(backward, data):
+    """Appending str groups to an int-grouped index rewrote the old ints as
+    strings."""
+    X, y = data[:2]
+    ret = copy.deepcopy(backward).index(X[:100], y[:100], groups=np.arange(100))
+    with pytest.raises(ValueError, match="groups holds strings, but the index's "
+                       "groups .* are numbers"):
+        ret.index(X[100:120], y[100:120], groups=[str(i) for i in range(20)],
+                  append=True)
+    np.testing.assert_array_equal(ret.index_groups_, np.arange(100))
+    ret.index(X[100:120], y[100:120], groups=np.arange(100, 120), append=True)
+    assert ret.index_groups_.dtype.kind == "i"
+
+
+def test_condition_of_another_type_says_so(backward, data):
+    X_q = data[2][:3]
+    with pytest.raises(ValueError, match=r"the label's type differs \(str given, "
+                       "the labels of this attribute are numbers\\)"):
+        backward.kneighbors(X_q, condition="3")
+    with pytest.raises(ValueError, match="unknown condition") as info:
+        backward.kneighbors(X_q, condition=11)  # same kind, just unknown
+    assert "type differs" not in str(info.value)
+
+
+def test_scores_of_a_pipeline_ending_in_a_classifier_name_the_step(data):
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, X_q, y_q = data
+    pipe = make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y)
+    with pytest.raises(TypeError, match="last step is a KNeighborsClassifier, "
+                       "not a retriever"):
+        retrieval_scores(pipe, X_q, y_q)
+    with pytest.raises(TypeError, match="estimator is a KNeighborsClassifier, "
+                       "not a retriever"):
+        retrieval_scores(pipe[-1], X_q, y_q)
+
+
+@pytest.mark.parametrize("cls", [BackwardSearchRetriever, DistilledRetriever])
+def test_pipeline_fit_transform_routes_the_condition_to_transform(cls, data):
+    """fit_transform handed the condition to fit: "fit() got an unexpected
+    keyword argument 'condition'"."""
+    from sklearn import config_context
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = data[:2]
+    with config_context(enable_metadata_routing=True):
+        ret = make(cls).set_transform_request(condition=True)
+        pipe = make_pipeline(StandardScaler(), ret)
+        Z = pipe.fit_transform(X, y, condition=3)
+        np.testing.assert_array_equal(Z, pipe.transform(X, condition=3))
+        assert not np.array_equal(Z, pipe.transform(X))
+
+
+def test_condition_report_follows_set_output(backward, data):
+    X_q = data[2][:5]
+    report = backward.condition_report(X_q, condition=3)
+    ret = copy.deepcopy(backward).set_output(transform="pandas")
+    frame = ret.condition_report(pd.DataFrame(X_q, index=list("abcde")),
+                                 condition=3)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.index) == list("abcde")
+    names = list(ret.get_feature_names_out())
+    assert list(frame.columns) == ["n_steps", "reached", "distance", *names]
+    np.testing.assert_array_equal(frame["n_steps"], report.n_steps)
+    np.testing.assert_array_equal(frame["reached"], report.reached)
+    np.testing.assert_array_equal(frame[names].to_numpy(), report.embedding)

@@ -201,3 +201,31 @@ def _grid_scores(X, y):
         BackwardSearchRetriever(**FAST), {"alpha": [0.05, 0.5, 2.0]},
         scoring=make_average_precision_scorer(k=5, n_queries=40), cv=KFold(3),
     ).fit(X, y).cv_results_["mean_test_score"]
+
+
+@pytest.mark.parametrize("upgrade", ["skbackward", "torch", "source"])
+def test_an_upgrade_trains_again(digits, tmp_path, trainings, monkeypatch, upgrade):
+    """The key holds the package's and torch's versions and the training
+    code: a network cached by another version is not read back."""
+    import torch
+
+    import skbackward
+
+    X_train, _, y_train, _ = digits
+    ret = BackwardSearchRetriever(**FAST, memory=str(tmp_path))
+    ret.fit(X_train, y_train)
+    ret.fit(X_train, y_train)
+    assert len(trainings) == 1
+    if upgrade == "skbackward":
+        monkeypatch.setattr(skbackward, "__version__", "99.0")
+    elif upgrade == "torch":
+        monkeypatch.setattr(torch, "__version__", "99.0")
+    else:
+        monkeypatch.setattr(_model.inspect, "getsource",
+                            lambda module: "def train_network(): ...")
+    _model.network_code.cache_clear()
+    try:
+        ret.fit(X_train, y_train)
+    finally:
+        _model.network_code.cache_clear()
+    assert len(trainings) == 2

@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skbackward import BackwardSearchRetriever
+from skbackward.exceptions import ScoringSetupError
 from skbackward.metrics import (
     attribute_preservation_at_k,
     average_precision_at_k,
@@ -427,8 +428,8 @@ def test_preservation_needs_an_unconditioned_attribute_1d(metric, small_digits,
                                                          digits_retriever):
     _, _, X_q, y_q = small_digits
     scorer = make_retrieval_scorer(metric, k=5)
-    with pytest.raises(ValueError, match=f"metric='{metric}' needs an attribute "
-                       "left unconditioned"):
+    with pytest.raises(ScoringSetupError, match=f"metric='{metric}' needs an "
+                       "attribute left unconditioned"):
         scorer(digits_retriever, X_q, y_q)
 
 
@@ -439,7 +440,7 @@ def test_preservation_needs_an_unconditioned_attribute_joint(
     _, _, X_q, y_q = two_attribute_blobs
     for condition_on in (None, ["obj", "style"]):
         scorer = make_retrieval_scorer(metric, k=5, condition_on=condition_on)
-        with pytest.raises(ValueError, match="left unconditioned"):
+        with pytest.raises(ScoringSetupError, match="left unconditioned"):
             scorer(two_attribute_retriever, X_q, y_q)
 
 
@@ -678,5 +679,47 @@ def test_hit_scorer_in_grid_search_by_metadata_routing():
     expected = scorer(fold, X[test], y[test], groups=groups[test])["hit"]
     assert search.cv_results_["split0_test_hit"][0] == pytest.approx(expected)
     # without routing, the scorer says what it needs
-    with pytest.raises(ValueError, match="metric 'hit' needs the queries' groups"):
+    with pytest.raises(ScoringSetupError,
+                       match="metric 'hit' needs the queries' groups"):
         scorer(fold, X[test], y[test])
+
+
+@pytest.mark.parametrize("metric", ["hit", ["hit", "precision"]])
+def test_hit_scorer_with_grouped_folds_stops_at_the_first_fold(metric):
+    """GroupKFold puts every counterpart of a test query in the test fold:
+    the search stops at once with the cause, instead of NaN for every
+    candidate and fold with warnings."""
+    import warnings
+
+    from sklearn import config_context
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+
+    X, y, groups = grouped_items(n=30)
+    fitted = []
+
+    class Counting(BackwardSearchRetriever):
+        def fit(self, X, y, groups=None):
+            fitted.append(len(X))
+            return super().fit(X, y, groups=groups)
+
+    scorer = make_retrieval_scorer(metric, k=5, exclude_own_class=True)
+    with config_context(enable_metadata_routing=True):
+        retriever = Counting(epochs=1, embedding_dim=8,
+                             random_state=0).set_fit_request(groups=True)
+        search = GridSearchCV(retriever, {"alpha": [0.1, 3.0]}, scoring=scorer,
+                              refit=False, cv=GroupKFold(3))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ScoringSetupError, match=(
+                    "no query's counterpart is indexed.*Grouped folds.*put every "
+                    "counterpart.*KFold")):
+                search.fit(X, y, groups=groups)
+    assert len(fitted) == 1  # the first fold
+    # the queries' groups indexed, but not in the asked form: another message
+    ret = BackwardSearchRetriever(epochs=1, embedding_dim=8, random_state=0)
+    ret.fit(X, y, groups=groups)
+    a_first = (y == "a") & (groups < 15)
+    db = a_first | ((y == "b") & (groups >= 15))
+    ret.index(X[db], y[db], groups=groups[db])
+    with pytest.raises(ScoringSetupError, match="none carrying the condition"):
+        scorer(ret, X[a_first], y[a_first], groups=groups[a_first])

@@ -124,9 +124,20 @@ def test_torch_threads_nests_and_restores():
     assert torch.get_num_threads() == before
 
 
-@pytest.mark.parametrize("bad", [0, 1.5, "2", True])
+# 100000 crashed the process (OpenMP creating the threads), 2**31 raised
+# torch's bare "Overflow"
+@pytest.mark.parametrize("bad", [0, 1.5, "2", True, 1025, 100000, 2**31])
 def test_bad_n_threads_is_refused(digits, bad):
     from sklearn.utils._param_validation import InvalidParameterError
 
     with pytest.raises(InvalidParameterError, match="'n_threads' parameter"):
         BackwardSearchRetriever(**FAST, n_threads=bad).fit(*digits[0::2])
+
+
+def test_n_threads_is_bounded_at_query_time(digits):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    ret = BackwardSearchRetriever(**{**FAST, "epochs": 1}).fit(*digits[0::2])
+    ret.set_params(n_threads=100000)
+    with pytest.raises(InvalidParameterError, match=r"'n_threads'.*\[1, 1024\]"):
+        ret.kneighbors(digits[1][:3], condition=1)

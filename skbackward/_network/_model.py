@@ -5,7 +5,11 @@ arguments in and get numpy arrays (or CPU modules) back.
 """
 
 import copy
+import functools
+import hashlib
+import inspect
 import math
+import sys
 import time
 
 import numpy as np
@@ -13,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._utils._progress import ProgressBar
 from .._utils._threads import torch_threads
 
 # Layer sizes and dropout rates of the published model (Lee & Kim, PLoS ONE
@@ -208,6 +213,34 @@ def fit_network(X, codes, classes, *, embedding_dim, epochs, batch_size,
     return network, losses
 
 
+@functools.cache
+def network_code():
+    """What decides a trained network besides :func:`fit_network`'s
+    arguments: skbackward's and torch's versions and a hash of this
+    module's source (the network, its initialisation and the training
+    loop). Part of the key of a retriever's ``memory`` cache, so that an
+    upgrade, or an edited checkout, never reads a network trained by
+    other code."""
+    version = sys.modules[__package__].__version__  # (no import cycle)
+    source = inspect.getsource(sys.modules[__name__]).encode()
+    return (f"skbackward {version}", f"torch {torch.__version__}",
+            hashlib.sha256(source).hexdigest()[:16])
+
+
+def keyed_fit_network(X, codes, classes, *, code, embedding_dim, epochs,
+                      batch_size, learning_rate, weight_decay, lr_decay, seed,
+                      device, n_threads, verbose=0):
+    """:func:`fit_network`, with ``code`` (:func:`network_code`) as an
+    argument only so that it is part of a ``memory`` cache's key (joblib
+    keys on named arguments, hence no ``**kwargs``)."""
+    return fit_network(
+        X, codes, classes, embedding_dim=embedding_dim, epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate,
+        weight_decay=weight_decay, lr_decay=lr_decay, seed=seed, device=device,
+        n_threads=n_threads, verbose=verbose,
+    )
+
+
 def heads_loss(network, x, codes):
     """Mean over attributes of the cross-entropy of each classifier head."""
     _, logits = network(x)
@@ -246,7 +279,8 @@ def train_network(
     running in parallel threads are each reproducible. Returns the mean loss
     of each epoch. The network is returned to the CPU in eval mode so the
     estimator pickles anywhere. A non-finite loss raises a ValueError that
-    ends with ``diverged_hint``.
+    ends with ``diverged_hint``. ``verbose``: 1 draws a progress bar over
+    the epochs on stderr, 2 also a line per epoch with its mean loss.
     """
     dev = resolve_device(device)
     tensors = [
@@ -273,6 +307,8 @@ def train_network(
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=decay_step(epochs), gamma=lr_decay
     )
+    bar = ProgressBar(epochs, f"{log_prefix}training", unit="epoch",
+                      enabled=verbose >= 1)
     try:
         for epoch in range(epochs):
             tic = time.perf_counter()
@@ -304,12 +340,14 @@ def train_network(
                 )
             scheduler.step()
             losses.append(mean)
-            if verbose:
-                print(
+            if verbose >= 2:
+                bar.write(
                     f"{log_prefix}epoch {epoch + 1}/{epochs} loss={losses[-1]:.4f} "
                     f"({time.perf_counter() - tic:.2f}s)"
                 )
+            bar.update()
     finally:
+        bar.close()
         for m in dropouts:  # generators do not pickle; the fitted model must
             m.generator = None
     # stored frozen: queries use the module as it is, and gradients through

@@ -10,6 +10,7 @@ from .._utils._docstrings import (
     INDEX_PARAMETERS,
     N_THREADS_PARAMETER,
     TRAINING_PARAMETERS,
+    VERBOSE_PARAMETER,
     fill_doc,
 )
 from .._utils._validation import PRESERVE_CONSTRAINT, Range, count, finite
@@ -18,7 +19,7 @@ from ._conditioning import blend_directions
 
 
 @fill_doc(training_parameters=TRAINING_PARAMETERS, index_parameters=INDEX_PARAMETERS,
-          n_threads=N_THREADS_PARAMETER)
+          n_threads=N_THREADS_PARAMETER, verbose=VERBOSE_PARAMETER)
 class BackwardSearchRetriever(TrainedRetriever):
     """Conditional retrieval over precomputed features by Backward Search.
 
@@ -118,8 +119,7 @@ class BackwardSearchRetriever(TrainedRetriever):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and dropout. An int gives
         bit-identical results on the same machine.
-    verbose : int, default=0
-        Print the training loss of each epoch when > 0.
+    {verbose}
 
     Attributes
     ----------

@@ -18,6 +18,10 @@ Subclasses implement ``fit`` (training: :mod:`._training`) and
 ``_condition_embeddings`` (the strategy).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -29,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._network._model import embed
 from .._utils._labels import fitted_label_codes
 from .._utils._threads import with_threads
+from .._utils._typing import ArrayLike, IntArray
 from .._utils._validation import (
     THREADS_CONSTRAINT,
     TRAINING_CONSTRAINTS,
@@ -41,6 +46,9 @@ from ._conditioning import ConditioningMixin
 from ._indexing import IndexingMixin
 from ._querying import QueryMixin
 from ._training import train_retriever
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class BaseRetriever(
@@ -63,7 +71,8 @@ class BaseRetriever(
 
     # The parameters the query methods (transform, kneighbors, index) read:
     # checked there, as set_params may change them after fit.
-    _query_params = ("n_neighbors", "device", "n_threads", "vector_index")
+    _query_params: tuple[str, ...] = ("n_neighbors", "device", "n_threads",
+                                      "vector_index")
 
     def _validate_query_params(self, names=None):
         check_params(self, self._query_params if names is None else names)
@@ -75,7 +84,7 @@ class BaseRetriever(
     def _embed(self, X):
         return embed(self.model_, X, self.device)
 
-    def encode_labels(self, y):
+    def encode_labels(self, y: ArrayLike) -> IntArray:
         """Class indices of labels, one column per attribute.
 
         The inverse is ``attribute_classes_[a][codes[:, a]]``: the metrics use
@@ -142,7 +151,8 @@ class TrainedRetriever(BaseRetriever):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @with_threads
-    def fit(self, X, y, groups=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            groups: ArrayLike | None = None) -> Self:
         """Fit the embedding and classifier heads, then index ``X``.
 
         Parameters

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .._utils._labels import is_missing, lookup, plain_scalar
+from .._utils._labels import is_missing, kind_of_type, label_kind, lookup, plain_scalar
 
 
 def _is_label_type(t):
@@ -88,6 +88,19 @@ def _resolve_attribute(condition, values, attributes, classes):
     return matches[0]
 
 
+def _kind_hint(unknown, classes):
+    """Why labels were not found when their type is not the classes' kind
+    ("3" for the number 3): ``""`` when they are of the same kind."""
+    fitted = label_kind(classes, "classes")
+    other = sorted({kind_of_type(type(v)) for v in unknown} - {fitted, None})
+    if not other:
+        return ""
+    given = ", ".join(sorted({type(v).__name__ for v in unknown
+                              if kind_of_type(type(v)) != fitted}))
+    return (f": the label's type differs ({given} given, the labels of this "
+            f"attribute are {fitted}s)")
+
+
 def parse_condition(condition, attributes, classes, n_queries, condition_weight=None):
     """Turn a user condition into ``(targets, weights)`` arrays.
 
@@ -127,8 +140,9 @@ def parse_condition(condition, attributes, classes, n_queries, condition_weight=
         targets[:, a], unknown = lookup(classes[a], values, missing_ok=True)
         if unknown:
             raise ValueError(
-                f"unknown condition label(s) {unknown} for attribute {attribute!r}; "
-                f"known labels: {classes[a].tolist()}."
+                f"unknown condition label(s) {unknown} for attribute {attribute!r}"
+                f"{_kind_hint(unknown, classes[a])}; known labels: "
+                f"{classes[a].tolist()}."
             )
     weights = (targets >= 0) * _parse_weights(
         condition_weight, attributes, n_queries

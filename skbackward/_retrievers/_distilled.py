@@ -1,6 +1,10 @@
 """DistilledRetriever: a student network answers conditional queries in one pass."""
 
+from __future__ import annotations
+
 import copy
+import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,9 +32,15 @@ from .._network._student import (
     distill_loss,
     draw_conditions,
 )
-from .._utils._docstrings import INDEX_PARAMETERS, N_THREADS_PARAMETER, fill_doc
+from .._utils._docstrings import (
+    INDEX_PARAMETERS,
+    N_THREADS_PARAMETER,
+    VERBOSE_PARAMETER,
+    fill_doc,
+)
 from .._utils._labels import fitted_label_codes
 from .._utils._threads import with_threads
+from .._utils._typing import ArrayLike
 from .._utils._validation import (
     TRAINING_CONSTRAINTS,
     check_all_params,
@@ -45,10 +55,14 @@ from ._base import BaseRetriever
 from ._conditioning import blend_directions, kept_classes, preserved_attributes
 from ._training import train_retriever, validate_fit_data
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 _OBJECTIVES = ("distill", "amortized")
 
 
-@fill_doc(index_parameters=INDEX_PARAMETERS, n_threads=N_THREADS_PARAMETER)
+@fill_doc(index_parameters=INDEX_PARAMETERS, n_threads=N_THREADS_PARAMETER,
+          verbose=VERBOSE_PARAMETER)
 class DistilledRetriever(BaseRetriever):
     """Conditional retrieval by a student network distilled from Backward Search.
 
@@ -132,8 +146,10 @@ class DistilledRetriever(BaseRetriever):
     random_state : int, RandomState instance or None, default=None
         Seeds the student's training and the random conditions; also seeds the
         teacher when the teacher's own ``random_state`` is None.
-    verbose : int, default=0
-        Print training progress when > 0.
+    {verbose}
+        Here ``fit`` trains the student (with a line when the search for
+        its targets starts); the teacher shows its own progress by its own
+        ``verbose`` (``teacher__verbose``).
 
     Attributes
     ----------
@@ -237,7 +253,8 @@ class DistilledRetriever(BaseRetriever):
     # nested: the teacher's own fit validates its parameters
     @_fit_context(prefer_skip_nested_validation=False)
     @with_threads
-    def fit(self, X, y, groups=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            groups: ArrayLike | None = None) -> Self:
         """Fit (or adopt) the teacher, then train the student.
 
         Parameters
@@ -391,7 +408,7 @@ class DistilledRetriever(BaseRetriever):
         teacher = self.teacher_
         if self.verbose:
             print(f"searching the teacher's z* for {Z0.shape[0]} "
-                  "(item, condition) pairs")
+                  "(item, condition) pairs", file=sys.stderr)
         Z_star, _ = search_embeddings(
             teacher.model_, Z0, targets, (targets >= 0).astype(np.float32),
             device=teacher.device, alpha=teacher.alpha, lr=teacher.search_lr,
@@ -410,7 +427,7 @@ class DistilledRetriever(BaseRetriever):
         self.teacher_.feature_index_ = self.feature_index_
         self.teacher_.vector_index_ = self.vector_index_
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         """Set the parameters of this estimator and of its teacher.
 
         Nested parameters of the teacher are set as ``teacher__<name>``, as

@@ -10,17 +10,32 @@ index replaces the old one by one assignment, so a query running in another
 thread reads either the old index or the new one.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 from sklearn import get_config
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from .._network._model import predict_labels
+from .._utils._progress import ProgressBar
 from .._utils._threads import with_threads
-from .._utils._validation import check_arguments, check_groups, validate_X
-from ..indexes import ExactIndex
+from .._utils._typing import ArrayLike
+from .._utils._validation import (
+    check_arguments,
+    check_groups,
+    check_same_group_kind,
+    validate_X,
+)
+from ..indexes import ExactIndex, VectorIndex
 from ..indexes._features import FeatureIndex
 from ..indexes._topk import chunk_rows, unit_float32
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 # working memory of one chunk of items embedded by index()
 INDEX_CHUNK_MIB = 64
@@ -29,8 +44,25 @@ INDEX_CHUNK_MIB = 64
 class IndexingMixin:
     """``index()`` and the fitted index's attributes, for a retriever."""
 
+    if TYPE_CHECKING:  # what the retriever using this mixin provides
+        verbose: int
+        vector_index: VectorIndex | None
+        model_: Any
+        attribute_classes_: list[Any]
+
+        def _validate_query_params(self, names: Any = None) -> None: ...
+
+        def _label_codes(self, y: Any, n_samples: int | None = None,
+                         allow_unknown: bool = False,
+                         who: str = "retriever") -> tuple[Any, Any]: ...
+
+        def _embed(self, X: Any) -> Any: ...
+
+        def _feature_weight(self) -> float: ...
+
     @with_threads
-    def index(self, X, y=None, *, groups=None, append=False):
+    def index(self, X: ArrayLike, y: ArrayLike | None = None, *,
+              groups: ArrayLike | None = None, append: bool = False) -> Self:
         """Replace the searched database by the items ``X``, or add them to it.
 
         Embeddings and predicted labels are computed in chunks of rows, so
@@ -79,7 +111,7 @@ class IndexingMixin:
         if y is not None:
             y, _ = self._label_codes(y, n_samples=X.shape[0])  # known labels only
         old = self._fitted_index() if append else None  # read once, then grown
-        if append and (old.labels_ is None) != (y is None):
+        if old is not None and (old.labels_ is None) != (y is None):
             raise ValueError(
                 "y must be given for every part of an appended index or for "
                 f"none; the index {'has' if y is None else 'has no'} labels."
@@ -93,6 +125,7 @@ class IndexingMixin:
                 "groups."
             )
         if append and groups is not None:
+            check_same_group_kind(old_groups, groups)
             groups = np.concatenate([old_groups, groups])
         self._set_index(X, y, grow=old, groups=groups)
         return self
@@ -187,12 +220,15 @@ class IndexingMixin:
         :class:`FeatureIndex` fed the same chunks (and ended after the last),
         or None."""
         step = self._chunk_rows(X)
-        for start in range(0, X.shape[0], step):
-            stop = start + step
-            unit, norms, predicted = self._embedded(X[start:stop])
-            yield unit, norms, predicted, None if y is None else y[start:stop]
-            if features is not None:
-                features.add(unit, X[start:stop], predicted)
+        with ProgressBar(X.shape[0], "indexing", unit="item",
+                         enabled=self.verbose >= 1) as bar:
+            for start in range(0, X.shape[0], step):
+                stop = start + step
+                unit, norms, predicted = self._embedded(X[start:stop])
+                yield unit, norms, predicted, None if y is None else y[start:stop]
+                if features is not None:
+                    features.add(unit, X[start:stop], predicted)
+                bar.update(unit.shape[0])
         if features is not None:
             features.end_build()
 
@@ -202,11 +238,11 @@ class IndexingMixin:
         return self.vector_index_
 
     @property
-    def index_labels_(self):
+    def index_labels_(self) -> NDArray[Any] | None:
         """Labels of the indexed items (None when not given)."""
         return self._fitted_index().labels_
 
     @property
-    def n_index_samples_(self):
+    def n_index_samples_(self) -> int:
         """Number of indexed items."""
         return self._fitted_index().n_items_

@@ -13,6 +13,7 @@ from .._utils._docstrings import (
     INDEX_PARAMETERS,
     N_THREADS_PARAMETER,
     TRAINING_PARAMETERS,
+    VERBOSE_PARAMETER,
     fill_doc,
 )
 from .._utils._validation import PRESERVE_CONSTRAINT
@@ -27,9 +28,7 @@ device : str, default="cpu"
 """ + N_THREADS_PARAMETER + """\
 random_state : int, RandomState instance or None, default=None
     Seeds initialisation, shuffling and dropout.
-verbose : int, default=0
-    Print the training loss of each epoch when > 0.
-"""
+""" + VERBOSE_PARAMETER
 
 _FITTED_ATTRIBUTES = """
     Attributes

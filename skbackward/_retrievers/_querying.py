@@ -2,17 +2,25 @@
 
 Each embeds its queries and takes them through the one conditioning path
 (:meth:`~skbackward._retrievers._conditioning.ConditioningMixin._condition`); kneighbors
-does so in batches of ``QUERY_BATCH`` queries, so its memory is bounded
-whatever the number of queries. A dask array goes to :mod:`._dask`, whose
+and transform do so in batches of ``QUERY_BATCH`` queries, so their working
+memory is bounded whatever the number of queries (and ``verbose`` shows a
+bar over the batches). A dask array goes to :mod:`._dask`, whose
 blocks call these methods again on numpy blocks.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils import Bunch
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
+from .._utils._progress import ProgressBar
 from .._utils._threads import with_threads
+from .._utils._typing import ArrayLike, Condition, ConditionWeight, FloatArray, IntArray
 from .._utils._validation import (
     check_arguments,
     check_exclude,
@@ -31,13 +39,23 @@ QUERY_BATCH = 4096
 UNREACHED_WARNING_SHARE = 0.1
 
 
+def query_batches(n_queries):
+    """``(start, stop)`` of the consecutive batches of at most ``QUERY_BATCH``
+    queries."""
+    for start in range(0, n_queries, QUERY_BATCH):
+        yield start, min(start + QUERY_BATCH, n_queries)
+
+
 # A TransformerMixin: scikit-learn's set_output wraps the ``transform`` a
 # class defines itself, so the class that defines it must be one.
 class QueryMixin(TransformerMixin):
     """``transform``, ``kneighbors`` and ``condition_report`` of a retriever."""
 
     @with_threads
-    def condition_report(self, X, *, condition, condition_weight=None):
+    def condition_report(
+        self, X: ArrayLike, *, condition: Condition,
+        condition_weight: ConditionWeight = None,
+    ) -> Bunch | Any:
         """Per query: where the condition took its embedding, and whether it got there.
 
         A search that does not reach its condition is not an error: a large
@@ -59,8 +77,12 @@ class QueryMixin(TransformerMixin):
 
         Returns
         -------
-        report : :class:`~sklearn.utils.Bunch`
-            With the arrays
+        report : :class:`~sklearn.utils.Bunch` or DataFrame
+            A Bunch of arrays; after ``set_output(transform="pandas")`` (or
+            "polars") a DataFrame of one row per query (indexed as ``X``
+            when ``X`` is a pandas DataFrame) with the columns ``n_steps``,
+            ``reached`` and ``distance``, then the embedding's columns,
+            named by :meth:`get_feature_names_out`. The arrays:
 
             - ``embedding`` (n_queries, embedding_dim): the conditioned
               embedding (what ``transform(X, condition=...)`` returns);
@@ -75,6 +97,7 @@ class QueryMixin(TransformerMixin):
         """
         check_is_fitted(self)
         self._validate_query_params()
+        index = getattr(X, "index", None) if hasattr(X, "iloc") else None
         X = validate_X(self, X)
         Z0 = self._embed(X)
         targets, weights = self._targets(condition, Z0.shape[0], condition_weight)
@@ -88,15 +111,35 @@ class QueryMixin(TransformerMixin):
             reached = moved.reached
         else:
             reached = self._reached(Z, targets)
-        return Bunch(
+        report = Bunch(
             embedding=Z,
             n_steps=moved.n_steps,
             reached=reached,
             distance=np.abs(Z - Z0).mean(axis=1),
         )
+        return self._report_container(report, index)
+
+    def _report_container(self, report, index):
+        """``report`` as the container ``set_output(transform=...)`` asks
+        for: the Bunch itself by default, else a DataFrame of one row per
+        query (``index``: the query DataFrame's index, or None)."""
+        dense = _get_output_config("transform", self)["dense"]
+        if dense == "default":
+            return report
+        columns = {"n_steps": report.n_steps, "reached": report.reached,
+                   "distance": report.distance}
+        columns.update(zip(self.get_feature_names_out(), report.embedding.T))
+        if dense == "pandas":
+            import pandas as pd
+
+            return pd.DataFrame(columns, index=index)
+        import polars as pl
+
+        return pl.DataFrame(columns)
 
     @with_threads
-    def transform(self, X, *, condition=None, condition_weight=None):
+    def transform(self, X: ArrayLike, *, condition: Condition = None,
+                  condition_weight: ConditionWeight = None) -> FloatArray:
         """Embed queries; with a condition, the embeddings moved towards it.
 
         Parameters
@@ -132,22 +175,78 @@ class QueryMixin(TransformerMixin):
 
             return _dask.transform(self, X, condition, condition_weight)
         X = validate_X(self, X)
-        Z0 = self._embed(X)
-        targets, weights = self._targets(condition, Z0.shape[0], condition_weight)
-        moved = self._condition(Z0, targets, weights)
+        n_q = X.shape[0]
+        targets, weights = self._targets(condition, n_q, condition_weight)
+        Z = None
+        asked = missed = 0
+        with self._progress_bar(n_q, "transform") as bar:
+            for s, e in query_batches(n_q):
+                moved = self._condition(
+                    self._embed(X[s:e]), None if targets is None else targets[s:e],
+                    None if weights is None else weights[s:e],
+                )
+                if Z is None:
+                    Z = np.empty((n_q, moved.embedding.shape[1]),
+                                 dtype=moved.embedding.dtype)
+                Z[s:e] = moved.embedding
+                asked, missed = asked + moved.asked, missed + moved.missed
+                bar.update(e - s)
         if targets is not None:
-            self._warn_unreached(moved.asked, moved.missed)
-        return moved.embedding
+            self._warn_unreached(asked, missed)
+        assert Z is not None  # validate_X refuses an empty X: one batch at least
+        return Z
+
+    def fit_transform(
+        self, X: ArrayLike, y: ArrayLike, groups: ArrayLike | None = None, *,
+        condition: Condition = None, condition_weight: ConditionWeight = None,
+    ) -> FloatArray:
+        """Fit on ``X, y``, then embed ``X`` (moved towards ``condition``).
+
+        The same as ``fit(X, y, groups=groups).transform(X,
+        condition=condition, condition_weight=condition_weight)``: each
+        argument goes to the method that takes it, so a Pipeline routes a
+        ``condition`` requested with ``set_transform_request`` to
+        :meth:`transform` (scikit-learn's ``fit_transform`` would hand it
+        to ``fit``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training features, then the queries.
+        y : array-like of shape (n_samples,) or (n_samples, n_attributes)
+            Labels, as in ``fit``.
+        groups : array-like of shape (n_samples,), default=None
+            As in ``fit``.
+        condition : scalar, array-like of shape (n_samples,) or dict, default=None
+            As in :meth:`transform`.
+        condition_weight : float or dict, default=None
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, embedding_dim)
+            ``transform(X, condition=condition)`` of the fitted retriever.
+        """
+        return self.fit(X, y, groups=groups).transform(
+            X, condition=condition, condition_weight=condition_weight
+        )
 
     @with_threads
     def kneighbors(
-        self, X=None, n_neighbors=None, return_distance=True, *, condition=None,
-        condition_weight=None, exclude=None,
-    ):
+        self, X: ArrayLike | None = None, n_neighbors: int | None = None,
+        return_distance: bool = True, *, condition: Condition = None,
+        condition_weight: ConditionWeight = None, exclude: ArrayLike | None = None,
+    ) -> tuple[FloatArray, IntArray] | IntArray:
         """Find the indexed items nearest to each (conditioned) query.
 
         Queries are embedded, moved and searched in batches of bounded size,
         ``X=None`` included.
+
+        The searched items are the last ones indexed: after ``fit`` the
+        training items, until :meth:`index` replaces them. To query another
+        database, call ``index(X_db)`` first; otherwise the results are
+        training items and nothing warns (``n_index_samples_`` says how many
+        items are searched).
 
         Parameters
         ----------
@@ -198,46 +297,52 @@ class QueryMixin(TransformerMixin):
             return _dask.kneighbors(self, X, k, return_distance, condition,
                                     condition_weight, exclude)
         n_db = index.n_items_
-        if X is None:
+        queries = None if X is None else validate_X(self, X)
+        if queries is None:
             if exclude is not None:
                 raise ValueError("exclude cannot be used with X=None, which "
                                  "already excludes each item itself.")
             n_q = n_db
-            exclude = np.arange(n_db)
+            excluded = np.arange(n_db)
         else:
-            X = validate_X(self, X)
-            n_q = X.shape[0]
-            exclude = check_exclude(exclude, n_q, n_db)
-        check_n_neighbors(k, n_db, n_q, exclude, x_is_none=X is None)
+            n_q = queries.shape[0]
+            excluded = check_exclude(exclude, n_q, n_db)
+        check_n_neighbors(k, n_db, n_q, excluded, x_is_none=X is None)
         targets, weights = self._targets(condition, n_q, condition_weight)
         w_features = self._feature_weight() if targets is not None else 0.0
         features = self._feature_index(index) if w_features else None
         dist = np.empty((n_q, k), dtype=np.float32)
         ind = np.empty((n_q, k), dtype=np.int64)
         asked = missed = 0
-        for s in range(0, n_q, QUERY_BATCH):
-            e = min(s + QUERY_BATCH, n_q)
-            # the items' stored embeddings are float32; a search from them
-            # runs in float64, where a row's result does not depend on its batch
-            Z0 = (index.embeddings(s, e).astype(np.float64) if X is None
-                  else self._embed(X[s:e]))
-            moved = self._condition(
-                Z0, None if targets is None else targets[s:e],
-                None if weights is None else weights[s:e], rank=True,
-            )
-            asked, missed = asked + moved.asked, missed + moved.missed
-            Z, searched = moved.queries, index
-            if w_features:
-                Xq = (features.embeddings(s, e)[:, Z.shape[1]:] if X is None
-                      else X[s:e])
-                Z, searched = features.blended_queries(Z, Xq, w_features), features
-            ex = None if exclude is None else exclude[s:e]
-            dist[s:e], ind[s:e] = searched.search(Z, k, exclude=ex,
-                                                  prefer=moved.prefer)
-            if searched is not index:
-                dist[s:e] = features.blended_distances(dist[s:e], Z)
+        with self._progress_bar(n_q, "kneighbors") as bar:
+            for s, e in query_batches(n_q):
+                # the items' stored embeddings are float32; a search from them
+                # runs in float64, where a row's result does not depend on its batch
+                Z0 = (index.embeddings(s, e).astype(np.float64) if queries is None
+                      else self._embed(queries[s:e]))
+                moved = self._condition(
+                    Z0, None if targets is None else targets[s:e],
+                    None if weights is None else weights[s:e], rank=True,
+                )
+                asked, missed = asked + moved.asked, missed + moved.missed
+                Z, searched = moved.queries, index
+                if features is not None:
+                    Xq = (features.embeddings(s, e)[:, Z.shape[1]:] if queries is None
+                          else queries[s:e])
+                    Z, searched = features.blended_queries(Z, Xq, w_features), features
+                ex = None if excluded is None else excluded[s:e]
+                dist[s:e], ind[s:e] = searched.search(Z, k, exclude=ex,
+                                                      prefer=moved.prefer)
+                if features is not None:
+                    dist[s:e] = features.blended_distances(dist[s:e], Z)
+                bar.update(e - s)
         self._warn_unreached(asked, missed)
         return (dist, ind) if return_distance else ind
+
+    def _progress_bar(self, total, desc):
+        """A :class:`~skbackward._utils._progress.ProgressBar` over ``total``
+        queries, drawn when ``verbose >= 1``."""
+        return ProgressBar(total, desc, unit="query", enabled=self.verbose >= 1)
 
     def _targets(self, condition, n_queries, condition_weight):
         """Parsed ``(targets, weights)``, or ``(None, None)`` without a

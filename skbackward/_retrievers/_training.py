@@ -6,11 +6,19 @@ Module functions taking the estimator they fit, shared by the retrievers'
 index (it builds the one both use).
 """
 
+import functools
+
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_memory
 
-from .._network._model import check_finite_network, fit_network, resolve_device
+from .._network._model import (
+    check_finite_network,
+    fit_network,
+    keyed_fit_network,
+    network_code,
+    resolve_device,
+)
 from .._utils._labels import (
     as_columns,
     attribute_names,
@@ -93,7 +101,9 @@ def network_training(retriever):
     """:func:`fit_network`, cached in the retriever's ``memory`` when it
     has one.
 
-    The seed is drawn before the call and is part of the key: with an
+    The key holds every argument of the training, the code that trains
+    (:func:`~skbackward._network._model.network_code`: the package's and torch's
+    versions) and the seed, drawn before the call: with an
     int (or a RandomState, cloned as in GridSearchCV) ``random_state``
     equal fits share one entry. ``random_state=None`` draws a new seed
     at every fit, so an entry would never be read again: the cache is
@@ -110,4 +120,6 @@ def network_training(retriever):
             UserWarning,
         )
         return fit_network
-    return check_memory(retriever.memory).cache(fit_network, ignore=["verbose"])
+    cached = check_memory(retriever.memory).cache(keyed_fit_network,
+                                                  ignore=["verbose"])
+    return functools.partial(cached, code=network_code())

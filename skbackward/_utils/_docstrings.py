@@ -71,9 +71,19 @@ memory : str, joblib.Memory or None, default=None
     ``GridSearchCV`` over them trains one per fold. A cached network gives
     bit-identical results. Needs an int (or RandomState) ``random_state``:
     with None every fit draws a new seed, and the cache is skipped with a
-    warning. A lookup hashes ``X`` (one pass over it). The cache does not
-    notice a new skbackward version: clear it (``memory.clear()``) after
-    upgrading. See the user guide's section on tuning without refitting.
+    warning. A lookup hashes ``X`` (one pass over it). The key also holds
+    the skbackward and torch versions and a hash of the training code: an
+    upgrade trains again. See the user guide's section on tuning without refitting.
+"""
+
+# Progress on stderr: shared by every retriever.
+VERBOSE_PARAMETER = """\
+verbose : int, default=0
+    Progress on stderr. 0: nothing. 1: a progress bar, with the time spent
+    and the time left, for each stage of long work: the epochs of the
+    training in ``fit``, the items indexed by ``fit`` and :meth:`index`, the
+    queries of :meth:`kneighbors` and :meth:`transform` (batch by batch).
+    2: also a line per training epoch with its mean loss.
 """
 
 # The torch threads of one call, shared by every retriever.
@@ -88,8 +98,8 @@ n_threads : int, default=None
     up to twice as fast on 2 cores) and cost several times the time on a
     busy one (the user guide's section on threads). -1: torch's
     current setting (its default is the machine's cores, or
-    ``OMP_NUM_THREADS``), -2 one less, and so on. The thread count changes
-    the last bits of the results: an int ``random_state`` gives
+    ``OMP_NUM_THREADS``), -2 one less, and so on; at most 1024. The thread
+    count changes the last bits of the results: an int ``random_state`` gives
     bit-identical results for the same ``n_threads``. Unlike
     ``GridSearchCV(n_jobs=...)``, which runs fits side by side, this is the
     threads inside one call.

@@ -213,13 +213,7 @@ def label_kind(values, what):
             f"{what} has missing labels (None, NaN or pd.NA); every item needs "
             "a label (drop the unlabelled ones)."
         )
-    kinds = {_kind_of_type(t) for t in set(map(type, values.tolist()))}
-    if None in kinds:
-        bad = next(v for v in values.tolist() if _kind_of_type(type(v)) is None)
-        raise TypeError(
-            f"{what} must hold strings or numbers; got a {type(bad).__name__} "
-            f"({bad!r})."
-        )
+    kinds = value_kinds(values, what)
     if len(kinds) > 1:
         raise ValueError(
             f"{what} mixes strings and numbers; the labels of an attribute must "
@@ -230,7 +224,20 @@ def label_kind(values, what):
     return kinds.pop() if kinds else "number"
 
 
-def _kind_of_type(t):
+def value_kinds(values, what):
+    """The kinds ("string", "number") among the entries of the object array
+    ``values``; a TypeError naming ``what`` for an entry that is neither."""
+    kinds = {kind_of_type(t) for t in set(map(type, values.tolist()))}
+    if None in kinds:
+        bad = next(v for v in values.tolist() if kind_of_type(type(v)) is None)
+        raise TypeError(
+            f"{what} must hold strings or numbers; got a {type(bad).__name__} "
+            f"({bad!r})."
+        )
+    return kinds
+
+
+def kind_of_type(t):
     if issubclass(t, str):
         return "string"
     if issubclass(t, numbers.Real):  # bools and numpy numbers included

@@ -7,16 +7,22 @@ they read. Two constraints are added to scikit-learn's: numbers that refuse
 booleans (``True`` is not a count), and the device strings torch is used with.
 """
 
+from __future__ import annotations
+
 import re
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
     validate_parameter_constraints,
 )
 from sklearn.utils.validation import validate_data
+
+from ._labels import is_missing, value_kinds
 
 # the dtypes the retrievers compute in: float32 stays float32, others float64
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -71,8 +77,12 @@ TRAINING_CONSTRAINTS = {
 
 # ``n_threads``: None, a positive count, or a negative one counted down from
 # the current torch setting (-1: that setting itself), as scikit-learn counts
-# n_jobs
-THREADS_CONSTRAINT = [None, count(1), Range(Integral, None, -1, closed="right")]
+# n_jobs. Bounded: OpenMP crashed the process creating 100,000 threads and
+# torch refuses 2**31 with a bare "Overflow"; beyond the cores more threads
+# only cost, and 1,024 is more cores than one machine has
+MAX_THREADS = 1024
+THREADS_CONSTRAINT = [None, count(1, MAX_THREADS),
+                      Range(Integral, None, -1, closed="right")]
 
 
 # the ``preserve`` parameter: "none", "predicted" or a list of attribute names
@@ -121,26 +131,56 @@ def check_arguments(constraints, caller_name, **arguments):
     validate_parameter_constraints(constraints, arguments, caller_name=caller_name)
 
 
-def check_groups(groups, n_samples):
-    """``groups`` as a 1-D array of ``n_samples`` hashable values, or None."""
+def check_groups(groups: Any, n_samples: int) -> NDArray[Any] | None:
+    """``groups`` as a 1-D array of ``n_samples`` numbers or strings (all of
+    one kind, none missing), or None."""
     if groups is None:
         return None
+    typed = getattr(groups, "dtype", None)
     try:
-        groups = np.asarray(groups)
+        # a list as given: np.asarray([1, "1"]) would make both the string "1"
+        given = np.asarray(groups, dtype=None if typed is not None else object)
     except ValueError:  # ragged
-        groups = np.empty((0, 0))
-    if groups.shape != (n_samples,):
+        given = np.empty((0, 0), dtype=object)
+    if given.shape != (n_samples,):
         raise ValueError(
             f"groups must have shape ({n_samples},), one group per item; got "
-            f"shape {groups.shape}."
+            f"shape {given.shape}."
         )
-    if groups.dtype.kind == "f" and np.isnan(groups).any():
-        raise ValueError("groups holds NaN: every item needs a group (a NaN "
-                         "equals no other, so it could never be a counterpart).")
-    return groups
+    if is_missing(given).any():
+        raise ValueError(
+            "groups holds missing values (None, NaN or pd.NA): every item needs "
+            "a group (a missing group equals no other, so its item could never "
+            "be a counterpart)."
+        )
+    if given.dtype.kind in "biufUS":  # a typed array: one kind
+        return given
+    if len(value_kinds(given, "groups")) > 1:
+        raise ValueError(
+            "groups mixes numbers and strings (e.g. 1 and '1'): give every group "
+            "as a number or every group as a string."
+        )
+    return np.asarray(given.tolist()) if len(given) else given
 
 
-def validate_X(estimator, X, **kwargs):
+def group_kind(groups):
+    """"number" or "string": the kind of groups checked by :func:`check_groups`."""
+    return "string" if groups.dtype.kind in "US" else "number"
+
+
+def check_same_group_kind(indexed, groups):
+    """A ValueError when the ``groups`` given are of another kind than the
+    index's ``indexed`` ones (their values could never be equal)."""
+    kinds = group_kind(indexed), group_kind(groups)
+    if kinds[0] != kinds[1]:
+        raise ValueError(
+            f"groups holds {kinds[1]}s, but the index's groups (index_groups_) "
+            f"are {kinds[0]}s: groups of another kind never match. Give the "
+            "groups as the index holds them."
+        )
+
+
+def validate_X(estimator: Any, X: Any, **kwargs: Any) -> NDArray[Any]:
     """``validate_data`` for ``X`` (``reset=False`` unless given); an error
     that does not name X says so.
 

@@ -8,15 +8,24 @@ arguments here and call the private hooks a backend implements (``_search``,
 and ``skbackward.indexes._milvus`` (a Milvus collection); this module imports neither.
 """
 
+from __future__ import annotations
+
 from abc import ABCMeta, abstractmethod
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from .._utils._typing import FloatArray, IntArray
 from .._utils._validation import check_arguments, check_params, count, position
 from ._preference import check_prefer, cosine_distances
 from ._topk import unit_float32
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class VectorIndex(BaseEstimator, metaclass=ABCMeta):
@@ -90,12 +99,16 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
     # public under skbackward.indexes: error messages and the docs name it so
     __module__ = "skbackward.indexes"
 
-    _search_params = ()
+    _search_params: tuple[str, ...] = ()
 
     # ---- building (see the class docstring) ------------------------------------
 
-    def build(self, chunks, *, n_items, dim, n_attributes, labels=None,
-              training_sample=None, replaces=None):
+    def build(
+        self, chunks: Iterable[tuple[Any, ...]], *, n_items: int, dim: int,
+        n_attributes: int, labels: NDArray[Any] | None = None,
+        training_sample: Callable[[int], tuple[FloatArray, IntArray]] | None = None,
+        replaces: VectorIndex | None = None,
+    ) -> Self:
         """Fill this unfitted index with items, chunk by chunk.
 
         The template of every backend's build: its hooks are called in the
@@ -135,7 +148,8 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
         self._start_build(n_items, dim, n_attributes)
         return self._filled(chunks, labels, n_items, training_sample)
 
-    def extend(self, chunks, *, n_items, labels=None):
+    def extend(self, chunks: Iterable[tuple[Any, ...]], *, n_items: int,
+               labels: NDArray[Any] | None = None) -> Self:
         """Return a new fitted index: this one's items, then ``n_items`` more.
 
         This index is not modified (a search running meanwhile reads it
@@ -212,7 +226,10 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
 
     # ---- queries ----------------------------------------------------------------
 
-    def search(self, queries, k, *, exclude=None, prefer=None):
+    def search(
+        self, queries: FloatArray, k: int, *, exclude: IntArray | None = None,
+        prefer: list[IntArray] | None = None,
+    ) -> tuple[FloatArray, IntArray]:
         """Find the ``k`` items most similar to each query (cosine similarity).
 
         Parameters
@@ -271,7 +288,7 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
         sims, ids = self._search(unit_float32(queries)[0], k, exclude, prefer)
         return cosine_distances(sims, ids), ids
 
-    def embeddings(self, start=0, stop=None):
+    def embeddings(self, start: int = 0, stop: int | None = None) -> FloatArray:
         """Return the embeddings of the items ``start:stop``.
 
         Parameters
@@ -289,7 +306,7 @@ class VectorIndex(BaseEstimator, metaclass=ABCMeta):
         """
         return self._embeddings(*self._check_range("embeddings", start, stop))
 
-    def predicted(self, start=0, stop=None):
+    def predicted(self, start: int = 0, stop: int | None = None) -> IntArray:
         """Return the heads' predicted classes of the items ``start:stop``.
 
         Parameters

@@ -1,6 +1,10 @@
 """FaissIndex: the items in faiss indexes, one per segment of appended items,
 conditional rankings through ID selectors or per-class inverted lists."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from .._utils._validation import C_INT_MAX, check_all_params, count
@@ -210,7 +214,7 @@ class FaissIndex(InMemoryIndex):
                 ivf.make_direct_map()
 
     @property
-    def faiss_indexes_(self):
+    def faiss_indexes_(self) -> list[Any]:
         check_built(self)
         return list(self._segments)
 

@@ -1,11 +1,15 @@
 """MilvusIndex: the items in a Milvus collection, each build made aside and
 switched in by an alias (the Milvus calls are in ``_milvus_store``)."""
 
+from __future__ import annotations
+
 import contextlib
 import copy
 import os
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.utils._param_validation import StrOptions
 
 from .._utils._validation import check_all_params, count, finite
@@ -465,7 +469,7 @@ class MilvusIndex(VectorIndex):
             n, len(fields))
 
     @property
-    def labels_(self):
+    def labels_(self) -> NDArray[Any] | None:
         """The items' labels (read back from Milvus once after unpickling)."""
         check_built(self)
         if not self.__dict__.get("_has_labels"):

@@ -6,11 +6,17 @@ retrieved rows to a reference set (:mod:`skbackward.metrics._reference`). Public
 through :mod:`skbackward.metrics`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 import numpy as np
 from sklearn.utils._param_validation import validate_params
 
 from .._utils._docstrings import fill_doc
 from .._utils._labels import check_same_kind
+from .._utils._typing import ArrayLike
 from .._utils._validation import count
 
 # the parameters of the metrics that compare retrieved labels to wanted ones
@@ -78,7 +84,8 @@ def _relevance(y_true, y_retrieved, k):
     prefer_skip_nested_validation=True,
 )
 @_relevance_doc
-def precision_at_k(y_true, y_retrieved, k=10):
+def precision_at_k(y_true: ArrayLike, y_retrieved: ArrayLike,
+                   k: int | None = 10) -> float:
     """Mean precision at k: share of the top k carrying the wanted label.
 
     This is the figure Lee & Kim (2024) report as "mAP@k".
@@ -106,7 +113,7 @@ def precision_at_k(y_true, y_retrieved, k=10):
     prefer_skip_nested_validation=True,
 )
 @_relevance_doc
-def hit_at_k(y_true, y_retrieved, k=10):
+def hit_at_k(y_true: ArrayLike, y_retrieved: ArrayLike, k: int | None = 10) -> float:
     """Share of queries whose one wanted item is among the top k (hit@k).
 
     Exact-target retrieval: each query wants one particular item, e.g. the
@@ -145,7 +152,9 @@ def hit_at_k(y_true, y_retrieved, k=10):
      "k": _K},
     prefer_skip_nested_validation=True,
 )
-def attribute_preservation_at_k(query_attributes, retrieved_attributes, k=10):
+def attribute_preservation_at_k(query_attributes: ArrayLike,
+                                retrieved_attributes: ArrayLike,
+                                k: int | None = 10) -> float:
     """Share of the top k that keep the query's unconditioned attribute(s).
 
     Measures context preservation when items have several attributes: e.g.
@@ -185,7 +194,9 @@ def attribute_preservation_at_k(query_attributes, retrieved_attributes, k=10):
     prefer_skip_nested_validation=True,
 )
 @_relevance_doc
-def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
+def average_precision_at_k(y_true: ArrayLike, y_retrieved: ArrayLike,
+                           k: int | None = 10, *,
+                           n_relevant: ArrayLike | None = None) -> float:
     """Mean of the standard IR average precision at k (AP@k).
 
     ``AP@k = sum_{i<=k} P@i * rel_i / min(k, R)`` where ``R`` is the number of
@@ -244,7 +255,9 @@ def average_precision_at_k(y_true, y_retrieved, k=10, *, n_relevant=None):
     {"query_tags": ["array-like"], "retrieved_tags": ["array-like"], "k": _K},
     prefer_skip_nested_validation=True,
 )
-def tag_similarity_at_k(query_tags, retrieved_tags, k=10):
+def tag_similarity_at_k(query_tags: Sequence[Iterable[Any]],
+                        retrieved_tags: Sequence[Sequence[Iterable[Any]]],
+                        k: int | None = 10) -> float:
     """Mean Jaccard similarity of tag sets between query and top k (mTS@k).
 
     Parameters
@@ -305,7 +318,8 @@ def _indicators(tags, name):
     {"retrieved": ["array-like"], "reference": ["array-like"], "k": [count(1)]},
     prefer_skip_nested_validation=True,
 )
-def neighbor_overlap_at_k(retrieved, reference, k=10):
+def neighbor_overlap_at_k(retrieved: ArrayLike, reference: ArrayLike,
+                          k: int = 10) -> float:
     """Share of the top k results that are among each query's reference items.
 
     With ``reference`` from :func:`conditional_neighbors`: how many of the

@@ -4,11 +4,14 @@ Public through :mod:`skbackward.metrics`; :func:`neighbor_overlap_at_k`
 scores a retriever's results against them.
 """
 
+from __future__ import annotations
+
 import numpy as np
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_array
 
 from .._utils._labels import check_same_kind
+from .._utils._typing import ArrayLike, Condition, IntArray
 from .._utils._validation import count
 from ._ranking import _as_array
 
@@ -21,9 +24,10 @@ from ._ranking import _as_array
     prefer_skip_nested_validation=True,
 )
 def conditional_neighbors(
-    X_query, X_database, y_database, wanted, n_neighbors=10, *, exclude=None,
-    metric="cosine",
-):
+    X_query: ArrayLike, X_database: ArrayLike, y_database: ArrayLike,
+    wanted: Condition, n_neighbors: int = 10, *, exclude: ArrayLike | None = None,
+    metric: str = "cosine",
+) -> IntArray:
     """The items a user would pick by hand for "this item, but with label c".
 
     For each query, the ``n_neighbors`` database items nearest to it in the

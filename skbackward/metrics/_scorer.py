@@ -5,6 +5,11 @@
 ``GridSearchCV``. Public through :mod:`skbackward.metrics`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
@@ -13,8 +18,10 @@ from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.validation import _num_samples
 
 from .._utils._docstrings import fill_doc
-from .._utils._labels import attribute_columns, check_same_kind, count_rows
-from .._utils._validation import check_groups, count
+from .._utils._labels import attribute_columns, count_rows
+from .._utils._typing import ArrayLike, RandomState
+from .._utils._validation import check_groups, check_same_group_kind, count
+from ..exceptions import ScoringSetupError
 from ..model_selection import sample_query_pairs
 from ._ranking import (
     attribute_preservation_at_k,
@@ -29,19 +36,23 @@ _METRICS = ("precision", "average_precision", "preservation", "harmonic", "hit")
 def _last_step(estimator, X):
     """The retriever and ``X`` in its input space (through a Pipeline).
 
-    A Pipeline must end in a retriever (something with ``kneighbors`` and
-    ``index_labels_``): a classifier at the end has no index to score.
+    A Pipeline must end in a retriever, and a bare estimator must be one:
+    something with ``kneighbors`` and ``encode_labels`` (scikit-learn's
+    ``KNeighborsClassifier`` has the first, but no labelled index to
+    score).
     """
-    if isinstance(estimator, Pipeline):
-        last = estimator[-1]
-        if not hasattr(last, "kneighbors"):
-            raise TypeError(
-                "estimator is a Pipeline whose last step is a "
-                f"{type(last).__name__}, not a retriever: retrieval scores need "
-                "a Pipeline ending in a retriever (e.g. BackwardSearchRetriever)."
-            )
-        return last, estimator[:-1].transform(X)
-    return estimator, X
+    pipeline = isinstance(estimator, Pipeline)
+    last = estimator[-1] if pipeline else estimator
+    if not (hasattr(last, "kneighbors") and hasattr(last, "encode_labels")):
+        what = ("estimator is a Pipeline whose last step is a"
+                if pipeline else "estimator is a")
+        raise TypeError(
+            f"{what} {type(last).__name__}, not a retriever: retrieval scores "
+            "need a retriever of skbackward (e.g. BackwardSearchRetriever), "
+            "or a Pipeline ending in one, whose index carries labels to "
+            "compare with the conditions."
+        )
+    return last, (estimator[:-1].transform(X) if pipeline else X)
 
 
 @validate_params(
@@ -53,9 +64,11 @@ def _last_step(estimator, X):
     prefer_skip_nested_validation=True,
 )
 def retrieval_scores(
-    estimator, X, y, *, k=10, condition_on=None, exclude_own_class=False,
-    n_queries=None, random_state=0, X_is_index=False, groups=None,
-):
+    estimator: Any, X: ArrayLike, y: ArrayLike, *, k: int = 10,
+    condition_on: Any = None, exclude_own_class: bool = False,
+    n_queries: int | None = None, random_state: RandomState = 0,
+    X_is_index: bool = False, groups: ArrayLike | None = None,
+) -> dict[str, float]:
     """Conditional-retrieval figures of a fitted retriever on labelled queries.
 
     The retriever's index (after ``fit``, the training data) is the database;
@@ -149,8 +162,7 @@ def retrieval_scores(
                 "has none: pass groups to fit (in GridSearchCV, with "
                 "set_fit_request(groups=True)) or to index(X, y, groups=...)."
             )
-        check_same_kind(retriever.index_groups_, groups, "index_groups_",
-                        "groups", "groups")
+        check_same_group_kind(retriever.index_groups_, groups)
     attributes = retriever.attributes_
     cols = attribute_columns(condition_on, attributes)
     kept = [a for a in range(len(attributes)) if a not in cols]
@@ -221,9 +233,10 @@ def _counterpart_hits(db_groups, db_labels, groups, wanted, ind, k, own=None):
     prefer_skip_nested_validation=True,
 )
 def make_retrieval_scorer(
-    metric="average_precision", *, k=10, condition_on=None, exclude_own_class=False,
-    n_queries=None, random_state=0,
-):
+    metric: str | list[str] | tuple[str, ...] = "average_precision", *, k: int = 10,
+    condition_on: Any = None, exclude_own_class: bool = False,
+    n_queries: int | None = None, random_state: RandomState = 0,
+) -> Callable[..., Any]:
     """A ``scorer(estimator, X, y)`` for conditional retrieval.
 
     Usable as ``scoring=`` in ``GridSearchCV`` or ``cross_val_score``: the
@@ -236,7 +249,10 @@ def make_retrieval_scorer(
         "preservation", "harmonic" and "hit" (see :func:`retrieval_scores`).
         "hit" (exact-target retrieval: did the query's counterpart come
         back) needs ``groups``: the scorer asks for them through
-        scikit-learn's metadata routing (see the example).
+        scikit-learn's metadata routing (see the example). It also needs the
+        counterparts of the test fold's queries in the training fold: split
+        the items (``KFold(shuffle=True)``, ``ShuffleSplit``), not the groups
+        (``GroupKFold`` leaves no counterpart in the database).
         "harmonic" balances reaching the condition against keeping the
         unconditioned attributes. A list gives a multi-metric scorer that
         returns a dict from one search, for ``GridSearchCV(scoring=scorer,
@@ -259,6 +275,15 @@ def make_retrieval_scorer(
     scorer : callable
         ``scorer(estimator, X, y, groups=None) -> float`` (or a dict of
         floats for a list of metrics), greater is better.
+
+    Raises
+    ------
+    skbackward.exceptions.ScoringSetupError
+        From the scorer, when a metric can be measured for no query: "hit"
+        without the queries' groups or without any query's counterpart in
+        the index (grouped folds), "preservation" or "harmonic" with no
+        attribute left unconditioned. It stops a ``GridSearchCV`` at the
+        first fold (any candidate would score NaN).
 
     Examples
     --------
@@ -300,6 +325,35 @@ def make_retrieval_scorer(
     )
 
 
+def _why_no_hit(estimator, groups):
+    """The message of a scorer that could measure hit@k for no query."""
+    if groups is None:
+        return (
+            "metric 'hit' needs the queries' groups, and none were passed to "
+            "the scorer. In GridSearchCV: sklearn.set_config("
+            "enable_metadata_routing=True), estimator.set_fit_request("
+            "groups=True) and search.fit(X, y, groups=groups)."
+        )
+    retriever = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    if not np.isin(groups, retriever.index_groups_).any():
+        return (
+            "no query's counterpart is indexed: none of the queries' groups is "
+            "among the index's. Grouped folds (GroupKFold, GroupShuffleSplit, "
+            "LeaveOneGroupOut) put every counterpart of a test query in the test "
+            "fold, out of the database (the training fold). To measure hit@k, "
+            "split the items rather than the groups, e.g. cv=KFold(3, "
+            "shuffle=True) or ShuffleSplit, so that a test query's other forms "
+            "are in the training fold; keep grouped folds for precision, "
+            "preservation and harmonic."
+        )
+    return (
+        "no query's counterpart is indexed: the index holds items of the "
+        "queries' groups, but none carrying the condition asked of them (the "
+        "counterpart is the indexed item of the query's group with the asked "
+        "class). Index the other forms of the query items, with their groups."
+    )
+
+
 class _RetrievalScorer:
     """The scorer :func:`make_retrieval_scorer` returns: a callable with
     scikit-learn's metadata-routing request for ``groups`` (hit@k needs the
@@ -316,16 +370,10 @@ class _RetrievalScorer:
         scores = retrieval_scores(estimator, X, y, groups=groups, **self.options)
         missing = [m for m in self.metrics if np.isnan(scores[m])]
         if "hit" in missing:
-            raise ValueError(
-                "metric 'hit' needs the queries' groups and the index's: fit "
-                "with groups, and pass groups to the scorer (in GridSearchCV: "
-                "sklearn.set_config(enable_metadata_routing=True), "
-                "estimator.set_fit_request(groups=True) and fit(X, y, "
-                "groups=groups)); or no query's counterpart is indexed."
-            )
+            raise ScoringSetupError(_why_no_hit(estimator, groups))
         if missing:
             which = f"{missing[0]!r}" if len(missing) == 1 else f"{missing}"
-            raise ValueError(
+            raise ScoringSetupError(
                 f"metric={which} needs an attribute left unconditioned: "
                 "fit on several attributes and set condition_on to a subset."
             )
@@ -379,7 +427,7 @@ _SHORTHAND_DOC = """{summary}
 def _shorthand_scorer(metric, name, summary, examples):
     """``name(k=10, **kwargs)``: :func:`make_retrieval_scorer` of ``metric``."""
 
-    def shorthand(k=10, **kwargs):
+    def shorthand(k: int = 10, **kwargs: Any) -> Callable[..., Any]:
         return make_retrieval_scorer(metric, k=k, **kwargs)
 
     shorthand.__name__ = shorthand.__qualname__ = name
