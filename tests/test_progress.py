@@ -9,8 +9,8 @@ from skbackward import (
     BackwardSearchRetriever,
     DistilledRetriever,
     LabelFilterRetriever,
-    _progress,
 )
+from skbackward._utils import _progress
 from skbackward._utils._progress import ProgressBar, clock
 
 pytestmark = pytest.mark.filterwarnings(
