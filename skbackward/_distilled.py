@@ -476,7 +476,9 @@ class DistilledRetriever(BaseRetriever):
         return blend_directions(Z, Z0, self._teacher_option("query_weight"))
 
     def _feature_weight(self):
-        return self._teacher_option("feature_weight")
+        weight = self._teacher_option("feature_weight")
+        # "auto" is the fitted teacher's choice
+        return self.teacher_._feature_weight() if weight == "auto" else weight
 
     _aims_at_condition = True
 
