@@ -51,6 +51,8 @@ def choose_feature_weight(retriever, X, codes):
     seed = rng.randint(np.iinfo(np.int32).max)
     rates = counterpart_rates(X, codes, seed)
     report = {"counterparts": rates, "scores": {}}
+    if codes.shape[1] < 2 and rates[0] < CANDIDATES[1]:
+        return 0.0, report  # nothing the internal split could change
     split = _internal_split(codes, seed)
     if split is None:
         return 0.0, report
