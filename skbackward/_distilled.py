@@ -478,7 +478,7 @@ class DistilledRetriever(BaseRetriever):
     def _feature_weight(self):
         weight = self._teacher_option("feature_weight")
         # "auto" is the fitted teacher's choice
-        return self.teacher_._feature_weight() if weight == "auto" else weight
+        return self.teacher_.feature_weight_ if weight == "auto" else weight
 
     _aims_at_condition = True
 
