@@ -206,8 +206,10 @@ print("precision@10 is what the paper calls 'mAP@10'; AP@10 is the standard\n"
 # above, it keeps 0 unless the counterpart rate is high (a 3 redrawn as an
 # 8 is another image).
 styles = load_digit_styles(as_frame=True)
+half = np.flatnonzero(styles.groups < 900)  # half the images, to stay quick
 train, test = next(GroupShuffleSplit(n_splits=1, test_size=0.3, random_state=0)
-                   .split(styles.data, groups=styles.groups))
+                   .split(half, groups=styles.groups[half]))
+train, test = half[train], half[test]
 Xs_train, Xs_test = styles.data[train], styles.data[test]
 ys_train = styles.target.iloc[train].reset_index(drop=True)
 ys_test = styles.target.iloc[test].reset_index(drop=True)
