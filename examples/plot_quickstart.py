@@ -172,10 +172,10 @@ references = [("ref: nearest K of class c", evaluate(oracle)),
               ("ref: random K of class c", evaluate(random_of_class))]
 
 print()
-print(f"| {'method':<46} | precision@10 | AP@10 | closeness |")
-print(f"|{'-' * 48}|--------------|-------|-----------|")
+print(f"| {'method':<47} | precision@10 | AP@10 | closeness |")
+print(f"|{'-' * 49}|--------------|-------|-----------|")
 for name, (p, ap, close) in rows + references:
-    print(f"| {name:<46} | {p:12.3f} | {ap:5.3f} | {close:9.3f} |")
+    print(f"| {name:<47} | {p:12.3f} | {ap:5.3f} | {close:9.3f} |")
 print()
 print("precision@10 is what the paper calls 'mAP@10'; AP@10 is the standard\n"
       "average precision (R = database items of the wanted digit);\n"
