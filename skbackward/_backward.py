@@ -108,13 +108,17 @@ class BackwardSearchRetriever(TrainedRetriever):
         input space, and hurts where it changes it much (a rotation in
         pixels): with pairs, choose it with the hit@k scorer on your data
         (the user guide). "auto" chooses it at ``fit`` without pairs, from
-        the training labels: a copy of the retriever is fitted on 70% of the
-        training data and ranks the other 30%, and the largest weight of
-        0, 0.25, 0.5, 0.75, 1 that keeps precision@10 within 0.01 and the
-        unasked attributes kept (kept@10) within 0.005 of the weight 0's,
-        conditioning on each attribute in turn, is kept as
-        ``feature_weight_`` (0 with a single attribute, which has nothing
-        unasked to check). It costs a second, smaller fit. A value > 0 at
+        the training data and labels: a copy of the retriever is fitted on
+        70% of the training data and ranks the other 30%, conditioning on
+        each attribute in turn; the weight (of 0, 0.25, 0.5, 0.75, 1) is the
+        largest that keeps precision@10 within 0.02 and the unasked
+        attributes (kept@10) within 0.005 of the weight 0's, or, where most
+        training items' other forms are their nearest items in the input
+        space (the counterpart rate of ``feature_weight_report_``), the
+        largest up to that rate that keeps the precision. It is kept as
+        ``feature_weight_``; with a single attribute, nothing unasked to
+        check, it is 0 unless the counterpart rate is high. It costs a
+        second fit on 70% of the data. A value > 0 at
         ``fit`` or :meth:`index` also keeps the items' features
         (``n_features`` more floats per item, in process); it may then
         change freely at query time.

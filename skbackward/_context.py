@@ -4,19 +4,28 @@ How much a conditioned query's ranking should look at the input features
 depends on the data: where a condition changes an item little in the input
 space (tones, renderings of one item), the input space tells *which* item the
 query was; where it changes it much (a rotation in pixels), it misleads. The
-hit@k scorer measures this only where pairs exist. Without them, the training
-labels still tell what the input space costs: on an internal split of the
-training data (a copy of the retriever fitted on one part, the other part
-indexed), the rule takes the largest candidate weight that, for a condition
-on every attribute in turn, keeps precision@k within
-``PRECISION_TOLERANCE`` and kept@k (the share of results keeping the query's
-unasked attributes) within ``KEPT_TOLERANCE`` of the weight 0. Looking at
-the input space is then free by both label measures, and it brings the
-results nearer to the query.
+hit@k scorer measures this only where pairs exist. Without them, two things
+the training data tells are combined, and the larger weight is taken:
 
-With a single attribute there is no unasked attribute to check (and
-nearness in the input space always rises with the weight), so the rule
-keeps 0, the published ranking.
+- *by the labels*: on an internal split of the training data (a copy of the
+  retriever fitted on one part, the other part indexed), the largest
+  candidate weight that, for a condition on every attribute in turn, keeps
+  precision@k within ``PRECISION_TOLERANCE`` and kept@k (the share of
+  results keeping the query's unasked attributes) within ``KEPT_TOLERANCE``
+  of the weight 0's: looking at the input space is then free by both label
+  measures, and it brings the results nearer to the query;
+- *by the counterparts*: kept@k counts labels, so it holds the weight down
+  even where the input space finds the query's very item (another item of
+  its class counts as much). The counterpart rate of an attribute (the share
+  of training items whose nearest item differing in that attribute only is
+  nearer than any item with all their labels) says whether the items' other
+  forms are there, and nearest, in the input space; the largest candidate up
+  to the highest rate that keeps precision@k within the same tolerance.
+
+With a single attribute there is nothing unasked to check: the labels give
+0, and the counterparts decide (a digit redrawn as another digit is another
+image: its rate is near 0, and so is the weight; the internal fit is then
+skipped).
 """
 
 import warnings
