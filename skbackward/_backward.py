@@ -118,7 +118,8 @@ class BackwardSearchRetriever(TrainedRetriever):
         largest up to that rate that keeps the precision. It is kept as
         ``feature_weight_``; with a single attribute, nothing unasked to
         check, it is 0 unless the counterpart rate is high. It costs a
-        second fit on 70% of the data. A value > 0 at
+        second fit on 70% of the data (of at most 30,000 items drawn at
+        random). A value > 0 at
         ``fit`` or :meth:`index` also keeps the items' features
         (``n_features`` more floats per item, in process); it may then
         change freely at query time.
@@ -152,7 +153,8 @@ class BackwardSearchRetriever(TrainedRetriever):
         With ``feature_weight="auto"``, what the choice measured:
         ``"counterparts"``, ``{attribute index: counterpart rate}``, and
         ``"scores"``, ``{attribute index: {weight: (precision@10,
-        kept@10)}}`` on the internal split; else empty.
+        kept@10)}}`` on the internal split and ``"internal_items"``, its
+        size; else empty.
     loss_curve_ : list of float
         Mean training loss of each epoch.
     n_iter_ : int

@@ -43,6 +43,10 @@ CANDIDATES = (0.0, 0.25, 0.5, 0.75, 1.0)
 PRECISION_TOLERANCE = 0.02  # the internal copy, fitted on less data, loses more
 KEPT_TOLERANCE = 0.005
 HELD_OUT = 0.3  # share of the training items indexed by the internal copy
+# at most this many training items go to the internal split (copied into
+# memory, fitted on again): enough to measure precision and kept@10 to a few
+# thousandths, and a bounded cost on large data
+MAX_INTERNAL_ITEMS = 30_000
 N_QUERIES = 300  # (query, condition) pairs per attribute
 K = 10
 N_SAMPLE = 1000  # training items whose counterparts are looked for
@@ -66,6 +70,7 @@ def choose_feature_weight(retriever, X, codes):
     if split is None:
         return 0.0, report
     fit_rows, db_rows = split
+    report["internal_items"] = len(fit_rows) + len(db_rows)
     inner = clone(retriever).set_params(
         feature_weight=CANDIDATES[1], vector_index=None, verbose=0,
         random_state=seed,
@@ -123,11 +128,15 @@ def counterpart_rates(X, codes, seed):
 
 
 def _internal_split(codes, seed):
-    """Training and indexed rows of the internal split, stratified by the
-    joint labels where every combination has two items; None when the
-    indexed part could not hold k items of two classes of each attribute."""
+    """Training and indexed rows of the internal split (of at most
+    ``MAX_INTERNAL_ITEMS`` rows drawn at random), stratified by the joint
+    labels where every combination has two items; None when the indexed part
+    could not hold k items of two classes of each attribute."""
     rows = np.arange(len(codes))
-    joint = np.unique(codes, axis=0, return_inverse=True)[1].ravel()
+    if len(rows) > MAX_INTERNAL_ITEMS:
+        rng = np.random.RandomState(seed)
+        rows = np.sort(rng.choice(len(rows), MAX_INTERNAL_ITEMS, replace=False))
+    joint = np.unique(codes[rows], axis=0, return_inverse=True)[1].ravel()
     stratify = joint if np.bincount(joint).min() >= 2 else None
     try:
         fit_rows, db_rows = train_test_split(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skbackward import BackwardSearchRetriever, DistilledRetriever
+from skbackward import BackwardSearchRetriever, DistilledRetriever, _context
 from skbackward._context import (
     CANDIDATES,
     _largest_free_weight,
@@ -79,6 +79,15 @@ def test_auto_chooses_a_candidate_and_ranks_with_it(auto_fitted):
         other.kneighbors(X[:20], condition={0: 2})[1],
         copy.deepcopy(fixed).set_params(feature_weight=0.0).kneighbors(
             X[:20], condition={0: 2})[1])
+
+
+def test_auto_bounds_the_internal_split(monkeypatch):
+    # on large data the internal copy sees a random subset, not 70% of all
+    monkeypatch.setattr(_context, "MAX_INTERNAL_ITEMS", 150)
+    X, shape, colour = two_attribute_data(n=300)
+    y = np.column_stack([shape, np.unique(colour, return_inverse=True)[1]])
+    ret = BackwardSearchRetriever(feature_weight="auto", **FAST).fit(X, y)
+    assert ret.feature_weight_report_["internal_items"] == 150
 
 
 def test_auto_is_deterministic(auto_fitted):
