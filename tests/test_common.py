@@ -17,6 +17,8 @@ from skbackward import (
 # Default parameters: the checks fit on tiny data, so the defaults are fast.
 ESTIMATORS = [
     BackwardSearchRetriever(),
+    # the pair-free choice at fit: a second fit and its checks on tiny data
+    BackwardSearchRetriever(feature_weight="auto"),
     DistilledRetriever(),
     NearestNeighborRetriever(),
     LabelFilterRetriever(),

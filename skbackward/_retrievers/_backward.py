@@ -16,6 +16,7 @@ from .._utils._docstrings import (
 from .._utils._validation import PRESERVE_CONSTRAINT, Range, count, finite
 from ._base import TrainedRetriever
 from ._conditioning import blend_directions
+from ._context import choose_feature_weight
 
 
 @fill_doc(training_parameters=TRAINING_PARAMETERS, index_parameters=INDEX_PARAMETERS,
@@ -96,7 +97,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         with ``predicted_first``, is what :class:`LabelFilterRetriever`
         does). Distances are measured from that direction; ``transform`` is
         unchanged.
-    feature_weight : float, default=0.0
+    feature_weight : float or "auto", default=0.0
         Not in the paper: how much the ranking of a conditioned query looks at
         the input features, the space ``X`` is given in, to keep *which* item
         the query was. Items are ranked by ``(1 - feature_weight) *
@@ -106,10 +107,23 @@ class BackwardSearchRetriever(TrainedRetriever):
         predicted to carry the condition, first. Distances are ``1 -`` that
         blend. It helps where a condition changes an item little in the
         input space, and hurts where it changes it much (a rotation in
-        pixels): choose it with the hit@k scorer on your data (the user
-        guide). A value > 0 at ``fit`` or :meth:`index` also keeps the items'
-        features (``n_features`` more floats per item, in process); it may
-        then change freely at query time.
+        pixels): with pairs, choose it with the hit@k scorer on your data
+        (the user guide). "auto" chooses it at ``fit`` without pairs, from
+        the training data and labels: a copy of the retriever is fitted on
+        70% of the training data and ranks the other 30%, conditioning on
+        each attribute in turn; the weight (of 0, 0.25, 0.5, 0.75, 1) is the
+        largest that keeps precision@10 within 0.02 and the unasked
+        attributes (kept@10) within 0.005 of the weight 0's, or, where most
+        training items' other forms are their nearest items in the input
+        space (the counterpart rate of ``feature_weight_report_``), the
+        largest up to that rate that keeps the precision. It is kept as
+        ``feature_weight_``; with a single attribute, nothing unasked to
+        check, it is 0 unless the counterpart rate is high. It costs a
+        second fit on 70% of the data (of at most 30,000 items drawn at
+        random). A value > 0 at
+        ``fit`` or :meth:`index` also keeps the items' features
+        (``n_features`` more floats per item, in process); it may then
+        change freely at query time.
     {index_parameters}
     device : str, default="cpu"
         Torch device for training and search ("cpu", "cuda", "cuda:1", or
@@ -132,6 +146,15 @@ class BackwardSearchRetriever(TrainedRetriever):
     attribute_classes_ : list of ndarray
         Labels of each attribute, always a list (one array per attribute, in
         the order of ``attributes_``).
+    feature_weight_ : float
+        The ``feature_weight`` the ranking uses: the parameter, or the value
+        "auto" chose at ``fit``.
+    feature_weight_report_ : dict
+        With ``feature_weight="auto"``, what the choice measured:
+        ``"counterparts"``, ``{attribute index: counterpart rate}``, and
+        ``"scores"``, ``{attribute index: {weight: (precision@10,
+        kept@10)}}`` on the internal split and ``"internal_items"``, its
+        size; else empty.
     loss_curve_ : list of float
         Mean training loss of each epoch.
     n_iter_ : int
@@ -237,7 +260,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         "preserve": PRESERVE_CONSTRAINT,
         "preserve_weight": [finite(0.0)],
         "query_weight": [Range(Real, 0, 1, closed="both")],
-        "feature_weight": [Range(Real, 0, 1, closed="both")],
+        "feature_weight": [Range(Real, 0, 1, closed="both"), StrOptions({"auto"})],
     }
     _query_params = TrainedRetriever._query_params + _search_params
 
@@ -246,6 +269,20 @@ class BackwardSearchRetriever(TrainedRetriever):
     @property
     def _prefers_predicted(self):
         return self.predicted_first
+
+    def _fit_ranking(self, X, codes):
+        if self.feature_weight == "auto":
+            self.feature_weight_, self.feature_weight_report_ = (
+                choose_feature_weight(self, X, codes))
+        else:
+            self.feature_weight_, self.feature_weight_report_ = (
+                float(self.feature_weight), {})
+
+    def _feature_weight(self):
+        # "auto" is resolved at fit; a number set after fit applies as given
+        if self.feature_weight == "auto":
+            return self.feature_weight_
+        return self.feature_weight
 
     def _condition_embeddings(self, Z, targets, weights, keep):
         Z, n_steps = search_embeddings(

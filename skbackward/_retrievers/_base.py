@@ -177,9 +177,14 @@ class TrainedRetriever(BaseRetriever):
             The fitted retriever.
         """
         X, y, codes, groups = train_retriever(self, X, y, groups)
+        self._fit_ranking(X, codes)
         self._set_index(X, y, groups=groups)
         self._fit_extra(X, codes)
         return self
+
+    def _fit_ranking(self, X, codes):
+        """What a strategy chooses for its ranking from the training features
+        ``X`` and label ``codes``, after training and before indexing."""
 
     def _fit_extra(self, X, codes):
         """What a strategy learns beyond the network from the training

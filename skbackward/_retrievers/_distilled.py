@@ -498,7 +498,9 @@ class DistilledRetriever(BaseRetriever):
         return blend_directions(Z, Z0, self._teacher_option("query_weight"))
 
     def _feature_weight(self):
-        return self._teacher_option("feature_weight")
+        weight = self._teacher_option("feature_weight")
+        # "auto" is the fitted teacher's choice
+        return self.teacher_.feature_weight_ if weight == "auto" else weight
 
     _aims_at_condition = True
 
