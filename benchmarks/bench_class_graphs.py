@@ -3,12 +3,13 @@
 The alternative to ``FaissIndex(per_class=True)`` that was tried and not kept:
 one ``IndexHNSWFlat`` per class of attribute 0 (``--per cell``: per
 combination of both attributes' classes, so that the items are stored once).
-The data, model and queries are those of ``bench_scale.py``; the items'
-embeddings and predicted classes are read through the public API
-(``index``, ``vector_index_.embeddings``, ``vector_index_.predicted``). For
-each ``efSearch``, the conditional ranking of the searched embeddings (the
-top 10 of the condition's class) against the exact index's, interleaved in
-one process, best of ``--repeat``: q/s, the ratio, recall@10.
+The data (``_synthetic.py``), model and queries are those of
+``bench_scale.py``; the items' embeddings and predicted classes are read
+through the public API (``index``, ``vector_index_.embeddings``,
+``vector_index_.predicted``). For each ``efSearch``, the conditional ranking
+of the searched embeddings (the top 10 of the condition's class) against the
+exact index's, interleaved in one process, best of ``--repeat``: q/s, the
+ratio, recall@10.
 
     PYTHONPATH=. python benchmarks/bench_class_graphs.py --n 1000000 \\
         --ef 32 64 128 [--per cell] [--ef-construction 40]
@@ -20,6 +21,7 @@ import time
 import numpy as np
 import torch
 
+import _synthetic as synthetic
 import bench_scale as bs
 from _measure import timed
 from skbackward.indexes import ExactIndex
@@ -40,7 +42,7 @@ def main():
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     args.dim, args.k = 256, 10
-    params = bs._generator(args.dim)
+    params = synthetic.generator(args.dim)
     ret = bs.fit(args, params)
     Xq, cond = bs._queries(args, params)
     Zc, prefer = bs.searched(ret, Xq, cond)
@@ -49,12 +51,12 @@ def main():
     # the exact index of the items, built chunk by chunk (appending), and
     # their unit embeddings and predicted classes read back from it
     ret.set_params(vector_index=ExactIndex())
-    for s in range(0, args.n, bs.CHUNK):
-        X = bs._rows(s, min(s + bs.CHUNK, args.n), args.dim, params, 0)[0]
+    for s in range(0, args.n, synthetic.CHUNK):
+        X = synthetic.rows(s, min(s + synthetic.CHUNK, args.n), args.dim, params, 0)[0]
         ret.index(X, append=s > 0)
     reference = ret.vector_index_
-    unit = np.concatenate([bs._unit(reference.embeddings(s, s + bs.CHUNK))
-                           for s in range(0, args.n, bs.CHUNK)])
+    unit = np.concatenate([bs._unit(reference.embeddings(s, s + synthetic.CHUNK))
+                           for s in range(0, args.n, synthetic.CHUNK)])
     predicted = reference.predicted()
 
     keys = predicted[:, 0] if args.per == "class" else predicted @ [100, 1]

@@ -47,52 +47,13 @@ from functools import partial
 import numpy as np
 import torch
 
+import _synthetic as synthetic
 import skbackward
 from _measure import PeakMemory, WhileInside, gb, recall, timed
 from skbackward import BackwardSearchRetriever
 from skbackward.indexes import ExactIndex
 
-N_CLASSES = (10, 4)  # two attributes: "class" and "domain"
 N_FIT = 20_000
-CHUNK = 100_000
-
-
-# ---- data -----------------------------------------------------------------------
-
-
-def _generator(dim, seed=0):
-    """Class means of both attributes and a low-rank mixing matrix."""
-    rng = np.random.RandomState(seed)
-    means = [rng.randn(c, dim).astype(np.float32) * 1.5 for c in N_CLASSES]
-    mixing = (rng.randn(32, dim) / np.sqrt(32)).astype(np.float32)
-    return means, mixing
-
-
-def _rows(start, stop, dim, params, seed):
-    """Rows ``start:stop`` of the synthetic database (the same for every size)."""
-    means, mixing = params
-    rng = np.random.RandomState([seed, start // CHUNK])
-    n = stop - start
-    y = np.stack([rng.randint(c, size=n) for c in N_CLASSES], axis=1)
-    X = means[0][y[:, 0]] + means[1][y[:, 1]]
-    X += rng.randn(n, mixing.shape[0]).astype(np.float32) @ mixing * 2.0
-    X += rng.randn(n, dim).astype(np.float32) * 0.5
-    return X.astype(np.float32), y
-
-
-def make_memmap(path, n, dim, params, seed=0):
-    """Write ``n`` rows in chunks to a float32 ``.npy`` file (plain file
-    writes: no mapping holds its pages); the labels are not kept."""
-    header = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
-                                       shape=(n, dim))
-    offset = header.offset
-    del header
-    with open(path, "r+b") as f:
-        for s in range(0, n, CHUNK):
-            e = min(s + CHUNK, n)
-            X, _ = _rows(s, e, dim, params, seed)
-            f.seek(offset + s * dim * 4)
-            f.write(X.tobytes())
 
 
 # ---- measuring ------------------------------------------------------------------
@@ -112,8 +73,8 @@ def topk_anchors(index, queries, k, repeat):
 
     q = _unit(queries)
     flat = faiss.IndexFlatIP(q.shape[1])
-    for s in range(0, index.n_items_, CHUNK):  # the index's own vectors
-        flat.add(_unit(index.embeddings(s, s + CHUNK)))
+    for s in range(0, index.n_items_, synthetic.CHUNK):  # the index's own vectors
+        flat.add(_unit(index.embeddings(s, s + synthetic.CHUNK)))
     # faiss's copy, viewed: the matmul reads the same memory
     items = torch.from_numpy(faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d)
                              .reshape(flat.ntotal, flat.d))
@@ -154,8 +115,8 @@ def streamed_truth(ret, X_map, Zq, Zc, prefer, k):
     ret.set_params(vector_index=ExactIndex())
     empty = (np.full((len(Zq), k), -np.inf, np.float32), np.full((len(Zq), k), -1))
     best = [empty, tuple(a.copy() for a in empty)]
-    for s in range(0, n, CHUNK):
-        index = ret.index(X_map[s:s + CHUNK]).vector_index_
+    for s in range(0, n, synthetic.CHUNK):
+        index = ret.index(X_map[s:s + synthetic.CHUNK]).vector_index_
         for j, (Z, pref) in enumerate([(Zq, None), (Zc, prefer)]):
             dist, ids = index.search(Z, k, prefer=pref)
             if pref is not None:
@@ -202,9 +163,7 @@ def _load(model_path):
 
 
 def _queries(args, params):
-    Xq, _ = _rows(10**9, 10**9 + args.queries, args.dim, params, seed=7)
-    cond = np.random.RandomState(1).randint(N_CLASSES[0], size=args.queries)
-    return Xq, cond
+    return synthetic.queries(args.queries, args.dim, params)
 
 
 def searched(ret, Xq, cond):
@@ -343,7 +302,7 @@ def measure_queries(ret, args, Xq, cond, label, truth=None):
 def run_size(n, args, params, model_path, pool):
     path = os.path.join(args.workdir, f"bench_scale_{n}_{os.getpid()}.npy")
     print(f"\n== {n:,} items x {args.dim}: writing {path}", flush=True)
-    make_memmap(path, n, args.dim, params)
+    synthetic.make_memmap(path, n, args.dim, params)
     rows = []
     try:
         if n <= args.exact_max:
@@ -444,7 +403,7 @@ def print_table(rows, args):
 
 
 def fit(args, params):
-    X_fit, y_fit = _rows(0, N_FIT, args.dim, params, seed=0)
+    X_fit, y_fit = synthetic.rows(0, N_FIT, args.dim, params, seed=0)
     ret, t = timed(lambda: BackwardSearchRetriever(random_state=0).fit(X_fit, y_fit))
     print(f"fit on {N_FIT:,} items: {t:.1f} s", flush=True)
     return ret
@@ -456,7 +415,7 @@ def baseline(args, params):
     Xq, cond = _queries(args, params)
     for n in args.sizes:
         path = os.path.join(args.workdir, f"bench_scale_{n}_{os.getpid()}.npy")
-        make_memmap(path, n, args.dim, params)
+        synthetic.make_memmap(path, n, args.dim, params)
         X_map = np.load(path, mmap_mode="r")
         try:
             with PeakMemory() as mem:
@@ -590,7 +549,7 @@ def main():
     if args.same_process_max is None:
         args.same_process_max = args.exact_max
     torch.set_num_threads(args.threads)
-    params = _generator(args.dim)
+    params = synthetic.generator(args.dim)
     print(f"skbackward {skbackward.__file__}; torch threads {torch.get_num_threads()}",
           flush=True)
     if args.replot:

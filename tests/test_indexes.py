@@ -758,6 +758,17 @@ def test_per_class_needs_an_ivf_with_a_flat_quantizer(factory, digits):
             "IVF4,Flat", per_class="yes")).fit(*digits[0::2])
 
 
+@pytest.mark.parametrize("factory", ["IVF8,PQ4x4fs", "IVF8,PQ4x4fsr"])
+def test_per_class_refuses_fast_scan_codes(factory, two_attribute_items):
+    # their lists are packed in blocks that per-class adds would overwrite
+    _faiss()
+    ret = LabelFilterRetriever(**TRAIN, vector_index=FaissIndex(factory,
+                                                                per_class=True))
+    with pytest.raises(ValueError, match="cannot fill the lists of a fast-scan"):
+        ret.fit(*two_attribute_items)
+    assert not hasattr(ret, "vector_index_")
+
+
 @pytest.mark.parametrize("factory", ["IVF8,SQ8", "IVF8,PQ4x4", "IVF8,SQfp16"])
 def test_per_class_compressed_codes(factory, two_attribute_items):
     # by-residual encoders read the list's centroid: the cells' own

@@ -65,7 +65,8 @@ class FaissIndex(InMemoryIndex):
         classes) in proportion to their items, each cell's trained on its
         own items, and ``nprobe`` counts the lists visited among those of
         the cells a search asks for. Needs an IVF factory with a flat coarse
-        quantizer ("IVF4096,Flat", "IVF4096,SQ8", ...).
+        quantizer ("IVF4096,Flat", "IVF4096,SQ8", ...), not 4-bit fast-scan
+        codes ("IVF4096,PQ32x4fs").
 
     Attributes
     ----------

@@ -1,0 +1,232 @@
+"""The conditional ranking per thread: per-class lists against the exact index.
+
+The data, model and queries of ``bench_scale.py`` (``_synthetic.py``), held in
+memory, and a ``DistilledRetriever`` (the fitted Backward Search as its
+prefit teacher, ``--student-epochs``) that shares the index. For the exact
+index and each per-class faiss index (``--per-class FACTORY:NPROBE,...``),
+built in this process:
+
+- the conditional ranking alone, ``vector_index_.search(Z, 10, prefer=...)``,
+  of the Backward Search's embeddings and of the student's, timed
+  interleaved with the exact index's (best of ``--repeat``), the ratio, and
+  recall@10 against the exact ranking of the same embeddings;
+- faiss alone on the same index (the anchor): one ``IndexIVF.search`` per
+  condition class, the class's lists passed to the coarse quantizer as an ID
+  selector, no Python around it;
+- the whole conditional ``kneighbors`` with the student and with the
+  Backward Search (the exact index's measured right after it is built);
+- with ``--profile``, where the first per-class ranking spends its time;
+- how flat the ranking is: the median similarity of the 1st, 10th, 100th
+  and 1000th item of the condition's class to the embeddings.
+
+One torch and one faiss thread. Run::
+
+    PYTHONPATH=. python benchmarks/bench_conditional_ranking.py --n 1000000 \\
+        --per-class IVF8192,Flat:16,24,32 IVF8192,SQ8:24,32,48 \\
+        IVF16384,SQ8:32,48,64 --plot docs/_static/bench_conditional_ranking.png
+"""
+
+import argparse
+
+import faiss
+import numpy as np
+import torch
+
+import _synthetic as synthetic
+import bench_scale as bs
+from _measure import recall, timed
+from skbackward import DistilledRetriever
+from skbackward.indexes import ExactIndex, FaissIndex
+
+
+def faiss_alone(index, q, classes, k):
+    """The top ``k`` per query of its class's lists, by one faiss search per
+    class: the class's lists as an ID selector of the coarse quantizer."""
+    ivf, table = faiss.extract_index_ivf(index.faiss_indexes_[0]), index._tables[0]
+    out = np.empty((len(q), k), dtype=np.int64)
+    for c in np.unique(classes):
+        on = np.flatnonzero(classes == c)
+        mask = np.zeros(ivf.nlist, dtype=bool)
+        for cell in np.flatnonzero(table.keys[:, 0] == c):
+            mask[table.list_start[cell]:table.list_start[cell + 1]] = True
+        bits = np.packbits(mask, bitorder="little")
+        coarse = faiss.SearchParameters()
+        coarse.sel = faiss.IDSelectorBitmap(ivf.nlist, faiss.swig_ptr(bits))
+        params = faiss.SearchParametersIVF()
+        params.nprobe, params.quantizer_params = index.nprobe, coarse
+        out[on] = table._items(ivf.search(q[on], k, params=params)[1])
+    return out
+
+
+def rankings(index, exact, Zc, Zs, prefer, truth, k, repeat):
+    """q/s of each ranking, interleaved, best of ``repeat``, and recall@10."""
+    n_q, unit, classes = len(Zc), bs._unit(Zc), prefer[0][:, 0]
+    runs = {
+        "exact": lambda: exact.search(Zc, k, prefer=prefer)[1],
+        "index": lambda: index.search(Zc, k, prefer=prefer)[1],
+        "alone": lambda: faiss_alone(index, unit, classes, k),
+        "exact_s": lambda: exact.search(Zs, k, prefer=prefer)[1],
+        "index_s": lambda: index.search(Zs, k, prefer=prefer)[1],
+    }
+    best, found = {}, {}
+    for _ in range(repeat):
+        for key, fn in runs.items():
+            found[key], t = timed(fn)
+            best[key] = min(best.get(key, np.inf), t)
+    row = {key: n_q / t for key, t in best.items()}
+    row["recall"] = recall(found["index"], truth["search"])
+    row["recall_alone"] = recall(found["alone"], truth["search"])
+    row["recall_s"] = recall(found["index_s"], truth["student"])
+    return row
+
+
+def profile(index, Z, prefer, k):
+    """The functions that take most of one conditional ranking's time."""
+    import cProfile
+    import pstats
+
+    index.search(Z, k, prefer=prefer)  # warm
+    prof = cProfile.Profile()
+    prof.runcall(index.search, Z, k, prefer=prefer)
+    pstats.Stats(prof).sort_stats("tottime").print_stats(8)
+
+
+def flatness(exact, Z, prefer):
+    """Median similarity of the condition's 1st, 10th, 100th, 1000th item."""
+    dist, _ = exact.search(Z, 1000, prefer=prefer)
+    return np.median(1 - dist[:, [0, 9, 99, 999]], axis=0)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=1_000_000)
+    p.add_argument("--per-class", nargs="+",
+                   default=["IVF8192,Flat:16,24,32", "IVF8192,SQ8:24,32,48"])
+    p.add_argument("--student-epochs", type=int, default=5)
+    p.add_argument("--queries", type=int, default=1024)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--plot", default=None)
+    p.add_argument("--profile", action="store_true",
+                   help="print where the first per-class ranking spends its time "
+                        "(cProfile)")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    args.dim, args.k = 256, 10
+    params = synthetic.generator(args.dim)
+    ret = bs.fit(args, params)
+    X_fit, y_fit = synthetic.rows(0, bs.N_FIT, args.dim, params, seed=0)
+    dis, t = timed(lambda: DistilledRetriever(
+        ret, prefit=True, epochs=args.student_epochs, random_state=0).fit(X_fit, y_fit))
+    print(f"student ({args.student_epochs} epochs) fitted in {t:.0f} s", flush=True)
+    X = np.concatenate([synthetic.rows(s, min(s + synthetic.CHUNK, args.n), args.dim,
+                                       params, 0)[0]
+                        for s in range(0, args.n, synthetic.CHUNK)])
+    Xq, cond = bs._queries(args, params)
+    Zc, prefer = bs.searched(ret, Xq, cond)
+    Zs = dis.transform(Xq, condition={0: cond})
+    k, rep = args.k, args.repeat
+
+    def whole():
+        """q/s of the whole conditional kneighbors: student, Backward Search."""
+        dis.kneighbors(Xq[:32], k, condition={0: cond[:32]})  # warm-up
+        _, t_s = timed(lambda: dis.kneighbors(Xq, k, condition={0: cond}), repeat=rep)
+        _, t_b = timed(lambda: dis.teacher_.kneighbors(Xq, k, condition={0: cond}),
+                       repeat=rep)
+        return len(Xq) / t_s, len(Xq) / t_b
+
+    dis.set_params(vector_index=ExactIndex()).index(X)
+    exact = dis.vector_index_
+    truth = {"search": exact.search(Zc, k, prefer=prefer)[1],
+             "student": exact.search(Zs, k, prefer=prefer)[1]}
+    exact_whole = whole()
+    print(f"exact index: whole conditional query {exact_whole[0]:.0f} q/s with the "
+          f"student, {exact_whole[1]:.0f} q/s with the Backward Search", flush=True)
+    for name, Z in (("search", Zc), ("student", Zs)):
+        print(f"similarity of the condition's 1st/10th/100th/1000th item to the "
+              f"{name}'s embeddings (median): "
+              f"{np.round(flatness(exact, Z, prefer), 4).tolist()}", flush=True)
+    rows = []
+    for spec in args.per_class:
+        factory, probes = spec.split(":")
+        dis.set_params(vector_index=FaissIndex(factory, per_class=True))
+        _, t = timed(lambda: dis.index(X))
+        index = dis.vector_index_
+        print(f"{factory} per class built in {t:.0f} s", flush=True)
+        for nprobe in map(int, probes.split(",")):
+            index.set_params(nprobe=nprobe)
+            if args.profile and not rows:
+                profile(index, Zc, prefer, k)
+            row = {"name": f"{factory} nprobe={nprobe}"}
+            row.update(rankings(index, exact, Zc, Zs, prefer, truth, k, rep))
+            row["whole_s"], row["whole_b"] = whole()
+            rows.append(row)
+            print(f"  {row['name']}: ranking {row['index']:.0f} q/s, "
+                  f"exact {row['exact']:.0f} q/s "
+                  f"({row['index'] / row['exact']:.1f}x), "
+                  f"faiss alone {row['alone']:.0f} q/s, recall {row['recall']:.3f} "
+                  f"(faiss alone {row['recall_alone']:.3f}); student's: "
+                  f"{row['index_s']:.0f} q/s, exact {row['exact_s']:.0f} "
+                  f"({row['index_s'] / row['exact_s']:.1f}x), recall "
+                  f"{row['recall_s']:.3f}; whole query {row['whole_s']:.0f} q/s "
+                  f"(student), {row['whole_b']:.0f} q/s (Backward Search)",
+                  flush=True)
+    print_table(rows, exact_whole, args)
+    if args.plot:
+        plot(rows, args.plot)
+
+
+def print_table(rows, exact_whole, args):
+    head = ["index", "ranking q/s", "exact q/s", "speed-up", "faiss alone q/s",
+            "recall@10", "student: ranking q/s", "speed-up", "recall@10",
+            "whole q/s (student)", "whole q/s (search)"]
+    body = [["exact", "", "", "", "", "1.000", "", "", "1.000",
+             f"{exact_whole[0]:.0f}", f"{exact_whole[1]:.0f}"]]
+    for r in rows:
+        body.append([r["name"], f"{r['index']:.0f}", f"{r['exact']:.0f}",
+                     f"{r['index'] / r['exact']:.1f}x", f"{r['alone']:.0f}",
+                     f"{r['recall']:.3f}", f"{r['index_s']:.0f}",
+                     f"{r['index_s'] / r['exact_s']:.1f}x", f"{r['recall_s']:.3f}",
+                     f"{r['whole_s']:.0f}", f"{r['whole_b']:.0f}"])
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    rule = "  ".join("=" * w for w in widths)
+    print(f"\n{args.n:,} items, {args.queries} queries, k={args.k}, one thread")
+    for line in [rule, head, rule, *body, rule]:
+        print(line if isinstance(line, str) else
+              "  ".join(x.ljust(w) for x, w in zip(line, widths)))
+
+
+def plot(rows, out):
+    """Recall@10 against the speed-up over the exact index, per index build,
+    for the Backward Search's embeddings and the student's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    builds = {}
+    for r in rows:
+        builds.setdefault(r["name"].split(" nprobe")[0], []).append(r)
+    for label, rs in builds.items():
+        axes[0].plot([r["index"] / r["exact"] for r in rs], [r["recall"] for r in rs],
+                     "o-", label=label)
+        axes[0].plot([r["alone"] / r["exact"] for r in rs],
+                     [r["recall_alone"] for r in rs], "x:", color="grey")
+        axes[1].plot([r["index_s"] / r["exact_s"] for r in rs],
+                     [r["recall_s"] for r in rs], "o-", label=label)
+    axes[0].set(title="Backward Search's embeddings (x: faiss alone)",
+                xlabel="speed-up over the exact index", ylabel="recall@10")
+    axes[1].set(title="distilled student's embeddings",
+                xlabel="speed-up over the exact index")
+    for ax in axes:
+        ax.axhline(0.95, color="k", lw=0.5)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    print(f"plot saved to {out}")
+
+
+if __name__ == "__main__":
+    main()
