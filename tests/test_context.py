@@ -1,5 +1,5 @@
 """feature_weight="auto": the pair-free choice of how much the ranking looks at
-the input features (skbackward/_context.py)."""
+the input features (skbackward/_retrievers/_context.py)."""
 
 import copy
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skbackward import BackwardSearchRetriever, DistilledRetriever, _context
+from skbackward import BackwardSearchRetriever, DistilledRetriever
+from skbackward._retrievers import _context
 from skbackward._retrievers._context import (
     CANDIDATES,
     _largest_free_weight,
