@@ -11,8 +11,9 @@ import socket
 
 # Settings of the test server, for short tests. The proxy's time tick paces
 # every read at "Strong" consistency (each waits for the next tick): 200 ms
-# by default.
-TUNED = {"timeTickInterval": 20}
+# by default. A restarted server loads its collections again only once the
+# etcd sessions of its killed self expire: 30 s by default.
+TUNED = {"timeTickInterval": 20, "ttl": 10}
 
 
 def free_port():

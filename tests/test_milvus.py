@@ -165,6 +165,19 @@ def test_agrees_with_exact_index(pair, two_attribute_items, condition):
                         milvus.kneighbors(X_q, 12, condition=condition))
 
 
+def test_distances_are_full_float32(pair, two_attribute_items):
+    # the similarities Milvus computes, not rounded (to 4 decimals, say):
+    # the exact index's float32 distances up to an ulp or two
+    exact, milvus = pair
+    X_q = two_attribute_items[0][:30] + 0.05
+    d_exact, i_exact = exact.kneighbors(X_q, 5)
+    d_milvus, i_milvus = milvus.kneighbors(X_q, 5)
+    same = i_exact == i_milvus
+    assert same.mean() > 0.9
+    np.testing.assert_allclose(d_milvus[same], d_exact[same], rtol=0, atol=3e-7)
+    assert (np.round(d_milvus, 4) != d_milvus).mean() > 0.9
+
+
 def test_levels_fill_up_when_few_items_match(pair, two_attribute_items):
     # more neighbours than items predicted to match both attributes: the next
     # levels (one attribute matched, then none) fill up, inside Milvus
