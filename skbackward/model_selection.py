@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_params
 
-from ._labels import (
+from ._utils._labels import (
     align_columns,
     as_columns,
     attribute_columns,
@@ -23,7 +23,7 @@ from ._labels import (
     check_same_kind,
     find_rows,
 )
-from ._validation import count
+from ._utils._validation import count
 
 __all__ = ["sample_queries", "sample_query_pairs"]
 

@@ -1,12 +1,13 @@
-"""Tests of condition parsing (skbackward._conditions) and labels (_labels)."""
+"""Tests of condition parsing (skbackward._retrievers._conditions) and labels
+(skbackward._utils._labels)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from skbackward import NearestNeighborRetriever
-from skbackward._conditions import parse_condition
-from skbackward._labels import (
+from skbackward._retrievers._conditions import parse_condition
+from skbackward._utils._labels import (
     as_columns,
     attribute_columns,
     count_rows,

@@ -11,8 +11,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
 from skbackward import BackwardSearchRetriever, DistilledRetriever, LabelFilterRetriever
-from skbackward._model import predict_labels
-from skbackward._student import draw_conditions
+from skbackward._network._model import predict_labels
+from skbackward._network._student import draw_conditions
 from skbackward.metrics import make_average_precision_scorer, retrieval_scores
 
 from .conftest import HostReads, two_attribute_data

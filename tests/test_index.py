@@ -1,4 +1,4 @@
-"""Tests of the exact tiled cosine top-k (skbackward._index)."""
+"""Tests of the exact tiled cosine top-k (skbackward.indexes._topk)."""
 
 import subprocess
 import sys
@@ -9,8 +9,8 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize as normalize_rows
 
-import skbackward._index as index_module
-from skbackward._index import exact_topk, unit_float32
+import skbackward.indexes._topk as index_module
+from skbackward.indexes._topk import exact_topk, unit_float32
 
 
 def _data(n_db=300, n_q=37, dim=8, seed=0):
@@ -92,7 +92,7 @@ def test_working_memory_bounds_the_blocks_not_the_result(working_memory):
 PEAK_MEMORY_SCRIPT = """
 import sys
 import numpy as np, torch
-from skbackward._index import exact_topk
+from skbackward.indexes._topk import exact_topk
 torch.set_num_threads(1)
 
 def status(key):

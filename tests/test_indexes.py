@@ -14,8 +14,8 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import normalize as normalize_rows
 
-import skbackward._indexing as indexing_module
-import skbackward._querying as querying_module
+import skbackward._retrievers._indexing as indexing_module
+import skbackward._retrievers._querying as querying_module
 from skbackward import (
     BackwardSearchRetriever,
     CentroidShiftRetriever,
@@ -23,8 +23,8 @@ from skbackward import (
     LabelFilterRetriever,
     NearestNeighborRetriever,
 )
-from skbackward._index import unit_float32
 from skbackward.indexes import ExactIndex, FaissIndex, VectorIndex
+from skbackward.indexes._topk import unit_float32
 from skbackward.metrics import make_precision_scorer
 
 from .conftest import require
@@ -341,7 +341,7 @@ def test_fit_and_index_read_memmaps(tmp_path, two_attribute_items):
 def test_large_training_arrays_are_read_per_minibatch(
     monkeypatch, tmp_path, two_attribute_items
 ):
-    import skbackward._model as model_module
+    import skbackward._network._model as model_module
 
     X, y = two_attribute_items
     expected = BackwardSearchRetriever(**TRAIN).fit(X, y)

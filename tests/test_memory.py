@@ -11,9 +11,9 @@ from skbackward import (
     BackwardSearchRetriever,
     CentroidShiftRetriever,
     DistilledRetriever,
-    _model,
 )
-from skbackward._threads import torch_threads
+from skbackward._network import _model
+from skbackward._utils._threads import torch_threads
 from skbackward.metrics import make_average_precision_scorer
 
 FAST = dict(epochs=3, embedding_dim=16, max_steps=20, random_state=0)

@@ -23,9 +23,9 @@ from skbackward import (
     DistilledRetriever,
     LabelFilterRetriever,
 )
-from skbackward._index import unit_float32
-from skbackward._milvus_store import connect, level_filters
 from skbackward.indexes import MilvusIndex
+from skbackward.indexes._milvus_store import connect, level_filters
+from skbackward.indexes._topk import unit_float32
 
 from .conftest import assert_same_neighbours, require
 

@@ -1,4 +1,5 @@
-"""The training loop (skbackward._model): the published recipe, its randomness."""
+"""The training loop (skbackward._network._model): the published recipe, its
+randomness."""
 
 import copy
 
@@ -7,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from skbackward import _model
-from skbackward._model import (
+from skbackward._network import _model
+from skbackward._network._model import (
     Dropout,
     build_network,
     heads_loss,

@@ -13,7 +13,7 @@ from skbackward import (
     LabelFilterRetriever,
     NearestNeighborRetriever,
 )
-from skbackward._model import predict_labels
+from skbackward._network._model import predict_labels
 
 from .conftest import require, two_attribute_data
 

@@ -31,9 +31,9 @@ from skbackward import (
     LabelFilterRetriever,
     NearestNeighborRetriever,
 )
-from skbackward._conditions import parse_condition
-from skbackward._index import unit_float32
+from skbackward._retrievers._conditions import parse_condition
 from skbackward.indexes import ExactIndex, FaissIndex, MilvusIndex
+from skbackward.indexes._topk import unit_float32
 from skbackward.metrics import (
     attribute_preservation_at_k,
     average_precision_at_k,

@@ -5,7 +5,7 @@ The published selection rule (DESIGN.md §2.2), per query, at step t = 1..max_st
 3. if counter <= patience and best >= L (ties update): keep z_t, best = L,
    counter = 0; else counter += 1.
 The transcriptions below are written from that text, a query at a time, and
-live here (test-only code) to check ``skbackward._search`` against.
+live here (test-only code) to check ``skbackward._network._search`` against.
 """
 
 import numpy as np
@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from skbackward._model import build_network, frozen
-from skbackward._search import _keep_best, backward_search, query_losses
+from skbackward._network._model import build_network, frozen
+from skbackward._network._search import _keep_best, backward_search, query_losses
 
 from .conftest import HostReads
 

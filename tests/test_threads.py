@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from skbackward import BackwardSearchRetriever, DistilledRetriever, _model
-from skbackward._threads import torch_threads
+from skbackward import BackwardSearchRetriever, DistilledRetriever
+from skbackward._network import _model
+from skbackward._utils._threads import torch_threads
 
 FAST = dict(epochs=3, embedding_dim=16, max_steps=20, random_state=0)
 

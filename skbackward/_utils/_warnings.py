@@ -7,9 +7,10 @@ import warnings
 import sklearn
 
 # frames a warning skips to reach the user's line: this package's, scikit-learn's
-_LIBRARY_DIRS = tuple(
-    os.path.dirname(module.__file__) + os.sep for module in (sys.modules[__package__],
-                                                             sklearn)
+_LIBRARY_DIRS = (
+    # skbackward/, two levels above this file (skbackward/_utils/_warnings.py)
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+    os.path.dirname(sklearn.__file__) + os.sep,
 )
 
 

@@ -49,8 +49,8 @@ import secrets
 
 import numpy as np
 
+from .._utils._validation import C_INT_MAX
 from ._preference import level_codes, place, query_groups
-from ._validation import C_INT_MAX
 
 MAX_TOPK = 16384  # Milvus's limit on neighbours per query
 # queries per search call: Milvus Lite holds a (queries x items) similarity

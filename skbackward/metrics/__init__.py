@@ -7,12 +7,12 @@ information-retrieval AP@k. :func:`attribute_preservation_at_k` and
 context (the paper's mTS@k is the latter).
 
 The public names live in private modules, one concern each:
-``_rank_metrics`` (the metrics at rank k), ``_reference`` (the reference sets
-of :func:`conditional_neighbors`) and ``_scorers`` (:func:`retrieval_scores`
-and the scorer factories).
+``_ranking`` (the metrics at rank k), ``_reference`` (the reference sets of
+:func:`conditional_neighbors`) and ``_scorer`` (:func:`retrieval_scores` and
+the scorer factories).
 """
 
-from ._rank_metrics import (
+from ._ranking import (
     attribute_preservation_at_k,
     average_precision_at_k,
     hit_at_k,
@@ -21,7 +21,7 @@ from ._rank_metrics import (
     tag_similarity_at_k,
 )
 from ._reference import conditional_neighbors
-from ._scorers import (
+from ._scorer import (
     make_average_precision_scorer,
     make_precision_scorer,
     make_retrieval_scorer,

@@ -15,12 +15,12 @@ from sklearn import get_config
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._features import FeatureIndex
-from ._index import chunk_rows, unit_float32
-from ._model import predict_labels
-from ._threads import with_threads
-from ._validation import check_arguments, check_groups, validate_X
-from .indexes import ExactIndex
+from .._network._model import predict_labels
+from .._utils._threads import with_threads
+from .._utils._validation import check_arguments, check_groups, validate_X
+from ..indexes import ExactIndex
+from ..indexes._features import FeatureIndex
+from ..indexes._topk import chunk_rows, unit_float32
 
 # working memory of one chunk of items embedded by index()
 INDEX_CHUNK_MIB = 64

@@ -12,8 +12,8 @@ vectors ranks by the blend exactly, with its preference tiers and exclusions.
 import numpy as np
 from sklearn.preprocessing import normalize
 
-from ._index import unit_float32
-from .indexes import ExactIndex
+from ._exact import ExactIndex
+from ._topk import unit_float32
 
 SQRT2 = np.sqrt(2.0)
 

@@ -5,7 +5,7 @@ The public query methods (:meth:`VectorIndex.search`,
 arguments here and call the private hooks a backend implements (``_search``,
 ``_embeddings``, ``_predicted``), as imbalanced-learn's ``fit_resample`` calls
 ``_fit_resample``. The backends live in :mod:`skbackward.indexes` (in memory)
-and ``skbackward._milvus`` (a Milvus collection); this module imports neither.
+and ``skbackward.indexes._milvus`` (a Milvus collection); this module imports neither.
 """
 
 from abc import ABCMeta, abstractmethod
@@ -14,9 +14,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from ._index import unit_float32
+from .._utils._validation import check_arguments, check_params, count, position
 from ._preference import check_prefer, cosine_distances
-from ._validation import check_arguments, check_params, count, position
+from ._topk import unit_float32
 
 
 class VectorIndex(BaseEstimator, metaclass=ABCMeta):

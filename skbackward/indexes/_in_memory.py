@@ -10,8 +10,8 @@ import copy
 
 import numpy as np
 
+from ._base import VectorIndex
 from ._preference import level_codes, place, query_groups, top_code
-from ._vector_index import VectorIndex
 
 
 class InMemoryIndex(VectorIndex):

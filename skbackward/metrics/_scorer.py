@@ -12,16 +12,16 @@ from sklearn.utils._param_validation import HasMethods, StrOptions, validate_par
 from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.validation import _num_samples
 
-from ._docstrings import fill_doc
-from ._labels import attribute_columns, check_same_kind, count_rows
-from ._rank_metrics import (
+from .._utils._docstrings import fill_doc
+from .._utils._labels import attribute_columns, check_same_kind, count_rows
+from .._utils._validation import check_groups, count
+from ..model_selection import sample_query_pairs
+from ._ranking import (
     attribute_preservation_at_k,
     average_precision_at_k,
     hit_at_k,
     precision_at_k,
 )
-from ._validation import check_groups, count
-from .model_selection import sample_query_pairs
 
 _METRICS = ("precision", "average_precision", "preservation", "harmonic", "hit")
 

@@ -17,8 +17,8 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.preprocessing import normalize
 
+from .._network._model import predict_labels
 from ._conditions import parse_condition
-from ._model import predict_labels
 
 
 class Conditioned(NamedTuple):

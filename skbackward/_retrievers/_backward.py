@@ -5,16 +5,16 @@ from numbers import Real
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
-from ._base import TrainedRetriever
-from ._conditioning import blend_directions
-from ._docstrings import (
+from .._network._search import SELECTION_RULES, search_embeddings
+from .._utils._docstrings import (
     INDEX_PARAMETERS,
     N_THREADS_PARAMETER,
     TRAINING_PARAMETERS,
     fill_doc,
 )
-from ._search import SELECTION_RULES, search_embeddings
-from ._validation import PRESERVE_CONSTRAINT, Range, count, finite
+from .._utils._validation import PRESERVE_CONSTRAINT, Range, count, finite
+from ._base import TrainedRetriever
+from ._conditioning import blend_directions
 
 
 @fill_doc(training_parameters=TRAINING_PARAMETERS, index_parameters=INDEX_PARAMETERS,

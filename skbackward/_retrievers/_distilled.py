@@ -9,12 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._backward import BackwardSearchRetriever
-from ._base import BaseRetriever
-from ._conditioning import blend_directions, kept_classes, preserved_attributes
-from ._docstrings import INDEX_PARAMETERS, N_THREADS_PARAMETER, fill_doc
-from ._labels import fitted_label_codes
-from ._model import (
+from .._network._model import (
     as_tensor,
     check_finite_network,
     embed,
@@ -26,11 +21,17 @@ from ._model import (
     torch_dtype,
     train_network,
 )
-from ._search import search_embeddings
-from ._student import StudentNetwork, amortized_loss, distill_loss, draw_conditions
-from ._threads import with_threads
-from ._training import train_retriever, validate_fit_data
-from ._validation import (
+from .._network._search import search_embeddings
+from .._network._student import (
+    StudentNetwork,
+    amortized_loss,
+    distill_loss,
+    draw_conditions,
+)
+from .._utils._docstrings import INDEX_PARAMETERS, N_THREADS_PARAMETER, fill_doc
+from .._utils._labels import fitted_label_codes
+from .._utils._threads import with_threads
+from .._utils._validation import (
     TRAINING_CONSTRAINTS,
     check_all_params,
     check_groups,
@@ -38,7 +39,11 @@ from ._validation import (
     count,
     finite,
 )
-from ._warnings import warn_caller
+from .._utils._warnings import warn_caller
+from ._backward import BackwardSearchRetriever
+from ._base import BaseRetriever
+from ._conditioning import blend_directions, kept_classes, preserved_attributes
+from ._training import train_retriever, validate_fit_data
 
 _OBJECTIVES = ("distill", "amortized")
 

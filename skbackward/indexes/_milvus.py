@@ -8,10 +8,10 @@ import os
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
+from .._utils._validation import check_all_params, count, finite
 from . import _milvus_store as store
+from ._base import VectorIndex, check_built
 from ._milvus_store import connect
-from ._validation import check_all_params, count, finite
-from ._vector_index import VectorIndex, check_built
 
 
 class MilvusIndex(VectorIndex):

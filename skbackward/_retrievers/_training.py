@@ -10,17 +10,17 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_memory
 
-from ._labels import (
+from .._network._model import check_finite_network, fit_network, resolve_device
+from .._utils._labels import (
     as_columns,
     attribute_names,
     check_column_names,
     check_labels,
     encode_columns,
 )
-from ._model import check_finite_network, fit_network, resolve_device
-from ._threads import effective_threads
-from ._validation import check_groups, validate_X
-from ._warnings import warn_caller
+from .._utils._threads import effective_threads
+from .._utils._validation import check_groups, validate_X
+from .._utils._warnings import warn_caller
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 

@@ -8,15 +8,15 @@ answered.
 
 import numpy as np
 
-from ._base import TrainedRetriever
-from ._docstrings import (
+from .._network._model import predict_labels
+from .._utils._docstrings import (
     INDEX_PARAMETERS,
     N_THREADS_PARAMETER,
     TRAINING_PARAMETERS,
     fill_doc,
 )
-from ._model import predict_labels
-from ._validation import PRESERVE_CONSTRAINT
+from .._utils._validation import PRESERVE_CONSTRAINT
+from ._base import TrainedRetriever
 
 _TRAINING_PARAMETERS = (
     "Parameters\n----------\n" + TRAINING_PARAMETERS + INDEX_PARAMETERS

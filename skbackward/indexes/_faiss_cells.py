@@ -21,8 +21,8 @@ import re
 import numpy as np
 
 from . import _faiss
-from ._index import exact_topk
 from ._preference import level_codes
+from ._topk import exact_topk
 
 KMEANS_ITERATIONS = 20
 MAX_POINTS_PER_CENTROID = 256  # faiss's own default for k-means samples

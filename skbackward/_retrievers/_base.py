@@ -6,12 +6,13 @@ student, ...), and ranks an index of embeddings by cosine similarity. As
 scikit-learn's ``NeighborsBase`` and ``KNeighborsMixin`` split parameters and
 queries, :class:`BaseRetriever` is assembled from one mixin per concern:
 
-- :class:`~skbackward._indexing.IndexingMixin` (``_indexing.py``): ``index()``,
-  the fitted index and its life-cycle;
-- :class:`~skbackward._querying.QueryMixin` (``_querying.py``): ``transform``,
-  ``kneighbors``, ``condition_report``;
-- :class:`~skbackward._conditioning.ConditioningMixin` (``_conditioning.py``):
-  the strategy's hooks and the one conditioning path the queries share.
+- :class:`~skbackward._retrievers._indexing.IndexingMixin`
+  (``_indexing.py``): ``index()``, the fitted index and its life-cycle;
+- :class:`~skbackward._retrievers._querying.QueryMixin` (``_querying.py``):
+  ``transform``, ``kneighbors``, ``condition_report``;
+- :class:`~skbackward._retrievers._conditioning.ConditioningMixin`
+  (``_conditioning.py``): the strategy's hooks and the one conditioning path
+  the queries share.
 
 Subclasses implement ``fit`` (training: :mod:`._training`) and
 ``_condition_embeddings`` (the strategy).
@@ -25,21 +26,21 @@ from sklearn.base import (
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
-from ._conditioning import ConditioningMixin
-from ._indexing import IndexingMixin
-from ._labels import fitted_label_codes
-from ._model import embed
-from ._querying import QueryMixin
-from ._threads import with_threads
-from ._training import train_retriever
-from ._validation import (
+from .._network._model import embed
+from .._utils._labels import fitted_label_codes
+from .._utils._threads import with_threads
+from .._utils._validation import (
     THREADS_CONSTRAINT,
     TRAINING_CONSTRAINTS,
     DeviceOptions,
     check_params,
     count,
 )
-from .indexes import VectorIndex
+from ..indexes import VectorIndex
+from ._conditioning import ConditioningMixin
+from ._indexing import IndexingMixin
+from ._querying import QueryMixin
+from ._training import train_retriever
 
 
 class BaseRetriever(

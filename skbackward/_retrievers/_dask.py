@@ -11,7 +11,7 @@ only connection settings and the workers query the shared database.
 
 import numpy as np
 
-from ._validation import check_exclude, check_n_neighbors
+from .._utils._validation import check_exclude, check_n_neighbors
 
 
 def is_dask_collection(x):

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ._labels import is_missing, lookup, plain_scalar
+from .._utils._labels import is_missing, lookup, plain_scalar
 
 
 def _is_label_type(t):

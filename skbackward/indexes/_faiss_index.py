@@ -1,121 +1,13 @@
-"""Vector indexes: where a retriever keeps its items and how it searches them.
-
-Every retriever takes a parameter ``vector_index``: ``None`` (an exact index,
-the default) or one of these objects. They are scikit-learn style parameter
-objects: ``get_params``/``set_params`` work, so ``GridSearchCV`` can tune e.g.
-``vector_index__nprobe``, and ``clone`` gives an unfitted copy. A retriever
-never changes the object it is given: ``fit`` and
-:meth:`skbackward.BackwardSearchRetriever.index` build a fitted copy, the
-retriever's ``vector_index_``.
-
-- :class:`ExactIndex`: exact cosine top-k, tiled over queries and items, its
-  temporary memory bounded by ``working_memory``. Right up to about a million
-  items.
-- :class:`FaissIndex`: an approximate (or exact) index of faiss
-  (``pip install "skbackward[faiss]"``), any factory string: "IVF1024,Flat",
-  "HNSW32", "IVF4096,PQ32", ... Conditional rankings run inside faiss through
-  its ID selectors.
-- :class:`MilvusIndex`: the items in a Milvus collection
-  (``pip install "skbackward[milvus]"``): a Milvus Lite file, or a Milvus
-  server shared by processes and machines. Conditional rankings run inside
-  Milvus as filter expressions on the predicted classes.
-
-Writing another backend: subclass :class:`VectorIndex` and implement the
-building hooks (``_start_build``, ``_add``, optionally ``_n_training_items``,
-``_train``, ``_end_build``, ``_grown``) and the query hooks (``_search``,
-``_embeddings``, ``_predicted``); the public :meth:`VectorIndex.build`,
-:meth:`VectorIndex.extend`, :meth:`VectorIndex.search`,
-:meth:`VectorIndex.embeddings` and :meth:`VectorIndex.predicted` call them
-(a retriever calls only these).
-"""
+"""FaissIndex: the items in faiss indexes, one per segment of appended items,
+conditional rankings through ID selectors or per-class inverted lists."""
 
 import numpy as np
 
+from .._utils._validation import C_INT_MAX, check_all_params, count
 from . import _faiss, _faiss_cells
+from ._base import check_built
 from ._in_memory import InMemoryIndex
-from ._index import exact_topk
-from ._milvus import MilvusIndex
 from ._preference import place, query_groups
-from ._validation import C_INT_MAX, check_all_params, count, finite
-from ._vector_index import VectorIndex, check_built
-
-__all__ = ["ExactIndex", "FaissIndex", "MilvusIndex", "VectorIndex"]
-
-
-class ExactIndex(InMemoryIndex):
-    """Exact cosine search, tiled over queries and items, in bounded memory.
-
-    The default index of every retriever (``vector_index=None``). Keeps one
-    float32 copy of the items' unit vectors, their norms and the heads'
-    predicted classes. A search streams the items in tiles against tiles of
-    queries; its temporary memory stays within ``working_memory``, whatever
-    the number of queries and items. A query's result does not depend on the
-    other queries searched with it.
-
-    Parameters
-    ----------
-    working_memory : float, default=None
-        MiB of temporary memory a search may use; None uses scikit-learn's
-        ``working_memory`` setting (``sklearn.set_config``, 1024 by default).
-
-    Attributes
-    ----------
-    n_items_ : int
-        Number of indexed items.
-    dim_ : int
-        Dimension of the vectors.
-    norms_ : ndarray of shape (n_items,)
-        Norms of the items' embeddings.
-    predicted_ : ndarray of shape (n_items, n_attributes)
-        The heads' predicted class of each item per attribute.
-    labels_ : ndarray or None
-        The items' labels when given to ``index``.
-
-    See Also
-    --------
-    FaissIndex : Approximate search for larger databases.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from skbackward import LabelFilterRetriever
-    >>> from skbackward.indexes import ExactIndex
-    >>> X, y = load_digits(return_X_y=True)
-    >>> ret = LabelFilterRetriever(epochs=2, random_state=0,
-    ...                            vector_index=ExactIndex(working_memory=64))
-    >>> ret.fit(X, y).vector_index_.n_items_
-    1797
-    """
-
-    _parameter_constraints = {"working_memory": [finite(0.0, positive=True), None]}
-    _search_params = ("working_memory",)
-
-    def __init__(self, working_memory=None):
-        self.working_memory = working_memory
-
-    def _start_build(self, n_items, dim, n_attributes):
-        check_all_params(self)
-        self._segments = []
-        super()._start_build(n_items, dim, n_attributes)
-
-    def _new_segment(self, n_items, dim):
-        self._segments.append(np.empty((n_items, dim), dtype=np.float32))
-        self._cursor = 0
-
-    def _add_vectors(self, unit):
-        self._segments[-1][self._cursor:self._cursor + unit.shape[0]] = unit
-        self._cursor += unit.shape[0]
-
-    def _vectors(self, start, stop):
-        offsets = self._segment_starts + [self.n_items_]
-        return np.concatenate([
-            seg[max(start - o, 0):max(min(stop, e) - o, 0)]
-            for seg, o, e in zip(self._segments, offsets, offsets[1:])
-        ])
-
-    def _search_rows(self, q, k, exclude, rows):
-        return exact_topk(q, self._segments, k, rows=rows, exclude=exclude,
-                          working_memory=self.working_memory)
 
 
 class FaissIndex(InMemoryIndex):

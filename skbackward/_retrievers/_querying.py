@@ -1,7 +1,7 @@
 """The query API: transform, kneighbors, condition_report.
 
 Each embeds its queries and takes them through the one conditioning path
-(:meth:`~skbackward._conditioning.ConditioningMixin._condition`); kneighbors
+(:meth:`~skbackward._retrievers._conditioning.ConditioningMixin._condition`); kneighbors
 does so in batches of ``QUERY_BATCH`` queries, so its memory is bounded
 whatever the number of queries. A dask array goes to :mod:`._dask`, whose
 blocks call these methods again on numpy blocks.
@@ -12,17 +12,17 @@ from sklearn.base import TransformerMixin
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from ._dask import is_dask_collection
-from ._threads import with_threads
-from ._validation import (
+from .._utils._threads import with_threads
+from .._utils._validation import (
     check_arguments,
     check_exclude,
     check_n_neighbors,
     count,
     validate_X,
 )
-from ._warnings import warn_caller
-from .exceptions import ConditionNotReachedWarning
+from .._utils._warnings import warn_caller
+from ..exceptions import ConditionNotReachedWarning
+from ._dask import is_dask_collection
 
 # queries embedded, moved and searched at once by kneighbors (bounds its memory)
 QUERY_BATCH = 4096

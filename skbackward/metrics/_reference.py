@@ -8,9 +8,9 @@ import numpy as np
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_array
 
-from ._labels import check_same_kind
-from ._rank_metrics import _as_array
-from ._validation import count
+from .._utils._labels import check_same_kind
+from .._utils._validation import count
+from ._ranking import _as_array
 
 
 @validate_params(

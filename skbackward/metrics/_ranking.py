@@ -2,16 +2,16 @@
 
 Precision, AP, hit@k and attribute preservation compare retrieved labels to
 wanted ones; tag similarity compares tag sets; neighbour overlap compares the
-retrieved rows to a reference set (:mod:`skbackward._reference`). Public
+retrieved rows to a reference set (:mod:`skbackward.metrics._reference`). Public
 through :mod:`skbackward.metrics`.
 """
 
 import numpy as np
 from sklearn.utils._param_validation import validate_params
 
-from ._docstrings import fill_doc
-from ._labels import check_same_kind
-from ._validation import count
+from .._utils._docstrings import fill_doc
+from .._utils._labels import check_same_kind
+from .._utils._validation import count
 
 # the parameters of the metrics that compare retrieved labels to wanted ones
 _relevance_doc = fill_doc(relevance_parameters="""

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._threads import torch_threads
+from .._utils._threads import torch_threads
 
 # Layer sizes and dropout rates of the published model (Lee & Kim, PLoS ONE
 # 2024; the user guide's page on the method).

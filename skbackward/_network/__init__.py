@@ -1,0 +1,1 @@
+"""The torch networks: modules and training loop, Backward Search, the student."""

@@ -1,0 +1,1 @@
+"""The retrievers: parameters, fit, the index life-cycle, the query API."""

@@ -1,0 +1,1 @@
+"""Checks, threads, warnings, labels and shared docstrings used across layers."""
