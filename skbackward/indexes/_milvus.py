@@ -69,7 +69,10 @@ class MilvusIndex(VectorIndex):
         else's); its data is dropped once the new build is complete. When
         False, that raises a ValueError naming it.
     timeout : float, default=None
-        Seconds to wait for the connection.
+        Seconds to wait for a connection (None: pymilvus's 10 s). A query
+        on a server that cannot be reached tries once more on a new
+        connection (so a retriever reconnects after the server restarted),
+        then raises a ConnectionError naming ``uri``.
     verbose : int, default=0
         Print the insert progress when > 0.
     partition_key : bool, default=False
