@@ -81,8 +81,10 @@ class MilvusIndex(VectorIndex):
         collection's partition key, and to filter the preference levels on
         it: a Milvus server then searches a conditional query only in the
         partitions holding its class's cells, each with its own index
-        segments. Milvus Lite accepts the partition key but searched no
-        faster with it (see the scaling guide).
+        segments. Measured on a Milvus 2.3 server (see the scaling guide):
+        with HNSW, conditional queries faster and with a far higher recall,
+        plain ones slower; with FLAT, no gain at a million items. Milvus
+        Lite accepts the partition key but searched no faster with it.
 
     Attributes
     ----------
