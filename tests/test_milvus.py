@@ -107,11 +107,10 @@ def python(code, cwd, *args, **kwargs):
 # the top of the scripts run in new processes: two_attribute_items from
 # X.npy and y.npy, and a retriever as TRAIN makes it on the URI sys.argv[1]
 SCRIPT = """
-import joblib, numpy as np, torch
+import sys, joblib, numpy as np, torch
 torch.set_num_threads(1)
 from skbackward import LabelFilterRetriever
 from skbackward.indexes import MilvusIndex
-import sys
 X, y = np.load("X.npy"), np.load("y.npy", allow_pickle=True)
 def retriever(**index):
     return LabelFilterRetriever(epochs=3, embedding_dim=16, random_state=0,

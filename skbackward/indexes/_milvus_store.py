@@ -110,8 +110,9 @@ def connect(uri, token=None, timeout=None):
     """A ``MilvusClient`` for ``uri``, or a ConnectionError that names it.
 
     A server's client gets a connection of its own (pymilvus shares one per
-    address otherwise): one that broke when the server went down is closed
-    and replaced, not handed to the next client.
+    address otherwise): a MilvusIndex whose connection broke when the server
+    went down drops it and opens a new one, rather than being handed the
+    broken one again.
     """
     pymilvus = import_pymilvus()
     kwargs = {"uri": uri, "timeout": timeout}
