@@ -1,4 +1,5 @@
-"""Milvus Lite next to the exact and faiss indexes: insert rate and queries/s.
+"""Milvus (Lite, or a server) next to the exact and faiss indexes: insert rate
+and queries/s.
 
 For each database size, one retriever (``LabelFilterRetriever``: a
 conditional query is a pure index query, no search) indexes the same
@@ -14,10 +15,16 @@ one run.
 
     python benchmarks/bench_milvus.py [--sizes 100000 1000000] [--queries 1000]
         [--milvus-index FLAT HNSW] [--partition-key] [--per-class IVF4096,Flat]
+        [--uri http://127.0.0.1:19530] [--no-faiss]
 
 ``--partition-key`` measures each Milvus index type also with
-``partition_key=True`` (the items' cell as the collection's partition key);
-``--per-class`` adds a faiss index with per-class lists.
+``partition_key=True`` (the items' cell as the collection's partition key;
+the table then says how many cells the items fall in and how many of the
+collection's partitions hold them: the key is hashed, so several cells can
+share a partition); ``--per-class`` adds a faiss index with per-class lists.
+``--uri`` measures a Milvus server instead of Milvus Lite (collections
+``bench_<type>[_key]``, dropped after each is measured; the Milvus index
+runs in the server's process, so the RSS column is this process's only).
 
 Synthetic data: class-structured features generated chunk by chunk into a
 memory-mapped file in a temporary directory (deleted at the end, with the
@@ -79,6 +86,9 @@ def main():
                         help="also this faiss factory with per_class=True")
     parser.add_argument("--per-class-nprobe", type=int, default=16)
     parser.add_argument("--tmp", default=None, help="directory for temporary files")
+    parser.add_argument("--uri", default=None,
+                        help="a Milvus server's URI (default: Milvus Lite files)")
+    parser.add_argument("--no-faiss", action="store_true", help="leave faiss out")
     args = parser.parse_args()
     torch.set_num_threads(1)
     try:
@@ -133,23 +143,30 @@ def bench_size(n, args, tmp):
     print(f"  embedding: {n / t_embed:,.0f} items/s", flush=True)
 
     indexes = [("exact", ExactIndex())]
-    indexes.append((f"faiss {args.faiss}, nprobe={args.nprobe}",
-                    FaissIndex(args.faiss, nprobe=args.nprobe)))
+    if not args.no_faiss:
+        indexes.append((f"faiss {args.faiss}, nprobe={args.nprobe}",
+                        FaissIndex(args.faiss, nprobe=args.nprobe)))
     if args.per_class:
         indexes.append((f"faiss {args.per_class} per class, "
                         f"nprobe={args.per_class_nprobe}",
                         FaissIndex(args.per_class, nprobe=args.per_class_nprobe,
                                    per_class=True)))
     for kind in args.milvus_index:
-        params = {"nlist": 1024} if kind.startswith("IVF") else None
-        search = {"nprobe": args.nprobe} if kind.startswith("IVF") else None
+        # a Milvus 2.3 server has no defaults for these; Lite's are the same
+        params, search = {
+            "IVF_FLAT": ({"nlist": 1024}, {"nprobe": args.nprobe}),
+            "HNSW": ({"M": 16, "efConstruction": 200}, {"ef": 64}),
+        }.get(kind, (None, None))
         for key in [False, True] if args.partition_key else [False]:
-            indexes.append((f"Milvus Lite {kind}" + (f", nprobe={args.nprobe}"
-                                                     if search else "")
+            uri = args.uri or os.path.join(tmp, f"milvus_{kind}_{key}.db")
+            name = f"bench_{kind.lower()}" + ("_key" if key else "")
+            indexes.append((("Milvus server " if args.uri else "Milvus Lite ") + kind
+                            + (f", {search}" if search else "")
                             + (", partition key" if key else ""),
-                            MilvusIndex(os.path.join(tmp, f"milvus_{kind}_{key}.db"),
-                                        "items", index_type=kind, index_params=params,
-                                        search_params=search, partition_key=key)))
+                            MilvusIndex(uri, name if args.uri else "items",
+                                        index_type=kind, index_params=params,
+                                        search_params=search, partition_key=key,
+                                        overwrite=True)))
     exact_ind = None
     for name, index in indexes:
         ret = copy.deepcopy(base).set_params(vector_index=index)
@@ -161,16 +178,35 @@ def bench_size(n, args, tmp):
         if exact_ind is None:
             exact_ind = ind
         found = recall(ind, exact_ind)
+        if isinstance(index, MilvusIndex) and index.partition_key:
+            name += " ({} cells in {} of {} partitions)".format(
+                *partitions_held(ret.vector_index_))
         out.append((n, name, f"{n / t_build:,.0f}", f"{args.queries / t_cond:,.1f}",
                     f"{args.queries / t_plain:,.1f}", f"{found:.3f}", f"{mem:.1f}"))
         print(f"  {name}: {n / t_build:,.0f} items/s, {args.queries / t_cond:,.1f} "
               f"cond q/s, {args.queries / t_plain:,.1f} plain q/s, recall "
               f"{found:.3f}, RSS {mem:.1f} GiB", flush=True)
         if isinstance(index, MilvusIndex):
-            release_milvus_lite(index.uri)
+            if args.uri:  # free the server's memory for the next one
+                client = ret.vector_index_._client()
+                client.drop_alias(index.collection)
+                client.drop_collection(ret.vector_index_._collection)
+            else:
+                release_milvus_lite(index.uri)
         del ret
         gc.collect()
     return out
+
+
+def partitions_held(index):
+    """How many cells a partition-keyed MilvusIndex's items fall in, how many
+    of its collection's partitions hold items, and how many it has."""
+    client, name = index._client(), index._collection
+    held = 0
+    names = client.list_partitions(name)
+    for partition in names:  # (a partition key forbids querying one by name)
+        held += int(client.get_partition_stats(name, partition)["row_count"]) > 0
+    return len(index._cells), held, len(names)
 
 
 def release_milvus_lite(path):

@@ -35,6 +35,22 @@ def require(module):
 
 
 @pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """A Milvus server (the ``milvus`` package's standalone Milvus 2.3) for
+    the whole session, on a free port and a data folder of its own, stopped
+    and removed at the end; the MilvusIndex tests run on it and on Milvus
+    Lite. Skipped without the package, failed under
+    ``SKBACKWARD_REQUIRE_EXTRAS=1``."""
+    require("milvus")
+    from .milvus_server import Server
+
+    server = Server(tmp_path_factory.mktemp("milvus_server")).start()
+    yield server
+    server.stop()
+    server.remove()
+
+
+@pytest.fixture(scope="session")
 def two_attribute_items():
     """300 items of :func:`two_attribute_data` and their labels, int shapes
     and str colours side by side in an object array."""

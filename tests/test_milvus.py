@@ -1,4 +1,6 @@
-"""MilvusIndex against Milvus Lite in a temporary directory.
+"""MilvusIndex against Milvus Lite in a temporary directory and against a
+Milvus server (the session's ``milvus_server``): every test that takes
+``uri`` runs on both.
 
 The same retriever answers the same queries with the exact index and with
 Milvus (FLAT: exact search inside Milvus), so the results must agree, ties
@@ -42,20 +44,40 @@ pytestmark = pytest.mark.filterwarnings(
 TRAIN = dict(epochs=3, embedding_dim=16, random_state=0)
 
 
-@pytest.fixture(scope="module")
-def db_path(tmp_path_factory):
-    """One Milvus Lite file for the module (each file starts a server thread);
-    tests use their own collections."""
+@pytest.fixture(scope="module", params=["lite", "server"])
+def uri(request, tmp_path_factory):
+    """One Milvus Lite file for the module (each file starts a server thread),
+    or the session's Milvus server; tests use their own collections."""
+    if request.param == "server":
+        return request.getfixturevalue("milvus_server").uri
     return str(tmp_path_factory.mktemp("milvus") / "items.db")
 
 
+@pytest.fixture
+def process_uri(uri, tmp_path):
+    """The URI for tests that run other processes in ``tmp_path``: a Lite
+    file of their own there (a Lite file serves one process), or the server."""
+    return "items.db" if uri.endswith(".db") else uri
+
+
+# for the tests of the package's own logic, the same on any Milvus (label
+# storage, strategies, progress, the append race by hand): Lite only, as a
+# build on the server costs seconds (a create and a flush)
+LITE_ONLY = pytest.mark.parametrize("uri", ["lite"], indirect=True)
+
+
+def client_of(uri, tmp_path):
+    """A client of ``uri`` as ``process_uri`` gives it, from this process."""
+    return pymilvus.MilvusClient(str(tmp_path / uri) if uri.endswith(".db") else uri)
+
+
 @pytest.fixture(scope="module")
-def pair(two_attribute_items, db_path):
+def pair(two_attribute_items, uri):
     """The same fitted LabelFilterRetriever with the exact index and with Milvus."""
     X, y = two_attribute_items
     exact = LabelFilterRetriever(**TRAIN).fit(X, y)
     milvus = clone(exact).set_params(
-        vector_index=MilvusIndex(db_path, "pair", batch_size=128)).fit(X, y)
+        vector_index=MilvusIndex(uri, "pair", batch_size=128)).fit(X, y)
     return exact, milvus
 
 
@@ -73,25 +95,26 @@ def n_rows(client, name):
     return client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"]
 
 
-def python(code, cwd, **kwargs):
-    """``code`` in a new Python process, in ``cwd``, importing this checkout."""
+def python(code, cwd, *args, **kwargs):
+    """``code`` in a new Python process, in ``cwd``, importing this checkout
+    (``args``: its ``sys.argv[1:]``)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    return subprocess.Popen([sys.executable, "-u", "-c", code], cwd=cwd, env=env,
-                            **kwargs)
+    return subprocess.Popen([sys.executable, "-u", "-c", code, *args], cwd=cwd,
+                            env=env, **kwargs)
 
 
 # the top of the scripts run in new processes: two_attribute_items from
-# X.npy and y.npy, and a retriever as TRAIN makes it
+# X.npy and y.npy, and a retriever as TRAIN makes it on the URI sys.argv[1]
 SCRIPT = """
-import joblib, numpy as np, torch
+import sys, joblib, numpy as np, torch
 torch.set_num_threads(1)
 from skbackward import LabelFilterRetriever
 from skbackward.indexes import MilvusIndex
 X, y = np.load("X.npy"), np.load("y.npy", allow_pickle=True)
 def retriever(**index):
     return LabelFilterRetriever(epochs=3, embedding_dim=16, random_state=0,
-                                vector_index=MilvusIndex("items.db", **index))
+                                vector_index=MilvusIndex(sys.argv[1], **index))
 """
 
 
@@ -103,11 +126,11 @@ def save_items(tmp_path, X, y):
 # ---- agreement with the exact index -----------------------------------------
 
 
-def test_collection_layout(pair, db_path):
+def test_collection_layout(pair, uri):
     _, ret = pair
     index = ret.vector_index_
     assert index.n_items_ == ret.n_index_samples_ == 300
-    client = pymilvus.MilvusClient(db_path)
+    client = pymilvus.MilvusClient(uri)
     # "pair" is an alias of the build's own collection, which records the build
     build = client.describe_alias("pair")["collection_name"]
     assert build.startswith("pair__") and len(build) == len("pair__") + 16
@@ -139,6 +162,19 @@ def test_agrees_with_exact_index(pair, two_attribute_items, condition):
     X_q = two_attribute_items[0][:60] + 0.05
     assert_same_results(exact.kneighbors(X_q, 12, condition=condition),
                         milvus.kneighbors(X_q, 12, condition=condition))
+
+
+def test_distances_are_full_float32(pair, two_attribute_items):
+    # the similarities Milvus computes, not rounded (to 4 decimals, say):
+    # the exact index's float32 distances up to an ulp or two
+    exact, milvus = pair
+    X_q = two_attribute_items[0][:30] + 0.05
+    d_exact, i_exact = exact.kneighbors(X_q, 5)
+    d_milvus, i_milvus = milvus.kneighbors(X_q, 5)
+    same = i_exact == i_milvus
+    assert same.mean() > 0.9
+    np.testing.assert_allclose(d_milvus[same], d_exact[same], rtol=0, atol=3e-7)
+    assert (np.round(d_milvus, 4) != d_milvus).mean() > 0.9
 
 
 def test_levels_fill_up_when_few_items_match(pair, two_attribute_items):
@@ -177,7 +213,8 @@ def test_exclude_and_X_none(pair, two_attribute_items):
     assert all(len(set(row)) == 299 for row in ind)
 
 
-def test_search_strategies_with_milvus(two_attribute_items, db_path):
+@LITE_ONLY
+def test_search_strategies_with_milvus(two_attribute_items, uri):
     X, y = two_attribute_items
     X_q = X[:25]
     for name, est in [
@@ -190,20 +227,24 @@ def test_search_strategies_with_milvus(two_attribute_items, db_path):
     ]:
         exact = est.fit(X, y)
         milvus = clone(est).set_params(
-            vector_index=MilvusIndex(db_path, name)).fit(X, y)
+            vector_index=MilvusIndex(uri, name)).fit(X, y)
         assert_same_results(exact.kneighbors(X_q, 8, condition="green"),
                             milvus.kneighbors(X_q, 8, condition="green"))
 
 
-@pytest.mark.parametrize("index_type, search", [("IVF_FLAT", {"nprobe": 16}),
-                                                 ("HNSW", {"ef": 64}),
-                                                 ("AUTOINDEX", None)])
-def test_approximate_index_types(two_attribute_items, db_path, index_type, search):
+@pytest.mark.parametrize("index_type, build, search", [
+    # a Milvus 2.3 server has no defaults for these settings; Lite has
+    ("IVF_FLAT", {"nlist": 16}, {"nprobe": 16}),
+    ("HNSW", {"M": 8, "efConstruction": 64}, {"ef": 64}),
+    ("AUTOINDEX", None, None),
+])
+def test_approximate_index_types(two_attribute_items, uri, index_type, build,
+                                 search):
     X, y = two_attribute_items
     ret = LabelFilterRetriever(vector_index=MilvusIndex(
-        db_path, index_type.lower(), index_type=index_type, search_params=search),
-        **TRAIN).fit(X, y)
-    client = pymilvus.MilvusClient(db_path)
+        uri, index_type.lower(), index_type=index_type, index_params=build,
+        search_params=search), **TRAIN).fit(X, y)
+    client = pymilvus.MilvusClient(uri)
     described = client.describe_index(index_type.lower(), "vector")
     assert described["index_type"] == index_type
     dist, ind = ret.kneighbors(X[:20], 5, condition=1)
@@ -246,25 +287,26 @@ def test_pickle_keeps_connection_settings_only(pair, two_attribute_items):
     assert loaded.index_labels_.dtype == milvus.index_labels_.dtype
 
 
-def test_labels_round_trip(two_attribute_items, db_path):
+@LITE_ONLY
+def test_labels_round_trip(two_attribute_items, uri):
     X, _ = two_attribute_items
-    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "ints"), **TRAIN)
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(uri, "ints"), **TRAIN)
     y_int = (np.arange(300) % 3)
     ret.fit(X, y_int)
-    client = pymilvus.MilvusClient(db_path)
+    client = pymilvus.MilvusClient(uri)
     fields = _field_types(client, "ints")
     assert fields["label_0"] == pymilvus.DataType.INT64
     loaded = pickle.loads(pickle.dumps(ret))
     np.testing.assert_array_equal(loaded.index_labels_, y_int)
     # an unlabelled database stores no label field
-    ret.set_params(vector_index=MilvusIndex(db_path, "ints", overwrite=True))
+    ret.set_params(vector_index=MilvusIndex(uri, "ints", overwrite=True))
     ret.index(X[:50])
     assert pickle.loads(pickle.dumps(ret)).index_labels_ is None
 
 
-def test_append_keeps_numbers_and_old_index(two_attribute_items, db_path):
+def test_append_keeps_numbers_and_old_index(two_attribute_items, uri):
     X, y = two_attribute_items
-    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "append"), **TRAIN)
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(uri, "append"), **TRAIN)
     ret.fit(X[:200], y[:200])
     old = ret.vector_index_
     ret.index(X[200:], y[200:], append=True)
@@ -279,9 +321,10 @@ def test_append_keeps_numbers_and_old_index(two_attribute_items, db_path):
     assert ind.max() < 200
 
 
-def test_appended_longer_string_labels_survive_pickling(two_attribute_items, db_path):
+@LITE_ONLY
+def test_appended_longer_string_labels_survive_pickling(two_attribute_items, uri):
     X, _ = two_attribute_items
-    index = MilvusIndex(db_path, "words", overwrite=True)
+    index = MilvusIndex(uri, "words", overwrite=True)
     ret = LabelFilterRetriever(vector_index=index, **TRAIN)
     y = np.array(["cat", "mouse"] * 20)
     ret.fit(X[:40], y)
@@ -292,9 +335,10 @@ def test_appended_longer_string_labels_survive_pickling(two_attribute_items, db_
     np.testing.assert_array_equal(loaded.index_labels_, y)
 
 
-def test_verbose_prints_progress(two_attribute_items, db_path, capsys):
+@LITE_ONLY
+def test_verbose_prints_progress(two_attribute_items, uri, capsys):
     X, y = two_attribute_items
-    LabelFilterRetriever(vector_index=MilvusIndex(db_path, "verbose", batch_size=100,
+    LabelFilterRetriever(vector_index=MilvusIndex(uri, "verbose", batch_size=100,
                                                   verbose=1), **TRAIN).fit(X, y)
     out = capsys.readouterr().out
     assert "100/300 items inserted into 'verbose'" in out
@@ -304,12 +348,12 @@ def test_verbose_prints_progress(two_attribute_items, db_path, capsys):
 # ---- safety and errors ----------------------------------------------------------
 
 
-def test_overwrite_is_explicit(two_attribute_items, db_path):
+def test_overwrite_is_explicit(two_attribute_items, uri):
     X, y = two_attribute_items
-    first = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "mine"), **TRAIN)
+    first = LabelFilterRetriever(vector_index=MilvusIndex(uri, "mine"), **TRAIN)
     first.fit(X, y)
     before = first.kneighbors(X[:5], 3)
-    second = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "mine"), **TRAIN)
+    second = LabelFilterRetriever(vector_index=MilvusIndex(uri, "mine"), **TRAIN)
     with pytest.raises(ValueError,
                        match="collection 'mine' already exists.*overwrite=True"):
         second.fit(X[:100], y[:100])
@@ -361,13 +405,13 @@ def test_unreachable_server_names_the_uri(two_attribute_items):
     (dict(index_type="IVF_PQ", index_params={"m": 5}),
      r"index_params\['m'\] must divide the embedding dimension 16"),
 ])
-def test_bad_parameters(two_attribute_items, db_path, params, match):
+def test_bad_parameters(two_attribute_items, uri, params, match):
     X, y = two_attribute_items
-    kwargs = dict(uri=db_path, collection="bad") | params
+    kwargs = dict(uri=uri, collection="bad") | params
     ret = LabelFilterRetriever(vector_index=MilvusIndex(**kwargs), **TRAIN)
     with pytest.raises(ValueError, match=match):
         ret.fit(X, y)
-    assert not _others(pymilvus.MilvusClient(db_path), "bad")
+    assert not _others(pymilvus.MilvusClient(uri), "bad")
 
 
 def test_search_params_set_after_fit_are_checked_by_the_search(pair):
@@ -423,12 +467,13 @@ np.savez("expected.npz", dist=dist, ind=ind)
 """
 
 
-def test_saved_retriever_works_in_a_new_process(two_attribute_items, tmp_path):
+def test_saved_retriever_works_in_a_new_process(two_attribute_items, tmp_path,
+                                               process_uri):
     # another process builds and saves; this one, which never opened the file,
     # loads, queries and appends (Milvus answers "released" until load())
     X, y = two_attribute_items
     save_items(tmp_path, X, y)
-    saver = python(SAVE, tmp_path, stderr=subprocess.PIPE, text=True)
+    saver = python(SAVE, tmp_path, process_uri, stderr=subprocess.PIPE, text=True)
     assert saver.wait(timeout=300) == 0, saver.stderr.read()
     ret = joblib.load(tmp_path / "ret.joblib")
     expected = np.load(tmp_path / "expected.npz")
@@ -449,9 +494,9 @@ def test_saved_retriever_works_in_a_new_process(two_attribute_items, tmp_path):
 
 
 def test_appends_from_two_copies_never_overwrite_each_other(two_attribute_items,
-                                                            db_path):
+                                                            uri):
     X, y = two_attribute_items
-    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "copies"), **TRAIN)
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(uri, "copies"), **TRAIN)
     blob = pickle.dumps(ret.fit(X[:200], y[:200]))
     first, second = pickle.loads(blob), pickle.loads(blob)
     first.index(X[200:250], y[200:250], append=True)
@@ -459,7 +504,7 @@ def test_appends_from_two_copies_never_overwrite_each_other(two_attribute_items,
                                          r"but this retriever's index 200.*another "
                                          r"copy"):
         second.index(X[250:], y[250:], append=True)
-    client = pymilvus.MilvusClient(db_path)
+    client = pymilvus.MilvusClient(uri)
     assert n_rows(client, "copies") == 250
     # the first copy still finds each of its items, and all of its labels
     ind = first.kneighbors(X[200:250], 1, return_distance=False)
@@ -471,14 +516,15 @@ def test_appends_from_two_copies_never_overwrite_each_other(two_attribute_items,
     assert second.kneighbors(X[:20], 10, return_distance=False).max() < 200
 
 
-def test_concurrent_appends_never_lose_an_item(two_attribute_items, db_path):
+@LITE_ONLY
+def test_concurrent_appends_never_lose_an_item(two_attribute_items, uri):
     # copies that both checked the collection before either wrote (the hooks
     # of index(X, append=True), interleaved by hand as threads or processes
     # might): whatever the order, each item is kept or refused, none is lost
     X, y = two_attribute_items
-    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "race"), **TRAIN)
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(uri, "race"), **TRAIN)
     ret.fit(X[:200], y[:200])
-    client = pymilvus.MilvusClient(db_path)
+    client = pymilvus.MilvusClient(uri)
 
     def copies(index):
         """Two copies of ``index``, both checked, ready to append 40 items."""
@@ -537,55 +583,58 @@ def _others(client, name):
     ("long", "x" * 65536, "65,536 bytes"), ("utf8", "é" * 40000, "80,000 bytes"),
     ("nul", "nul\x00inside", "NUL character"),
 ])
+@LITE_ONLY
 def test_labels_milvus_cannot_store_are_refused_before_writing(
-        two_attribute_items, db_path, name, bad, match):
+        two_attribute_items, uri, name, bad, match):
     X, _ = two_attribute_items
     y = np.array(["cat", "dog"] * 150, dtype=object)
-    live = LabelFilterRetriever(vector_index=MilvusIndex(db_path, name), **TRAIN)
+    live = LabelFilterRetriever(vector_index=MilvusIndex(uri, name), **TRAIN)
     live.fit(X, y)
     saved = pickle.loads(pickle.dumps(live))
     before = saved.kneighbors(X[:10], 5, condition="dog")
-    builds = _others(pymilvus.MilvusClient(db_path), name)
+    builds = _others(pymilvus.MilvusClient(uri), name)
     y_bad = y.copy()
     y_bad[::2] = bad
     with pytest.raises(ValueError, match=f"y .*attribute 0.*{match}"):
         clone(live).set_params(vector_index__overwrite=True).fit(X, y_bad)
-    assert _others(pymilvus.MilvusClient(db_path), name) == builds
+    assert _others(pymilvus.MilvusClient(uri), name) == builds
     assert_same_results(before, saved.kneighbors(X[:10], 5, condition="dog"))
     np.testing.assert_array_equal(saved.index_labels_, y)
 
 
+@LITE_ONLY
 def test_a_column_changing_kind_between_appends_is_refused(two_attribute_items,
-                                                           db_path):
+                                                           uri):
     X, _ = two_attribute_items
     y = np.arange(300) % 3
-    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "kinds"), **TRAIN)
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(uri, "kinds"), **TRAIN)
     ret.fit(X, y)
     with pytest.raises(ValueError, match="stores attribute 0 as INT64"):
         ret.index(X[:10], y[:10].astype(float), append=True)
-    assert n_rows(pymilvus.MilvusClient(db_path), "kinds") == 300
+    assert n_rows(pymilvus.MilvusClient(uri), "kinds") == 300
     ret.index(X[:10], y[:10].astype(np.int32), append=True)  # integers still fit
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(ret)).index_labels_,
                                   np.r_[y, y[:10]])
 
 
-def test_integers_beyond_int64_round_trip(two_attribute_items, db_path):
+@LITE_ONLY
+def test_integers_beyond_int64_round_trip(two_attribute_items, uri):
     X, _ = two_attribute_items
     y = np.array([2**63, 2**64 - 1, 7], dtype=np.uint64)[np.arange(300) % 3]
-    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "huge"), **TRAIN)
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(uri, "huge"), **TRAIN)
     loaded = pickle.loads(pickle.dumps(ret.fit(X, y)))
     np.testing.assert_array_equal(loaded.index_labels_, y)
     assert loaded.index_labels_.dtype == np.uint64
 
 
 def test_a_rebuild_that_fails_half_way_leaves_the_collection_as_it_was(
-        two_attribute_items, db_path, monkeypatch):
+        two_attribute_items, uri, monkeypatch):
     X, y = two_attribute_items
     live = LabelFilterRetriever(vector_index=MilvusIndex(
-        db_path, "halfway", batch_size=50, overwrite=True), **TRAIN).fit(X, y)
+        uri, "halfway", batch_size=50, overwrite=True), **TRAIN).fit(X, y)
     saved = pickle.loads(pickle.dumps(live))
     before = saved.kneighbors(X[:10], 5, condition="red")
-    builds = _others(pymilvus.MilvusClient(db_path), "halfway")
+    builds = _others(pymilvus.MilvusClient(uri), "halfway")
     real, calls = pymilvus.MilvusClient.insert, []
 
     def insert(self, *args, **kwargs):  # the third batch fails: disk full
@@ -601,7 +650,7 @@ def test_a_rebuild_that_fails_half_way_leaves_the_collection_as_it_was(
     for ret in (saved, live):  # readers saw nothing of it
         assert_same_results(before, ret.kneighbors(X[:10], 5, condition="red"))
     np.testing.assert_array_equal(saved.index_labels_, y)
-    assert _others(pymilvus.MilvusClient(db_path), "halfway") == builds  # undone
+    assert _others(pymilvus.MilvusClient(uri), "halfway") == builds  # undone
 
 
 KILL = SCRIPT + """
@@ -617,10 +666,10 @@ print("rebuilt")
 
 
 def test_a_process_killed_while_rebuilding_leaves_the_collection_as_it_was(
-        two_attribute_items, tmp_path):
+        two_attribute_items, tmp_path, process_uri):
     X, y = two_attribute_items
     save_items(tmp_path, X, y)
-    builder = python(KILL, tmp_path, stdout=subprocess.PIPE,
+    builder = python(KILL, tmp_path, process_uri, stdout=subprocess.PIPE,
                      stderr=subprocess.DEVNULL, text=True)
     try:
         lines = iter(builder.stdout.readline, "")
@@ -636,19 +685,19 @@ def test_a_process_killed_while_rebuilding_leaves_the_collection_as_it_was(
     np.testing.assert_array_equal(ind, expected["ind"])
     np.testing.assert_allclose(dist, expected["dist"], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(ret.index_labels_, y)
-    assert n_rows(pymilvus.MilvusClient(str(tmp_path / "items.db")), "live") == 300
+    assert n_rows(client_of(process_uri, tmp_path), "live") == 300
     ret.index(X[:50], y[:50])  # its own collection: replaced without overwrite
     assert ret.kneighbors(X[:5], 3, return_distance=False).max() < 50
 
 
 def test_a_retriever_whose_collection_another_rebuilt_gets_a_clear_error(
-        two_attribute_items, db_path):
+        two_attribute_items, uri):
     X, y = two_attribute_items
-    first = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "taken"), **TRAIN)
+    first = LabelFilterRetriever(vector_index=MilvusIndex(uri, "taken"), **TRAIN)
     first.fit(X, y)
     saved = pickle.dumps(first)
     second = LabelFilterRetriever(vector_index=MilvusIndex(
-        db_path, "taken", overwrite=True), **TRAIN).fit(X[100:], y[100:])
+        uri, "taken", overwrite=True), **TRAIN).fit(X[100:], y[100:])
     stale = "Milvus collection 'taken' .*was rebuilt by another retriever"
     for ret in (first, pickle.loads(saved)):  # connected, and a new connection
         with pytest.raises(ValueError, match=stale):
@@ -664,16 +713,16 @@ def test_a_retriever_whose_collection_another_rebuilt_gets_a_clear_error(
 
 
 def test_a_retriever_replaces_its_own_collection_without_overwrite(
-        two_attribute_items, db_path):
+        two_attribute_items, uri):
     X, y = two_attribute_items
-    ret = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "own"), **TRAIN)
+    ret = LabelFilterRetriever(vector_index=MilvusIndex(uri, "own"), **TRAIN)
     ret.fit(X, y)
     ret.index(X[:100], y[:100])  # the collection fit made: no overwrite=True
     assert ret.n_index_samples_ == 100
     ret.fit(X[:150], y[:150])
     assert ret.n_index_samples_ == 150
-    assert len(_others(pymilvus.MilvusClient(db_path), "own")) == 1  # the old dropped
-    other = LabelFilterRetriever(vector_index=MilvusIndex(db_path, "own"), **TRAIN)
+    assert len(_others(pymilvus.MilvusClient(uri), "own")) == 1  # the old dropped
+    other = LabelFilterRetriever(vector_index=MilvusIndex(uri, "own"), **TRAIN)
     with pytest.raises(ValueError, match="'own' already exists.*overwrite=True"):
         other.fit(X, y)
     assert ret.kneighbors(X[:5], 3, return_distance=False).max() < 150
@@ -690,14 +739,14 @@ def test_search_refuses_queries_that_are_not_finite(pair):
 # ---- partition key ------------------------------------------------------------------
 
 
-def test_partition_key_keeps_the_results(pair, two_attribute_items, db_path):
+def test_partition_key_keeps_the_results(pair, two_attribute_items, uri):
     # a cell field (the combination of predicted classes) as partition key,
     # the levels filtered on it: the same answers, appends and pickles too
     exact, _ = pair
     X, y = two_attribute_items
     keyed = clone(exact).set_params(vector_index=MilvusIndex(
-        db_path, "keyed", partition_key=True, batch_size=64)).fit(X, y)
-    client = pymilvus.MilvusClient(db_path)
+        uri, "keyed", partition_key=True, batch_size=64)).fit(X, y)
+    client = pymilvus.MilvusClient(uri)
     fields = client.describe_collection("keyed")["fields"]
     assert [f.get("is_partition_key") for f in fields if f["name"] == "cell"] == [True]
     X_q = X[:40] + 0.05

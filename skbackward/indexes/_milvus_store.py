@@ -57,6 +57,10 @@ MAX_TOPK = 16384  # Milvus's limit on neighbours per query
 # block per call (1 GiB for 256 queries against a million items)
 _MAX_NQ = 256
 _QUERY_BATCH = 8192  # rows per query call when reading items back
+# pymilvus's status codes: the server could not be reached; a collection
+# not loaded; and the gRPC codes of a connection that is down
+_CONNECT_FAILED, _NOT_LOADED = 2, 101
+_GRPC_UNREACHABLE = {"UNAVAILABLE", "DEADLINE_EXCEEDED"}
 
 VECTOR, NORM, CELL = "vector", "norm", "cell"
 BUILD_PROPERTY = "skbackward.build"
@@ -103,12 +107,20 @@ def check_uri(uri):
 
 
 def connect(uri, token=None, timeout=None):
-    """A ``MilvusClient`` for ``uri``, or a ConnectionError that names it."""
+    """A ``MilvusClient`` for ``uri``, or a ConnectionError that names it.
+
+    A server's client gets a connection of its own (pymilvus shares one per
+    address otherwise): a MilvusIndex whose connection broke when the server
+    went down drops it and opens a new one, rather than being handed the
+    broken one again.
+    """
     pymilvus = import_pymilvus()
     kwargs = {"uri": uri, "timeout": timeout}
     token = os.environ.get("MILVUS_TOKEN") if token is None else token
     if token:
         kwargs["token"] = token
+    if not is_local(uri):
+        kwargs["dedicated"] = True
     if is_local(uri):
         os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
     try:
@@ -125,6 +137,29 @@ def connect(uri, token=None, timeout=None):
         raise ConnectionError(
             f"cannot connect to Milvus at uri={uri!r}: {exc}.{hint}"
         ) from exc
+
+
+def is_unreachable(exc):
+    """Whether ``exc`` says that the server could not be reached (stopped,
+    restarting, or a connection that broke), rather than refused a request."""
+    if isinstance(exc, ConnectionError):
+        return True
+    pymilvus = import_pymilvus()
+    if isinstance(exc, (pymilvus.exceptions.MilvusUnavailableException,
+                        pymilvus.exceptions.ConnectError)):
+        return True
+    if isinstance(exc, pymilvus.MilvusException):
+        return exc.code == _CONNECT_FAILED
+    code = getattr(exc, "code", None)  # a raw grpc.RpcError
+    return callable(code) and getattr(code(), "name", "") in _GRPC_UNREACHABLE
+
+
+def is_not_loaded(exc):
+    """Whether ``exc`` says that the collection is not loaded (a restarted
+    server loads its collections again only in time)."""
+    pymilvus = import_pymilvus()
+    return (isinstance(exc, pymilvus.MilvusException)
+            and (exc.code == _NOT_LOADED or "not loaded" in str(exc.message)))
 
 
 def load(client, name):
