@@ -24,7 +24,8 @@ from skbackward import (
     LabelFilterRetriever,
 )
 from skbackward.indexes import MilvusIndex
-from skbackward.indexes._milvus_store import connect, level_filters
+from skbackward.indexes._milvus_connect import connect
+from skbackward.indexes._milvus_store import level_filters
 from skbackward.indexes._topk import unit_float32
 
 from .conftest import assert_same_neighbours, require

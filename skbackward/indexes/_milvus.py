@@ -1,5 +1,6 @@
 """MilvusIndex: the items in a Milvus collection, each build made aside and
-switched in by an alias (the Milvus calls are in ``_milvus_store``)."""
+switched in by an alias (the Milvus calls are in ``_milvus_store``, the
+connection in ``_milvus_session``)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from numpy.typing import NDArray
 from sklearn.utils._param_validation import StrOptions
 
 from .._utils._validation import check_all_params, count, finite
+from . import _milvus_connect as connection
+from . import _milvus_labels as labels_store
 from . import _milvus_store as store
 from ._base import VectorIndex, check_built
-from ._milvus_store import connect
+from ._milvus_session import MilvusSession
 
 
-class MilvusIndex(VectorIndex):
+class MilvusIndex(MilvusSession, VectorIndex):
     """The items in a Milvus collection: a database shared by processes.
 
     For databases beyond one machine's memory, or shared by several services
@@ -194,135 +197,6 @@ class MilvusIndex(VectorIndex):
         self.verbose = verbose
         self.partition_key = partition_key
 
-    # ---- the connection (never pickled) ---------------------------------------
-
-    def _client(self):
-        """The connection, opened on first use: the build's collection must
-        still be there, with this build's identity, and loaded (a process
-        that opens a database finds its collections released)."""
-        client = self.__dict__.get("_connection")
-        if client is None:
-            client = connect(self.uri_, self.token, self.timeout)
-            self._connection = client
-            try:
-                if not client.has_collection(self._collection):
-                    raise self._gone(client)
-                properties = client.describe_collection(self._collection).get(
-                    "properties") or {}
-                if properties.get(store.BUILD_PROPERTY) != self._build:
-                    raise self._gone(client)
-            except Exception as exc:
-                self._disconnect()
-                if store.is_unreachable(exc):
-                    raise self._unreachable(exc) from exc
-                raise
-            self._load(client)
-        return client
-
-    def _reading(self, call):
-        """``call(client)`` for a read. A read that cannot reach the server
-        tries once more on a new connection (one opened before the server
-        restarted is not reused), one that finds the collection not loaded
-        (a restarted server loads it again only in time) once more after
-        loading it; a read that fails because the build's collection was
-        dropped meanwhile (another retriever rebuilt it) raises the error of
-        :meth:`_gone`."""
-        for retry in (True, False):
-            client = self._client()
-            try:
-                return call(client)
-            except Exception as exc:
-                if store.is_unreachable(exc):
-                    self._disconnect()
-                    if retry:
-                        continue
-                    raise self._unreachable(exc) from exc
-                if retry and store.is_not_loaded(exc):
-                    self._load(client)
-                    continue
-                if not client.has_collection(self._collection):
-                    raise self._gone(client) from None
-                raise
-
-    def _load(self, client):
-        try:
-            store.load(client, self._collection)
-        except Exception as exc:
-            if store.is_unreachable(exc):
-                self._disconnect()
-                raise self._unreachable(exc) from exc
-            raise
-
-    def _disconnect(self):
-        """Forget the connection: the next use opens a new one. (Not closed:
-        an append's index shares it with the index it grew from.)"""
-        self.__dict__.pop("_connection", None)
-
-    def _unreachable(self, exc):
-        """The error of a read that could not reach the server."""
-        return ConnectionError(
-            f"cannot reach Milvus at uri={self.uri_!r} (tried twice, the second "
-            f"time on a new connection): {exc}. Is the server running? Start it "
-            "again (its data folder keeps the collection) and repeat the call: "
-            "the retriever reconnects by itself; nothing of its index was lost."
-        )
-
-    @contextlib.contextmanager
-    def _writing(self):
-        """Turn a lost connection while building or appending into an error
-        that says what became of the data and what to do."""
-        try:
-            yield
-        except Exception as exc:
-            if not store.is_unreachable(exc) or isinstance(exc, ConnectionError):
-                raise
-            if self._appending:
-                kept = (
-                    "The retriever keeps its index as it was before this append "
-                    "and answers from it as before. The items this append wrote "
-                    "cannot be taken back while the server is down: they may "
-                    "stay in the collection, where no index searches them, and "
-                    "then a later append is refused until the index is rebuilt. "
-                    "Once the server is back, append again, or rebuild "
-                    "(index(X, y) without append) with all the items."
-                )
-            else:
-                kept = (
-                    f"The name {self.collection!r} still serves the build it "
-                    "served before, which answers as before; this build's "
-                    f"unfinished collection {self._collection!r} may stay "
-                    "behind, serving no one (drop it with pymilvus). Once the "
-                    "server is back, build again."
-                )
-            raise ConnectionError(
-                f"lost the connection to Milvus at uri={self.uri_!r} while "
-                + ("appending to" if self._appending else "building")
-                + f" the collection {self.collection!r} (the server stopped or "
-                f"restarted): {exc}. {kept}"
-            ) from exc
-
-    def _gone(self, client):
-        """The error of an index whose build's collection is gone."""
-        target, build = store.current_target(client, self.collection)
-        now = (f"it now serves build {build}" if build
-               else "it now names a collection this package did not build"
-               if target else "it no longer exists")
-        return ValueError(
-            f"the Milvus collection {self.collection!r} at {self.uri_!r} was "
-            "rebuilt by another retriever (or dropped) since this one built it: "
-            f"this index's items (build {self._build}) are gone, and {now}. "
-            "Answering from it would pair another build's items with this "
-            "retriever's labels. Load the retriever that rebuilt it, or rebuild "
-            "this one (index(X, y) with vector_index__overwrite=True: the "
-            "collection is no longer this retriever's)."
-        )
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_connection", None)
-        state.pop("_labels", None)  # read back from Milvus when needed
-        return state
-
     # ---- building ---------------------------------------------------------------
 
     def _will_replace(self, previous):
@@ -336,7 +210,7 @@ class MilvusIndex(VectorIndex):
         store.check_collection_name(self.collection)
         store.check_settings("index_params", self.index_params, self.index_type, dim)
         store.check_settings("search_params", self.search_params, self.index_type)
-        return store.check_uri(self.uri)
+        return connection.check_uri(self.uri)
 
     def _start_build(self, n_items, dim, n_attributes):
         previous = self.__dict__.pop("_previous", None)
@@ -344,7 +218,7 @@ class MilvusIndex(VectorIndex):
         if n_items > store.MAX_ITEMS:
             raise ValueError(f"MilvusIndex holds at most {store.MAX_ITEMS} items; "
                              f"got {n_items}.")
-        client = connect(self.uri_, self.token, self.timeout)
+        client = connection.connect(self.uri_, self.token, self.timeout)
         self._replaced = self._replaceable(client, previous)
         self._connection = client
         self._build = store.new_build()
@@ -379,7 +253,7 @@ class MilvusIndex(VectorIndex):
 
     def _check_labels(self, labels):
         if labels is not None:
-            self._label_kinds, self._label_values = store.check_storable(
+            self._label_kinds, self._label_values = labels_store.check_storable(
                 _as_2d(np.asarray(labels)), self._label_kinds, self._label_values)
 
     def _add(self, unit, norms, predicted, labels):
@@ -441,7 +315,7 @@ class MilvusIndex(VectorIndex):
                 raise self._moved_on(held, "this append's items are taken out "
                                            "again")
             if not self._appending:
-                store.load(client, self._collection)
+                connection.load(client, self._collection)
                 self._switch(client)
         if parts and parts[0] is not None:
             self._labels = np.concatenate(parts)
@@ -569,8 +443,8 @@ class MilvusIndex(VectorIndex):
         n, cols = self._read(0, self.n_items_, fields)
         out = np.empty((n, len(fields)), dtype=self._label_dtype)
         for a, (f, kind) in enumerate(zip(fields, self._label_kinds)):
-            out[:, a] = (cols[f] if kind == "int"
-                         else store.labels_from_text(cols[f], self._label_values[a]))
+            out[:, a] = (cols[f] if kind == "int" else labels_store.labels_from_text(
+                cols[f], self._label_values[a]))
         return out.reshape((n,) + self._label_shape)
 
 

@@ -43,13 +43,13 @@ fetched twice).
 
 import itertools
 import numbers
-import os
 import re
 import secrets
 
 import numpy as np
 
 from .._utils._validation import C_INT_MAX
+from ._milvus_labels import VARCHAR_BYTES, label_text
 from ._preference import level_codes, place, query_groups
 
 MAX_TOPK = 16384  # Milvus's limit on neighbours per query
@@ -57,117 +57,14 @@ MAX_TOPK = 16384  # Milvus's limit on neighbours per query
 # block per call (1 GiB for 256 queries against a million items)
 _MAX_NQ = 256
 _QUERY_BATCH = 8192  # rows per query call when reading items back
-# pymilvus's status codes: the server could not be reached; a collection
-# not loaded; and the gRPC codes of a connection that is down
-_CONNECT_FAILED, _NOT_LOADED = 2, 101
-_GRPC_UNREACHABLE = {"UNAVAILABLE", "DEADLINE_EXCEEDED"}
 
 VECTOR, NORM, CELL = "vector", "norm", "cell"
 BUILD_PROPERTY = "skbackward.build"
 ITEM_BITS = 32  # an id is (part << ITEM_BITS) + item number
 MAX_ITEMS = 2**ITEM_BITS
-VARCHAR_BYTES = 65535  # Milvus's largest VARCHAR (UTF-8 bytes; Lite counts characters)
 # Milvus names: letters, digits, "_", not starting with a digit, at most 255
 # characters; a build's collection adds "__" and 16 hex digits
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
-
-
-# ---- connection ----------------------------------------------------------------
-
-
-def import_pymilvus():
-    """The pymilvus module, or an ImportError naming the extra."""
-    try:
-        import pymilvus
-    except ImportError as exc:
-        raise ImportError(
-            'MilvusIndex needs pymilvus (and milvus-lite for local files): '
-            'pip install "skbackward[milvus]"'
-        ) from exc
-    return pymilvus
-
-
-def is_local(uri):
-    """Whether ``uri`` names a Milvus Lite file rather than a server."""
-    return not str(uri).startswith(("http://", "https://", "tcp://", "unix:"))
-
-
-def check_uri(uri):
-    """The resolved URI: a Milvus Lite path (ending in ``.db``, pymilvus's
-    rule) made absolute, ``~`` expanded; else a server URL as given."""
-    if is_local(uri) and not str(uri).endswith(".db"):
-        raise ValueError(
-            "uri must be a Milvus Lite file path ending in '.db' or a server "
-            f"URL such as 'http://localhost:19530'; got {uri!r}."
-        )
-    if not is_local(uri):
-        return str(uri)
-    # "~/x.db" is the user's home, as in a shell, not a folder named "~"
-    return os.path.abspath(os.path.expanduser(os.fspath(uri)))
-
-
-def connect(uri, token=None, timeout=None):
-    """A ``MilvusClient`` for ``uri``, or a ConnectionError that names it.
-
-    A server's client gets a connection of its own (pymilvus shares one per
-    address otherwise): a MilvusIndex whose connection broke when the server
-    went down drops it and opens a new one, rather than being handed the
-    broken one again.
-    """
-    pymilvus = import_pymilvus()
-    kwargs = {"uri": uri, "timeout": timeout}
-    token = os.environ.get("MILVUS_TOKEN") if token is None else token
-    if token:
-        kwargs["token"] = token
-    if not is_local(uri):
-        kwargs["dedicated"] = True
-    if is_local(uri):
-        os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
-    try:
-        return pymilvus.MilvusClient(**kwargs)
-    except Exception as exc:  # pymilvus raises several kinds here
-        hint = (
-            " Milvus Lite serves one process at a time: if another process "
-            "(e.g. the one that built the index, when this runs on a dask "
-            "worker) holds the file, serve it instead (milvus-lite 3: "
-            "`milvus-lite server --data-dir FILE.db --port 19530`) and pass "
-            "uri='http://HOST:19530'."
-            if is_local(uri) else ""
-        )
-        raise ConnectionError(
-            f"cannot connect to Milvus at uri={uri!r}: {exc}.{hint}"
-        ) from exc
-
-
-def is_unreachable(exc):
-    """Whether ``exc`` says that the server could not be reached (stopped,
-    restarting, or a connection that broke), rather than refused a request."""
-    if isinstance(exc, ConnectionError):
-        return True
-    pymilvus = import_pymilvus()
-    if isinstance(exc, (pymilvus.exceptions.MilvusUnavailableException,
-                        pymilvus.exceptions.ConnectError)):
-        return True
-    if isinstance(exc, pymilvus.MilvusException):
-        return exc.code == _CONNECT_FAILED
-    code = getattr(exc, "code", None)  # a raw grpc.RpcError
-    return callable(code) and getattr(code(), "name", "") in _GRPC_UNREACHABLE
-
-
-def is_not_loaded(exc):
-    """Whether ``exc`` says that the collection is not loaded (a restarted
-    server loads its collections again only in time)."""
-    pymilvus = import_pymilvus()
-    return (isinstance(exc, pymilvus.MilvusException)
-            and (exc.code == _NOT_LOADED or "not loaded" in str(exc.message)))
-
-
-def load(client, name):
-    """Load the collection ``name`` for searching unless it is: a process that
-    opens a database finds its collections released."""
-    state = client.get_load_state(name).get("state")
-    if getattr(state, "name", str(state)) != "Loaded":
-        client.load_collection(name)
 
 
 # ---- settings ----------------------------------------------------------------------
@@ -233,108 +130,6 @@ def check_settings(which, settings, index_type, dim=None):
     if which == "index_params" and m is not None and dim is not None and dim % m:
         raise ValueError(f"index_params['m'] must divide the embedding dimension "
                          f"{dim} (product quantization splits it); got {m}.")
-
-
-# ---- labels --------------------------------------------------------------------
-
-
-def column_kind(values):
-    """How a column of labels is stored: "int" (INT64) for integers that fit
-    and booleans, else "str" (VARCHAR of :func:`label_text`)."""
-    dtype = np.asarray(values).dtype
-    fits = dtype.kind in "bi" or (dtype.kind == "u" and dtype.itemsize < 8)
-    return "int" if fits else "str"
-
-
-def label_text(value):
-    """The VARCHAR text of a label: equal labels get equal texts (``1``,
-    ``1.0`` and ``True`` are one class, as in ``np.unique``), so labels of
-    parts given with other dtypes still map back to one class."""
-    value = value.item() if isinstance(value, np.generic) else value
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        return str(int(value)) if value.is_integer() else repr(value)
-    return str(value)
-
-
-def _storable_text(value, what):
-    """The text of the label ``value``, or a ValueError saying why Milvus
-    cannot store it."""
-    text = label_text(value)
-    if "\x00" in text:
-        raise ValueError(
-            f"{what} has a label with a NUL character ({text[:40]!r}); Milvus "
-            "cannot store it in a VARCHAR: remove it, or encode the labels as "
-            "integers."
-        )
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > VARCHAR_BYTES:
-        raise ValueError(
-            f"{what} has a label of {size:,} bytes ({text[:20]!r}...); Milvus "
-            f"stores labels as VARCHAR of at most {VARCHAR_BYTES:,} bytes "
-            "(UTF-8): shorten the labels, or encode them as integers."
-        )
-    return text
-
-
-def check_storable(labels, kinds, values):
-    """Check, before anything is written, that Milvus can store ``labels``.
-
-    Parameters
-    ----------
-    labels : ndarray of shape (n, n_columns)
-    kinds : list of str or None
-        The kind ("int" or "str") each column is stored as (an append), or
-        None (a new build: the kinds of ``labels``).
-    values : list of list or None
-        The distinct labels of each "str" column seen so far (None: none).
-
-    Returns
-    -------
-    kinds, values : the kinds and the distinct labels with those of ``labels``.
-    """
-    new_kinds = [column_kind(col) for col in labels.T]
-    for a, (new, old) in enumerate(zip(new_kinds, kinds or new_kinds)):
-        if new != old:
-            stored = "INT64" if old == "int" else "VARCHAR (text)"
-            raise ValueError(
-                f"y (attribute {a}) holds {labels[:, a].dtype} labels, but the "
-                f"Milvus collection stores attribute {a} as {stored}, as the "
-                "items indexed before were given: pass labels of that kind "
-                + ("(integers)" if old == "int" else "(not integers)") + ", or "
-                "rebuild the index (index(X, y) without append)."
-            )
-    values = [list(v) for v in values] if values else [[] for _ in new_kinds]
-    for a, kind in enumerate(new_kinds):
-        if kind == "str":
-            values[a] = _text_table(labels[:, a], values[a], f"y (attribute {a})")
-    return new_kinds, values
-
-
-def _text_table(column, known, what):
-    """``known`` distinct labels with those of ``column`` added; refuses
-    labels Milvus cannot store and unequal labels written as one text."""
-    texts = {label_text(v): v for v in known}
-    out = list(known)
-    for v in dict.fromkeys(column.tolist()):  # distinct, in order of appearance
-        text = _storable_text(v, what)
-        if text not in texts:
-            texts[text] = v
-            out.append(v)
-        elif texts[text] != v:
-            raise ValueError(
-                f"{what} has the labels {texts[text]!r} and {v!r}, which differ but "
-                f"are both written {text!r} in Milvus; make them distinct as text."
-            )
-    return out
-
-
-def labels_from_text(texts, known):
-    """The labels whose texts are ``texts`` (the distinct labels ``known``)."""
-    table = {label_text(v): v for v in known}
-    return [table[t] for t in texts]
 
 
 # ---- builds and the alias ----------------------------------------------------------
