@@ -186,7 +186,10 @@ MEASURE_JS = """() => {
     if (!box.width || box.right <= right + 1) continue;
     let inside = false;  // within a container that scrolls and fits the column
     for (let p = el.parentElement; p && p !== column; p = p.parentElement) {
-      if (scrolls(p) && p.getBoundingClientRect().right <= right + 1) { inside = true; break; }
+      if (scrolls(p) && p.getBoundingClientRect().right <= right + 1) {
+        inside = true;
+        break;
+      }
     }
     if (!inside) past.push(name(el));
   }
@@ -233,11 +236,15 @@ def browser():
         browser.close()
 
 
-def measure(browser, url, width):
+def measure(browser, urls, width):
+    """``MEASURE_JS`` of each page of ``urls`` (or of one url) at ``width`` px."""
     page = browser.new_page(viewport={"width": width, "height": 900})
     try:
-        page.goto(url)
-        return page.evaluate(MEASURE_JS)
+        found = []
+        for url in [urls] if isinstance(urls, str) else urls:
+            page.goto(url)
+            found.append(page.evaluate(MEASURE_JS))
+        return found[0] if isinstance(urls, str) else found
     finally:
         page.close()
 
@@ -390,10 +397,10 @@ def test_benchmarks_page_conclusions_first(site):
 @needs_site
 def test_pages_fit_a_laptop_and_a_phone(site, browser):
     found = {}
-    for path, _ in site:
-        for width in WIDTHS:
-            problems = width_problems(measure(browser, path.resolve().as_uri(), width),
-                                      width)
+    for width in WIDTHS:
+        urls = [path.resolve().as_uri() for path, _ in site]
+        for (path, _), measured in zip(site, measure(browser, urls, width)):
+            problems = width_problems(measured, width)
             if problems:
                 found[f"{path.relative_to(Path(SITE))} at {width} px"] = problems
     assert not found, f"what a reader cannot read whole: {found}"

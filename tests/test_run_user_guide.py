@@ -42,8 +42,13 @@ def test_a_snippet_says_how_far_its_figures_move(script):
     code = "s = fit()\nprint(s)  # figures vary by up to 0.05 with the CPU\n"
     assert script.tolerance_of(code, 0.01) == 0.05
     assert script.tolerance_of(code, 0.1) == 0.1
-    assert script.tolerance_of("print(s)  # it varies by up to 0.2 with the CPU", 0) == 0.2
+    varies = "print(s)  # it varies by up to 0.2 with the CPU"
+    assert script.tolerance_of(varies, 0.01) == 0.2
     assert script.tolerance_of("print(s)\n", 0.01) == 0.01
-    assert script.tolerance_of("print(s)  # varies with the CPU: see below\n", 0.01) is None
+    shown = "print(s)  # varies with the CPU: see below\n"
+    assert script.tolerance_of(shown, 0.01) is None
+    # --tolerance 0: everything exactly, as on the machine that wrote the pages
+    assert script.tolerance_of(varies, 0) == 0 and script.tolerance_of(shown, 0) == 0
     # the words outside a comment do not count
-    assert script.tolerance_of('print("vary by up to 0.5 with the CPU")\n', 0.01) == 0.01
+    quoted = 'print("vary by up to 0.5 with the CPU")\n'
+    assert script.tolerance_of(quoted, 0.01) == 0.01
