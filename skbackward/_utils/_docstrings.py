@@ -125,7 +125,8 @@ def random_state_parameter(seeds):
     )
     return (
         "random_state : int, RandomState instance or None, default=None\n"
-        + textwrap.fill(text, 76, initial_indent="    ", subsequent_indent="    ")
+        + textwrap.fill(text, 76, initial_indent="    ", subsequent_indent="    ",
+                        break_on_hyphens=False)
         + "\n"
     )
 
