@@ -193,12 +193,15 @@ MEASURE_JS = """() => {
     }
     if (!inside) past.push(name(el));
   }
-  const tables = [...column.querySelectorAll('table')].map((t) => {
+  // scikit-learn's estimator display (the examples' fitted estimators) lays
+  // out and scrolls its own boxes, its tables folded away in <details>
+  const ours = (el) => !el.closest('.sk-top-container, details:not([open])');
+  const tables = [...column.querySelectorAll('table')].filter(ours).map((t) => {
     const box = t.parentElement;
     return {name: name(t), columns: t.rows.length ? t.rows[0].cells.length : 0,
             width: t.scrollWidth, room: box.clientWidth};
   });
-  const cut = [...column.querySelectorAll('td, th')]
+  const cut = [...column.querySelectorAll('td, th')].filter(ours)
       .filter((c) => c.scrollWidth > c.clientWidth + 1).map(name);
   return {sideways: page.scrollWidth - page.clientWidth, past, tables, cut};
 }"""
