@@ -40,8 +40,8 @@ the three ``ATEN_CPU_CAPABILITY`` settings, chosen by the commit.
 
 Run it from anywhere; it imports the ``skbackward`` found on ``sys.path``
 (``PYTHONPATH=$PWD`` in a checkout). A run takes a few minutes on two cores
-(about 4 minutes on a busy 2-core machine; the five networks of tuning.rst's
-last snippet, trained to show a median, are a tenth of it).
+(about 3.5 minutes on a busy 2-core machine, 2.5 on a quieter one; the five
+networks that tuning.rst's last snippet trains for its medians add about 3%).
 Warnings are listed with each snippet's output but not compared (the pages
 describe them in words).
 """
