@@ -223,19 +223,18 @@ print("\nP@10: precision@10, the share of the top 10 in the wanted style;\n"
 # the query's own style, so it finds neither the query's nearest items of the
 # wanted style nor its counterpart. The filtered search reaches the condition
 # nearly always.
-# One figure per measure of context, each readable on its own (and as the
-# gallery's thumbnail, the first).
+# One figure per measure of context, each in a cell of its own so that it
+# is shown full width (and the first is the gallery's thumbnail).
 markers = {"plain kNN": "s", "label filter": "D",
            'label filter, preserve="predicted"': "d", "centroid shift": "^",
            "distilled student + filter (alpha=0.3)": "P"}
 colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
 out = Path(args.out)
-saved = []
-for column, key, label in [
-    (1, "kept", "kept@10 (results keep the query's digit)"),
-    (2, "near", "near@10 (results among the query's nearest of the wanted style)"),
-    (3, "hit", "hit@10 (the same image in the wanted style is in the top 10)"),
-]:
+
+
+def draw(column, key, label):
+    """Precision against one measure of context, every strategy; saved
+    beside ``--out`` with ``_key`` added to its name."""
     fig, ax = plt.subplots(figsize=(8, 6.4))
     for (name, points), colour in zip(curves.items(), colours):
         points = np.array(points)
@@ -255,10 +254,21 @@ for column, key, label in [
     fig.legend(*ax.get_legend_handles_labels(), fontsize=8, ncol=2,
                loc="lower center")  # below the axes: the points fill them
     fig.tight_layout(rect=(0, 0.24, 1, 1))
-    saved.append(out.with_name(f"{out.stem}_{key}{out.suffix}"))
-    fig.savefig(saved[-1], dpi=100)
-print(f"saved {', '.join(map(str, saved))}; "
-      f"total time {time.perf_counter() - tic:.1f}s")
+    path = out.with_name(f"{out.stem}_{key}{out.suffix}")
+    fig.savefig(path, dpi=100)
+    print(f"saved {path}")
+
+
+draw(1, "kept", "kept@10 (results keep the query's digit)")
+
+# %%
+# Looking like the query in pixel space:
+draw(2, "near", "near@10 (results among the query's nearest of the wanted style)")
+
+# %%
+# Finding the very same image in the asked style:
+draw(3, "hit", "hit@10 (the same image in the wanted style is in the top 10)")
+print(f"total time {time.perf_counter() - tic:.1f}s")
 
 # %%
 # Reading the figure
