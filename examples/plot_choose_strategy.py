@@ -43,6 +43,7 @@ Run it with ``python examples/plot_choose_strategy.py [--out FIGURE.png]``.
 import argparse
 import time
 import warnings
+from pathlib import Path
 
 import matplotlib
 
@@ -77,7 +78,8 @@ parser = argparse.ArgumentParser(
     description='Choosing a strategy: the condition against the context'
 )
 parser.add_argument("--out", default="choose_strategy.png",
-                    help="where to save the figure (PNG)")
+                    help="where to save the figures (PNG; _kept, _near and _hit "
+                    "are added to the name)")
 args, _ = parser.parse_known_args()  # tolerate extra args (e.g. sphinx-gallery)
 
 tic = time.perf_counter()
@@ -214,23 +216,26 @@ print("\nP@10: precision@10, the share of the top 10 in the wanted style;\n"
 # %%
 # The trade-off, drawn
 # --------------------
-# Up and to the right is better, on every panel. Each curve follows ``alpha``
+# Up and to the right is better, on every figure. Each curve follows ``alpha``
 # from 0.03 (the open circle) to 3: a smaller ``alpha`` moves the query
 # further towards the condition. Plain kNN almost never reaches the condition:
 # it keeps the query's digit as often as any strategy, but its results are in
 # the query's own style, so it finds neither the query's nearest items of the
 # wanted style nor its counterpart. The filtered search reaches the condition
 # nearly always.
-fig, axes = plt.subplots(1, 3, figsize=(17, 6), sharey=True)
+# One figure per measure of context, each in a cell of its own so that it
+# is shown full width (and the first is the gallery's thumbnail).
 markers = {"plain kNN": "s", "label filter": "D",
            'label filter, preserve="predicted"': "d", "centroid shift": "^",
            "distilled student + filter (alpha=0.3)": "P"}
 colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
-for ax, column, label in [
-    (axes[0], 1, "kept@10 (results keep the query's digit)"),
-    (axes[1], 2, "near@10 (results among the query's nearest of the wanted style)"),
-    (axes[2], 3, "hit@10 (the same image in the wanted style is in the top 10)"),
-]:
+out = Path(args.out)
+
+
+def draw(column, key, label):
+    """Precision against one measure of context, every strategy; saved
+    beside ``--out`` with ``_key`` added to its name."""
+    fig, ax = plt.subplots(figsize=(8, 6.4))
     for (name, points), colour in zip(curves.items(), colours):
         points = np.array(points)
         ax.plot(points[:, column], points[:, 0], "o-", color=colour, label=name)
@@ -239,18 +244,31 @@ for ax, column, label in [
     for name, marker in markers.items():
         ax.plot(rows[name][column], rows[name][0], marker, ms=9, color="0.3",
                 mfc="none", mew=1.5, label=name)
+    ax.plot([], [], "o", ms=11, mfc="white", mec="0.3", mew=2,
+            label=f"open circle: alpha={alphas[0]:g} end of a curve")
     ax.set_xlabel(label)
+    ax.set_ylabel("precision@10 (results are in the wanted style)")
+    ax.set_title(f'"this digit, in another style": precision against {key}@10, '
+                 "300 queries", fontsize=10)
     ax.grid(alpha=0.3)
-axes[2].plot([], [], "o", ms=11, mfc="white", mec="0.3", mew=2,
-             label=f"open circle: alpha={alphas[0]:g} end of a curve")
-axes[0].set_ylabel("precision@10 (results are in the wanted style)")
-fig.legend(*axes[2].get_legend_handles_labels(), fontsize=8, ncol=5,
-           loc="lower center")  # below the panels: the points fill them
-fig.suptitle('"this digit, but in another style": every strategy on the same '
-             "300 queries", fontsize=11)
-fig.tight_layout(rect=(0, 0.1, 1, 1))
-fig.savefig(args.out, dpi=100)
-print(f"saved {args.out}; total time {time.perf_counter() - tic:.1f}s")
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, ncol=2,
+               loc="lower center")  # below the axes: the points fill them
+    fig.tight_layout(rect=(0, 0.24, 1, 1))
+    path = out.with_name(f"{out.stem}_{key}{out.suffix}")
+    fig.savefig(path, dpi=100)
+    print(f"saved {path}")
+
+
+draw(1, "kept", "kept@10 (results keep the query's digit)")
+
+# %%
+# Looking like the query in pixel space:
+draw(2, "near", "near@10 (results among the query's nearest of the wanted style)")
+
+# %%
+# Finding the very same image in the asked style:
+draw(3, "hit", "hit@10 (the same image in the wanted style is in the top 10)")
+print(f"total time {time.perf_counter() - tic:.1f}s")
 
 # %%
 # Reading the figure
@@ -264,15 +282,15 @@ print(f"saved {args.out}; total time {time.perf_counter() - tic:.1f}s")
 #   the heads predict to carry the condition first: it relies on the heads'
 #   predictions for the database, as the label filter does.
 # * ``preserve="predicted"`` moves the filtered search to the right on the
-#   kept@10 panel: the results keep the query's digit far more often. It
-#   moves it to the left on the near@10 panel: keeping the digit is not the
-#   same as looking like the query. On the hit@10 panel it moves it to the
+#   kept@10 figure: the results keep the query's digit far more often. It
+#   moves it to the left on the near@10 figure: keeping the digit is not the
+#   same as looking like the query. On the hit@10 figure it moves it to the
 #   right: the counterpart has the query's digit, and a mirrored or rotated
 #   image need not be near the query in pixel space. The label filter's
 #   ``preserve`` does the same for the label filter, whose point with it
-#   lies furthest to the right on the hit@10 panel.
+#   lies furthest to the right on the hit@10 figure.
 # * ``query_weight=0.8`` moves the filtered search to the right on the
-#   near@10 panel, towards the label filter, at some precision, and makes
+#   near@10 figure, towards the label filter, at some precision, and makes
 #   ``alpha`` matter little. At 1 it would be the label filter's ranking.
 # * No strategy finds the counterpart for most queries: hit@10 stays well
 #   below precision@10 for every strategy that reaches the condition.

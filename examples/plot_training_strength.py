@@ -89,9 +89,11 @@ for (epochs, lr, ranking), s in scores.items():
 # ------------
 # Each line joins the training strengths of one learning rate, from 3 to 30
 # epochs. Read it as with ``alpha``: points up and to the right are better on
-# both counts. In the run shown here the larger learning rate found the same
-# image more often, yet the longest training was not the best for hit@10:
-# past a point, more training buys precision (or nothing) with identity. On
+# both counts. In the run shown here (the site's build: another CPU trains
+# networks that differ in their last bits, and moves these points by a few
+# hundredths) the larger learning rate found the same image more often, yet
+# the longest training was not the best for hit@10: past a point, more
+# training buys precision (or nothing) with identity. On
 # data whose conditions change an item only a little, we measured the
 # published recipe lowering hit@10 for every ranking; on these digits, where a
 # rotation moves every pixel, it raised it.

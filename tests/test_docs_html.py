@@ -16,7 +16,12 @@ These checks read the HTML it wrote:
   column (88 characters): the site's style sheet wraps long lines in those
   blocks rather than hide them, which would break a table's columns;
 - the benchmarks page says which strategy to use before its figures, and its
-  figures before its full tables.
+  figures before its full tables;
+- at 1400 and 390 px wide, in a real browser (chromium, driven by
+  playwright): the page never scrolls sideways, no element runs past the
+  article's column (a table too wide for a phone scrolls inside its own
+  container), no table cell's text is cut, every table fits the column at
+  1400 px, and every table of up to five columns fits it at 390 px.
 
 They run over a built site when ``SKBACKWARD_DOCS_HTML`` names its folder
 (``.ci/run`` sets it after its Sphinx build)::
@@ -24,7 +29,9 @@ They run over a built site when ``SKBACKWARD_DOCS_HTML`` names its folder
     SKBACKWARD_DOCS_HTML=docs/_build/html python -m pytest tests/test_docs_html.py
 
 and are skipped otherwise. The checkers themselves are tested on small
-snippets every time.
+snippets every time (the browser's, where playwright and a chromium are
+installed: ``SKBACKWARD_CHROMIUM`` names its executable, ``/usr/bin/chromium``
+by default).
 """
 
 import html
@@ -158,7 +165,125 @@ def section_order(source, first, then):
     return 0 <= a < b
 
 
+# the page widths of the browser check: a laptop's, a phone's
+WIDTHS = (1400, 390)
+# at a phone's width, a table of more columns may scroll inside its container
+PHONE_MAX_FITTING_COLUMNS = 5
+CHROMIUM = os.environ.get("SKBACKWARD_CHROMIUM", "/usr/bin/chromium")
+# what the browser measures on a page (the article: pydata-sphinx-theme's
+# .bd-article; tables are in its .pst-scrollable-table-container)
+MEASURE_JS = """() => {
+  const page = document.documentElement;
+  const column = document.querySelector('.bd-article') || document.body;
+  const right = column.getBoundingClientRect().right;
+  const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  const name = (el) => el.tagName.toLowerCase() + (el.className ? '.' +
+      String(el.className).trim().split(/\\s+/).join('.') : '') + ' "' +
+      el.textContent.trim().slice(0, 40) + '"';
+  const past = [];
+  for (const el of column.querySelectorAll('*')) {
+    const box = el.getBoundingClientRect();
+    if (!box.width || box.right <= right + 1) continue;
+    let inside = false;  // within a container that scrolls and fits the column
+    for (let p = el.parentElement; p && p !== column; p = p.parentElement) {
+      if (scrolls(p) && p.getBoundingClientRect().right <= right + 1) {
+        inside = true;
+        break;
+      }
+    }
+    if (!inside) past.push(name(el));
+  }
+  // scikit-learn's estimator display (the examples' fitted estimators) lays
+  // out and scrolls its own boxes, its tables folded away in <details>
+  const ours = (el) => !el.closest('.sk-top-container, details:not([open])');
+  const tables = [...column.querySelectorAll('table')].filter(ours).map((t) => {
+    const box = t.parentElement;
+    return {name: name(t), columns: t.rows.length ? t.rows[0].cells.length : 0,
+            width: t.scrollWidth, room: box.clientWidth};
+  });
+  const cut = [...column.querySelectorAll('td, th')].filter(ours)
+      .filter((c) => c.scrollWidth > c.clientWidth + 1).map(name);
+  return {sideways: page.scrollWidth - page.clientWidth, past, tables, cut};
+}"""
+
+
+def width_problems(measured, width):
+    """What a reader at ``width`` px cannot read whole, from ``MEASURE_JS``."""
+    problems = []
+    if measured["sideways"] > 0:
+        problems.append(f"the page scrolls sideways by {measured['sideways']} px")
+    problems += [f"past the column: {name}" for name in measured["past"][:5]]
+    problems += [f"text cut in a cell: {name}" for name in measured["cut"][:5]]
+    for table in measured["tables"]:
+        must_fit = width >= 1000 or table["columns"] <= PHONE_MAX_FITTING_COLUMNS
+        if must_fit and table["width"] > table["room"] + 1:
+            problems.append(f"a table {table['width']} px wide in {table['room']} px: "
+                            f"{table['name']}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless chromium. Without playwright or chromium the test skips,
+    unless a built site is to be checked (``SKBACKWARD_DOCS_HTML``, as in
+    CI): then it fails, rather than leave the widths unchecked."""
+    missing = pytest.fail if SITE else pytest.skip
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing("playwright is not installed (the docs extra)")
+    if not Path(CHROMIUM).is_file():
+        missing(f"no chromium at {CHROMIUM} (SKBACKWARD_CHROMIUM)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+def measure(browser, urls, width):
+    """``MEASURE_JS`` of each page of ``urls`` (or of one url) at ``width`` px."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        found = []
+        for url in [urls] if isinstance(urls, str) else urls:
+            page.goto(url)
+            found.append(page.evaluate(MEASURE_JS))
+        return found[0] if isinstance(urls, str) else found
+    finally:
+        page.close()
+
+
 # -- the checkers, on snippets -------------------------------------------------
+
+def test_width_checker_on_a_page(browser, tmp_path):
+    cell = "<td>" + "word " * 30 + "</td>"
+    narrow = f"<table><tr>{cell}{cell}</tr></table>"
+    wide = "<table><tr>" + "<td>0.12345</td>" * 40 + "</tr></table>"
+    page = tmp_path / "page.html"
+    style = ".scroll { overflow-x: auto } td { white-space: nowrap }"
+    source = (
+        f"<html><head><style>{style}</style></head><body><article class='bd-article'>"
+        f"<p>text</p>{narrow}<div class='scroll'>{wide}</div></article></body></html>"
+    )
+    page.write_text(source)
+    found = width_problems(measure(browser, page.as_uri(), 390), 390)
+    # the unwrapped two-column table runs past the column and the page
+    # scrolls; the forty-column one scrolls in its container, as a phone may
+    assert any("scrolls sideways" in p for p in found), found
+    assert any(p.startswith('past the column: table "word') for p in found), found
+    assert not any("0.12345" in p for p in found), found
+    page.write_text(source.replace("td { white-space: nowrap }", ""))
+    assert width_problems(measure(browser, page.as_uri(), 390), 390) == []
+    # on a laptop's page every table must fit the column
+    found = width_problems(measure(browser, page.as_uri(), 1400), 1400)
+    assert len(found) == 1 and found[0].startswith("a table"), found
+    assert "0.12345" in found[0]
+
 
 def test_checkers_on_snippets(tmp_path):
     page = read_page(
@@ -276,3 +401,15 @@ def test_benchmarks_page_conclusions_first(site):
     assert section_order(source, "<img", 'id="full-tables"'), (
         "the benchmarks page's full tables should follow its figures"
     )
+
+
+@needs_site
+def test_pages_fit_a_laptop_and_a_phone(site, browser):
+    found = {}
+    for width in WIDTHS:
+        urls = [path.resolve().as_uri() for path, _ in site]
+        for (path, _), measured in zip(site, measure(browser, urls, width)):
+            problems = width_problems(measured, width)
+            if problems:
+                found[f"{path.relative_to(Path(SITE))} at {width} px"] = problems
+    assert not found, f"what a reader cannot read whole: {found}"

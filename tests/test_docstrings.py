@@ -88,3 +88,21 @@ def test_class_and_function_docstrings(path):
 @pytest.mark.parametrize("path", METHODS)
 def test_method_docstrings(path):
     assert _errors(path, IGNORED_FOR_METHODS) == []
+
+
+def test_random_state_says_what_is_reproduced_where():
+    # every trained retriever says what an int random_state reproduces: bit
+    # for bit on one machine, torch build, CPU kernels and thread count, not
+    # across CPUs (where training amplifies the last bits of other kernels)
+    import skbackward
+
+    for name in ("BackwardSearchRetriever", "DistilledRetriever",
+                 "LabelFilterRetriever", "CentroidShiftRetriever",
+                 "NearestNeighborRetriever"):
+        doc = " ".join(getattr(skbackward, name).__doc__.split())
+        entry = doc[doc.index("random_state :"):]
+        entry = entry[:entry.index(" verbose :")]
+        for words in ("bit-identical results on the same machine",
+                      "the same CPU kernels", "the same ``n_threads``",
+                      "ATEN_CPU_CAPABILITY", "another network"):
+            assert words in entry, (name, words)

@@ -12,6 +12,7 @@ from .._utils._docstrings import (
     TRAINING_PARAMETERS,
     VERBOSE_PARAMETER,
     fill_doc,
+    random_state_parameter,
 )
 from .._utils._validation import PRESERVE_CONSTRAINT, Range, count, finite
 from ._base import TrainedRetriever
@@ -20,7 +21,9 @@ from ._context import choose_feature_weight
 
 
 @fill_doc(training_parameters=TRAINING_PARAMETERS, index_parameters=INDEX_PARAMETERS,
-          n_threads=N_THREADS_PARAMETER, verbose=VERBOSE_PARAMETER)
+          n_threads=N_THREADS_PARAMETER, verbose=VERBOSE_PARAMETER,
+          random_state=random_state_parameter(
+              "Seeds weight initialisation, shuffling and dropout."))
 class BackwardSearchRetriever(TrainedRetriever):
     """Conditional retrieval over precomputed features by Backward Search.
 
@@ -130,9 +133,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         "auto" for CUDA when available). The fitted modules are kept on the
         CPU, so a fitted retriever pickles and loads anywhere.
     {n_threads}
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and dropout. An int gives
-        bit-identical results on the same machine.
+    {random_state}
     {verbose}
 
     Attributes

@@ -37,6 +37,7 @@ from .._utils._docstrings import (
     N_THREADS_PARAMETER,
     VERBOSE_PARAMETER,
     fill_doc,
+    random_state_parameter,
 )
 from .._utils._labels import fitted_label_codes
 from .._utils._threads import with_threads
@@ -62,7 +63,10 @@ _OBJECTIVES = ("distill", "amortized")
 
 
 @fill_doc(index_parameters=INDEX_PARAMETERS, n_threads=N_THREADS_PARAMETER,
-          verbose=VERBOSE_PARAMETER)
+          verbose=VERBOSE_PARAMETER,
+          random_state=random_state_parameter(
+              "Seeds the student's training and the random conditions; also "
+              "seeds the teacher when the teacher's own ``random_state`` is None."))
 class DistilledRetriever(BaseRetriever):
     """Conditional retrieval by a student network distilled from Backward Search.
 
@@ -143,9 +147,7 @@ class DistilledRetriever(BaseRetriever):
     {n_threads}
         The teacher trains with its own ``n_threads``; the search for the
         student's targets and the student's training use this one.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the student's training and the random conditions; also seeds the
-        teacher when the teacher's own ``random_state`` is None.
+    {random_state}
     {verbose}
         Here ``fit`` trains the student (with a line when the search for
         its targets starts); the teacher shows its own progress by its own

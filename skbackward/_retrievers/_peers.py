@@ -15,6 +15,7 @@ from .._utils._docstrings import (
     TRAINING_PARAMETERS,
     VERBOSE_PARAMETER,
     fill_doc,
+    random_state_parameter,
 )
 from .._utils._validation import PRESERVE_CONSTRAINT
 from ._base import TrainedRetriever
@@ -25,10 +26,8 @@ _TRAINING_PARAMETERS = (
 device : str, default="cpu"
     Torch device for training ("cpu", "cuda", "auto"); fitted modules are
     kept on the CPU.
-""" + N_THREADS_PARAMETER + """\
-random_state : int, RandomState instance or None, default=None
-    Seeds initialisation, shuffling and dropout.
-""" + VERBOSE_PARAMETER
+""" + N_THREADS_PARAMETER + random_state_parameter(
+    "Seeds initialisation, shuffling and dropout.") + VERBOSE_PARAMETER
 
 _FITTED_ATTRIBUTES = """
     Attributes
