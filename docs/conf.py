@@ -136,4 +136,4 @@ html_theme_options = {
 html_show_sourcelink = False
 # one-page sections: no empty "Section Navigation" column
 html_sidebars = {page: [] for page in ("install", "scaling", "benchmarks",
-                                       "benchmarks_scale")}
+                                       "benchmarks_scale", "architecture")}
