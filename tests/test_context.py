@@ -1,5 +1,5 @@
 """feature_weight="auto": the pair-free choice of how much the ranking looks at
-the input features (skbackward/_context.py)."""
+the input features (skbackward/_retrievers/_context.py)."""
 
 import copy
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skbackward import BackwardSearchRetriever, DistilledRetriever, _context
+from skbackward import BackwardSearchRetriever, DistilledRetriever
+from skbackward._retrievers import _context
 from skbackward._retrievers._context import (
     CANDIDATES,
     _largest_free_weight,
@@ -126,6 +127,21 @@ def test_fixed_weight_is_kept_as_the_fitted_one():
 def test_student_of_an_auto_teacher_ranks_with_its_choice(auto_fitted):
     ret, X, y = auto_fitted
     student = DistilledRetriever(ret, prefit=True, epochs=2, random_state=0).fit(X, y)
+    assert student._feature_weight() == ret.feature_weight_
+
+
+def test_auto_is_the_default():
+    assert BackwardSearchRetriever().feature_weight == "auto"
+
+
+def test_student_of_an_unfitted_auto_teacher_ranks_with_its_choice(auto_fitted):
+    # the student fits the teacher itself: the teacher chooses as it would alone
+    ret, X, y = auto_fitted
+    student = DistilledRetriever(BackwardSearchRetriever(feature_weight="auto", **FAST),
+                                 epochs=2, random_state=0).fit(X, y)
+    assert student.teacher_.feature_weight_ == ret.feature_weight_
+    assert (student.teacher_.feature_weight_report_["counterparts"]
+            == ret.feature_weight_report_["counterparts"])
     assert student._feature_weight() == ret.feature_weight_
 
 

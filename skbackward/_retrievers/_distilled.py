@@ -326,9 +326,11 @@ class DistilledRetriever(BaseRetriever):
                 )
             teacher.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         check_all_params(teacher)
-        # without its index: this retriever builds the one both use (and a
-        # BackwardSearchRetriever learns nothing beyond its network)
-        train_retriever(teacher, X, y)
+        # without its index: this retriever builds the one both use; beyond
+        # its network, a teacher learns its ranking's choices (the default
+        # feature_weight="auto" is chosen here, from the same training data)
+        X, _, codes, _ = train_retriever(teacher, X, y)
+        teacher._fit_ranking(X, codes)
         return teacher
 
     # rows of X compared with a prefit teacher's indexed items
