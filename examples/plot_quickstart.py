@@ -264,9 +264,10 @@ print("(feature_weight='auto' counterpart rates: "
 # Each query digit, the condition, and its top 5 conditional neighbours in
 # the database, twice: Backward Search's default ranking above (here
 # ``feature_weight="auto"`` chose 0: the ranking by the searched embedding
-# within the predicted class), the label filter below. Each result carries its cosine similarity to the query in
-# the embedding space (1: the same point); a green title marks a result
-# that carries the wanted label, a red one a miss.
+# within the predicted class), the label filter below. Each result carries
+# its cosine similarity to the query in the embedding space (1: the same
+# point); a green title marks a result that carries the wanted label, a red
+# one a miss.
 N_QUERIES_SHOWN, N_SHOW = 4, 5
 ind_default = results[True, DEFAULT_ALPHA]
 ind_filter = results["label filter"]
