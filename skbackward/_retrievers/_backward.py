@@ -71,8 +71,9 @@ class BackwardSearchRetriever(TrainedRetriever):
         :class:`LabelFilterRetriever` does), ordered by similarity to the
         searched ``z*`` rather than to the query; the other items follow when
         fewer than ``n_neighbors`` are predicted to match. The search itself
-        (and :meth:`transform`) is unchanged. ``False`` is the published
-        algorithm: rank every item by similarity to ``z*``. On the PACS
+        (and :meth:`transform`) is unchanged. ``False``, with
+        ``feature_weight=0``, is the published algorithm: rank every item by
+        similarity to ``z*``. On the PACS
         benchmark (:ref:`benchmarks`) True beat the label filter on both
         precision@10 and keeping the query's other attribute, and beat the
         published ranking on precision@10 by far, keeping a little less of the
