@@ -127,12 +127,12 @@ class BackwardSearchRetriever(TrainedRetriever):
         Why it is the default: it keeps the query's context where the data
         allows, without pairs. On the benchmarks (:ref:`benchmarks`) it chose
         0 on the digits in three styles (hit@10 the best of every weight),
-        0.25 on PACS (near@10 0.175 / 0.198 against 0.085 / 0.101 with 0)
-        and 0.5 on the digit tones, with precision@10 above the label
-        filter's everywhere. What it costs: precision@10 0.979 -> 0.974 and
-        0.951 -> 0.945 on PACS, 0.011 of precision and 0.010 / 0.029 of
-        kept@10 on the digit tones, and, with two or more attributes, the
-        internal fit: ``fit`` took about {auto_fit_cost} the time of
+        0.25 on PACS (near@10 0.178 / 0.201 against 0.089 / 0.101 with 0,
+        conditioning on the domain / the object) and 0.5 on the digit tones,
+        with precision@10 above the label filter's everywhere. What it
+        costs: precision@10 0.984 -> 0.977 and 0.947 -> 0.941 on PACS, 0.011
+        of precision and 0.010 / 0.029 of kept@10 on the digit tones, and, with two or more attributes, the
+        internal fit: ``fit`` took about 1.7 times as long as with
         ``feature_weight=0`` on PACS. ``feature_weight=0`` gives the
         published ranking by ``z*`` (within the predicted class with
         ``predicted_first``; add ``predicted_first=False`` for the paper's
