@@ -131,8 +131,9 @@ class BackwardSearchRetriever(TrainedRetriever):
         conditioning on the domain / the object) and 0.5 on the digit tones,
         with precision@10 above the label filter's everywhere. What it
         costs: precision@10 0.984 -> 0.977 and 0.947 -> 0.941 on PACS, 0.011
-        of precision and 0.010 / 0.029 of kept@10 on the digit tones, and, with two or more attributes, the
-        internal fit: ``fit`` took about 1.7 times as long as with
+        of precision and 0.010 / 0.029 of kept@10 on the digit tones, and,
+        with two or more attributes, the internal fit: ``fit`` took about
+        1.7 times as long as with
         ``feature_weight=0`` on PACS. ``feature_weight=0`` gives the
         published ranking by ``z*`` (within the predicted class with
         ``predicted_first``; add ``predicted_first=False`` for the paper's
