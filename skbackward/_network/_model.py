@@ -221,7 +221,8 @@ def network_code():
     loop). Part of the key of a retriever's ``memory`` cache, so that an
     upgrade, or an edited checkout, never reads a network trained by
     other code."""
-    version = sys.modules[__package__].__version__  # (no import cycle)
+    # the package's, not this subpackage's (and no import cycle)
+    version = sys.modules[__package__.partition(".")[0]].__version__
     source = inspect.getsource(sys.modules[__name__]).encode()
     return (f"skbackward {version}", f"torch {torch.__version__}",
             hashlib.sha256(source).hexdigest()[:16])
