@@ -3,7 +3,10 @@
 The paper's protocol (``_protocol.py``): one network fitted on the training
 split, the test split indexed as the database, 1000 class-balanced
 (query, condition) pairs per setting, every method answering the same pairs.
-Settings: each attribute alone (is the other kept?) and all jointly.
+Settings: each attribute alone (is the other kept?) and all jointly. The
+search variants rank by z* alone (``feature_weight=0``) unless named; the
+default (``feature_weight="auto"``) is fitted on its own, with the same seed
+(the same network), and answers at its own alpha.
 
 Prints markdown tables (quality of every method, which methods dominate the
 label filter, speed) and saves them with the frontier plots under ``--out``

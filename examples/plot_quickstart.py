@@ -205,17 +205,16 @@ print("precision@10 is what the paper calls 'mAP@10'; AP@10 is the standard\n"
 # mirrored image is among the 10 results.
 #
 # The default, ``feature_weight="auto"``, chooses at fit, without pairs,
-# how much the ranking also looks at the input features (the pixels) to keep the query:
-# on an internal split of the training data it keeps the largest weight that
-# costs neither precision nor the unasked attribute (the digit), or, where
-# most items' other forms are their nearest pixels (the counterpart rate),
-# up to that rate. A mirror moves a digit far in pixels: it keeps 0, the
-# ranking by the searched embedding alone, which finds the query's own image
-# most often. On data
-# whose conditions change an item only a little it looks at the input
-# features (the benchmarks page). With a single attribute, as in the table
-# above, it keeps 0 unless the counterpart rate is high (a 3 redrawn as an
-# 8 is another image).
+# how much the ranking also looks at the input features (the pixels) to keep
+# the query: on an internal split of the training data it keeps the largest
+# weight that costs neither precision nor the unasked attribute (the digit),
+# or, where most items' other forms are their nearest pixels (the
+# counterpart rate), up to that rate. A mirror moves a digit far in pixels:
+# it keeps 0, the ranking by the searched embedding alone, which finds the
+# query's own image most often. On data whose conditions change an item
+# only a little it looks at the input features (the benchmarks page). With
+# a single attribute, as in the table above, it keeps 0 unless the
+# counterpart rate is high (a 3 redrawn as an 8 is another image).
 styles = load_digit_styles(as_frame=True)
 half = np.flatnonzero(styles.groups < 900)  # half the images, to stay quick
 train, test = next(GroupShuffleSplit(n_splits=1, test_size=0.3, random_state=0)
