@@ -16,7 +16,7 @@ from .._utils._docstrings import (
 from .._utils._validation import PRESERVE_CONSTRAINT, Range, count, finite
 from ._base import TrainedRetriever
 from ._conditioning import blend_directions
-from ._context import choose_feature_weight
+from ._context import fit_feature_weight
 
 
 @fill_doc(training_parameters=TRAINING_PARAMETERS, index_parameters=INDEX_PARAMETERS,
@@ -288,12 +288,7 @@ class BackwardSearchRetriever(TrainedRetriever):
         return self.predicted_first
 
     def _fit_ranking(self, X, codes):
-        if self.feature_weight == "auto":
-            self.feature_weight_, self.feature_weight_report_ = (
-                choose_feature_weight(self, X, codes))
-        else:
-            self.feature_weight_, self.feature_weight_report_ = (
-                float(self.feature_weight), {})
+        fit_feature_weight(self, X, codes)
 
     def _feature_weight(self):
         # "auto" is resolved at fit; a number set after fit applies as given

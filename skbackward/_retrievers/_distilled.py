@@ -53,6 +53,7 @@ from .._utils._warnings import warn_caller
 from ._backward import BackwardSearchRetriever
 from ._base import BaseRetriever
 from ._conditioning import blend_directions, kept_classes, preserved_attributes
+from ._context import fit_feature_weight
 from ._training import train_retriever, validate_fit_data
 
 if TYPE_CHECKING:
@@ -330,7 +331,7 @@ class DistilledRetriever(BaseRetriever):
         # its network, a teacher learns its ranking's choices (the default
         # feature_weight="auto" is chosen here, from the same training data)
         X, _, codes, _ = train_retriever(teacher, X, y)
-        teacher._fit_ranking(X, codes)
+        fit_feature_weight(teacher, X, codes)
         return teacher
 
     # rows of X compared with a prefit teacher's indexed items
