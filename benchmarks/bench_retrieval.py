@@ -3,7 +3,10 @@
 The paper's protocol (``_protocol.py``): one network fitted on the training
 split, the test split indexed as the database, 1000 class-balanced
 (query, condition) pairs per setting, every method answering the same pairs.
-Settings: each attribute alone (is the other kept?) and all jointly.
+Settings: each attribute alone (is the other kept?) and all jointly. The
+search variants rank by z* alone (``feature_weight=0``) unless named; the
+default (``feature_weight="auto"``) is fitted on its own, with the same seed
+(the same network), and answers at its own alpha.
 
 Prints markdown tables (quality of every method, which methods dominate the
 label filter, speed) and saves them with the frontier plots under ``--out``
@@ -24,6 +27,7 @@ from _measure import doc_parser, log
 from _methods import (
     CONTEXT,
     RULES,
+    fit_default,
     fit_peers,
     fit_students,
     fit_teacher,
@@ -64,13 +68,17 @@ def parse_args():
     return parser.parse_args()
 
 
-def quality(data, teacher, peers, students, alphas, n_queries, out, tag):
-    """Every method on every setting: the tables and the frontier plot."""
+def quality(data, teacher, default, peers, students, alphas, n_queries, out, tag):
+    """Every method on every setting: the tables and the frontier plot.
+    ``default``: the default BackwardSearchRetriever (its own fit, the same
+    network as the teacher's), answered at its default alpha."""
     settings = settings_for(data.X_test, data.y_test, n_queries,
                             groups=data.groups_test)
     for s in settings:
         log(f"setting {s.name}: {len(s.qi)} pairs")
     methods = {"plain kNN": peers["plain kNN"]}
+    methods[f"default (feature_weight auto, chose {default.feature_weight_:g}; "
+            f"α={default.alpha:g})"] = default
     methods.update(search_variants(teacher, alphas, {**RULES, **CONTEXT}))
     methods.update({m: p for m, p in peers.items() if m != "plain kNN"})
     methods["label filter + preserve"] = variant(peers["label filter"],
@@ -190,9 +198,13 @@ def main():
 
     report = []
     if args.part in ("quality", "all"):
+        default, fit_times["default (feature_weight auto)"] = fit_default(data)
+        log(f"default fitted in {fit_times['default (feature_weight auto)']:.1f}s, "
+            f"feature_weight auto chose {default.feature_weight_:g}")
         peers, seconds = fit_peers(teacher, data)
         fit_times.update(seconds)
-        report += quality(data, teacher, peers, students, alphas, n_queries, out, tag)
+        report += quality(data, teacher, default, peers, students, alphas, n_queries,
+                          out, tag)
     if args.part in ("speed", "all"):
         report += speed(data, teacher, students, args.quick)
     report.append("Fit times (s, this run): " + ", ".join(

@@ -171,7 +171,7 @@ rows["distilled student + filter (alpha=0.3)"] = score(student)
 warnings.simplefilter("ignore", ConditionNotReachedWarning)
 alphas = [0.03, 0.1, 0.3, 1.0, 3.0]
 settings = {
-    "Backward Search (published)": dict(predicted_first=False),
+    "Backward Search (published)": dict(predicted_first=False, feature_weight=0),
     "Backward Search + filter (default)": dict(predicted_first=True),
     'Backward Search + filter, preserve="predicted"': dict(
         predicted_first=True, preserve="predicted"),

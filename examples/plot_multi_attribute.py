@@ -153,10 +153,10 @@ print(f"second half (digit only): wanted digit {digit_only['wanted digit']:.3f},
 # With several conditioned attributes the search minimises the *mean* of
 # their cross-entropies, plus ``alpha`` times the pull towards the query.
 # ``condition_weight`` turns the mean into a weighted mean; only the ratios
-# between attributes matter. The published ranking (``predicted_first=False``)
-# shows its effect best: the default ranking already keeps only the items
-# predicted to carry every condition.
-ret.set_params(predicted_first=False)
+# between attributes matter. The published ranking (``predicted_first=False``,
+# by z* alone: ``feature_weight=0``) shows its effect best: the default
+# ranking already keeps only the items predicted to carry every condition.
+ret.set_params(predicted_first=False, feature_weight=0)
 weights = [{"digit": 1.0, "style": 4.0}, {"digit": 1.0, "style": 1.0},
            {"digit": 4.0, "style": 1.0}]
 for w in weights:

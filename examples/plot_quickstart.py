@@ -23,7 +23,8 @@ embedding space. ``alpha`` trades one against the other: a small ``alpha``
 reaches the condition class but forgets the query, a large one stays near
 the query. Then, on the digits in three styles, where every image has its
 restyled copies, we count how often the query's own image comes back
-(hit@10) for the default, the label filter and ``feature_weight="auto"``.
+(hit@10) for the default (``feature_weight="auto"``), the ranking by the
+searched embedding alone (``feature_weight=0``) and the label filter.
 Finally we draw a few queries with their conditional neighbours, Backward
 Search's beside the label filter's.
 
@@ -78,9 +79,13 @@ print(f"train: {X_train.shape[0]} digits, database (test split): {X_test.shape[0
 # ``fit`` trains an embedding head and a digit classifier on top of it, and
 # indexes the training items; ``index`` replaces the database by the test
 # split (labels are optional there; we keep them to score the results).
+# The default ``feature_weight="auto"`` also chooses, at fit, how much the
+# ranking looks at the pixels (below); with one attribute it keeps 0 unless
+# most digits' nearest pixels are another digit's form.
 ret = BackwardSearchRetriever(random_state=0)
 ret.fit(X_train, y_train)
 ret.index(X_test, y_test)
+print(f"feature_weight='auto' chose {ret.feature_weight_:g}")
 Z_db = ret.transform(X_test)  # database embeddings, the retrieval space
 
 # %%
@@ -143,7 +148,8 @@ for predicted_first in (False, True):
         ret.set_params(alpha=alpha, predicted_first=predicted_first)
         ind = search(condition=cq)
         results[predicted_first, alpha] = ind
-        default = " (default)" if predicted_first and alpha == DEFAULT_ALPHA else ""
+        default = (f" (default, auto chose {ret.feature_weight_:g})"
+                   if predicted_first and alpha == DEFAULT_ALPHA else "")
         rows.append((f"Backward Search ({kind}), alpha={alpha}{default}",
                      evaluate(ind)))
 ret.set_params(alpha=DEFAULT_ALPHA, predicted_first=True)
@@ -176,10 +182,10 @@ references = [("ref: nearest K of class c", evaluate(oracle)),
               ("ref: random K of class c", evaluate(random_of_class))]
 
 print()
-print(f"| {'method':<47} | precision@10 | AP@10 | closeness |")
-print(f"|{'-' * 49}|--------------|-------|-----------|")
+print(f"| {'method':<64} | precision@10 | AP@10 | closeness |")
+print(f"|{'-' * 66}|--------------|-------|-----------|")
 for name, (p, ap, close) in rows + references:
-    print(f"| {name:<47} | {p:12.3f} | {ap:5.3f} | {close:9.3f} |")
+    print(f"| {name:<64} | {p:12.3f} | {ap:5.3f} | {close:9.3f} |")
 print()
 print("precision@10 is what the paper calls 'mAP@10'; AP@10 is the standard\n"
       "average precision (R = database items of the wanted digit);\n"
@@ -198,17 +204,17 @@ print("precision@10 is what the paper calls 'mAP@10'; AP@10 is the standard\n"
 # "this digit, but mirrored", hit@10 is the share of queries whose own
 # mirrored image is among the 10 results.
 #
-# ``feature_weight="auto"`` chooses at fit, without pairs, how much the
-# ranking also looks at the input features (the pixels) to keep the query:
-# on an internal split of the training data it keeps the largest weight that
-# costs neither precision nor the unasked attribute (the digit), or, where
-# most items' other forms are their nearest pixels (the counterpart rate),
-# up to that rate. A mirror moves a digit far in pixels: it keeps 0, the
-# default ranking, which finds the query's own image most often. On data
-# whose conditions change an item only a little it looks at the input
-# features (the benchmarks page). With a single attribute, as in the table
-# above, it keeps 0 unless the counterpart rate is high (a 3 redrawn as an
-# 8 is another image).
+# The default, ``feature_weight="auto"``, chooses at fit, without pairs,
+# how much the ranking also looks at the input features (the pixels) to keep
+# the query: on an internal split of the training data it keeps the largest
+# weight that costs neither precision nor the unasked attribute (the digit),
+# or, where most items' other forms are their nearest pixels (the
+# counterpart rate), up to that rate. A mirror moves a digit far in pixels:
+# it keeps 0, the ranking by the searched embedding alone, which finds the
+# query's own image most often. On data whose conditions change an item
+# only a little it looks at the input features (the benchmarks page). With
+# a single attribute, as in the table above, it keeps 0 unless the
+# counterpart rate is high (a 3 redrawn as an 8 is another image).
 styles = load_digit_styles(as_frame=True)
 half = np.flatnonzero(styles.groups < 900)  # half the images, to stay quick
 train, test = next(GroupShuffleSplit(n_splits=1, test_size=0.3, random_state=0)
@@ -218,13 +224,15 @@ Xs_train, Xs_test = styles.data[train], styles.data[test]
 ys_train = styles.target.iloc[train].reset_index(drop=True)
 ys_test = styles.target.iloc[test].reset_index(drop=True)
 g_test = styles.groups[test]
-style_auto = BackwardSearchRetriever(feature_weight="auto", random_state=0)
+style_auto = BackwardSearchRetriever(random_state=0)  # feature_weight="auto"
 style_auto.fit(Xs_train, ys_train).index(Xs_test, ys_test)
 # the same network, ranked three ways (query_weight=1 ranks the predicted
 # items by the query's own embedding: what LabelFilterRetriever does)
 style_rankings = {
-    "Backward Search (default)": copy.deepcopy(style_auto).set_params(feature_weight=0),
-    f'feature_weight="auto" (chose {style_auto.feature_weight_:g})': style_auto,
+    f"default (feature_weight='auto', chose {style_auto.feature_weight_:g})":
+        style_auto,
+    "feature_weight=0 (published ranking within the predicted class)":
+        copy.deepcopy(style_auto).set_params(feature_weight=0),
     "label filter": copy.deepcopy(style_auto).set_params(
         feature_weight=0, query_weight=1.0),
 }
@@ -234,15 +242,15 @@ wanted = np.column_stack([g_test[sq], scond["style"]])
 Zs_db = unit(style_auto.transform(Xs_test))
 print(f"\ndigit styles: {len(sq)} queries 'this digit, but in style s'; "
       "hit@10 = its own image in style s is among the results")
-print(f"| {'method':<35} | precision@10 | closeness | hit@10 |")
-print(f"|{'-' * 37}|--------------|-----------|--------|")
+print(f"| {'method':<64} | precision@10 | closeness | hit@10 |")
+print(f"|{'-' * 66}|--------------|-----------|--------|")
 for name, model in style_rankings.items():
     ind = model.kneighbors(Xs_test[sq], K, return_distance=False,
                            condition=scond, exclude=sq)
     got = ys_test["style"].to_numpy()[ind]
     identity = np.stack([g_test[ind], got], axis=2)
     close = np.einsum("qd,qkd->qk", Zs_db[sq], Zs_db[ind]).mean()
-    print(f"| {name:<35} | {precision_at_k(scond['style'], got, K):12.3f} | "
+    print(f"| {name:<64} | {precision_at_k(scond['style'], got, K):12.3f} | "
           f"{close:9.3f} | {hit_at_k(wanted, identity, K):6.3f} |")
 print("(feature_weight='auto' counterpart rates: "
       + ", ".join(f"{style_auto.attributes_[a]} {r:.3f}" for a, r in
@@ -253,10 +261,12 @@ print("(feature_weight='auto' counterpart rates: "
 # What the neighbours look like
 # -----------------------------
 # Each query digit, the condition, and its top 5 conditional neighbours in
-# the database, twice: Backward Search's default ranking above, the label
-# filter below. Each result carries its cosine similarity to the query in
-# the embedding space (1: the same point); a green title marks a result
-# that carries the wanted label, a red one a miss.
+# the database, twice: Backward Search's default ranking above (here
+# ``feature_weight="auto"`` chose 0: the ranking by the searched embedding
+# within the predicted class), the label filter below. Each result carries
+# its cosine similarity to the query in the embedding space (1: the same
+# point); a green title marks a result that carries the wanted label, a red
+# one a miss.
 N_QUERIES_SHOWN, N_SHOW = 4, 5
 ind_default = results[True, DEFAULT_ALPHA]
 ind_filter = results["label filter"]
@@ -267,7 +277,8 @@ fig, axes = plt.subplots(n_rows, N_SHOW + 2,
                          figsize=(1.3 * (N_SHOW + 1.7), 1.5 * n_rows),
                          gridspec_kw={"width_ratios": [1, 0.7] + [1] * N_SHOW})
 for r, q in enumerate(np.repeat(shown, 2)):
-    ind, label = ((ind_default, "Backward\nSearch") if r % 2 == 0
+    ind, label = ((ind_default, f"default\n(auto: {ret.feature_weight_:g})")
+                  if r % 2 == 0
                   else (ind_filter, "label\nfilter"))
     if r % 2 == 0:
         axes[r, 0].imshow(X_test[qi[q]].reshape(8, 8), cmap="gray_r")
@@ -287,7 +298,8 @@ for ax in axes.ravel():
     ax.set_xticks([])
     ax.set_yticks([])
 fig.suptitle("Top 5 for \u201clike this query, but the wanted digit\u201d:\n"
-             "Backward Search (default) and the label filter, with each "
+             "Backward Search's default (feature_weight='auto') and the label "
+             "filter, with each "
              "result's similarity to the query", fontsize=10)
 fig.tight_layout()
 fig.savefig(args.out, dpi=100)

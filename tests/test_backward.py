@@ -22,9 +22,10 @@ from skbackward.metrics import make_average_precision_scorer, retrieval_scores
 
 from .conftest import assert_same_neighbours, two_attribute_data
 
-# the published algorithm: every item ranked by similarity to z*
+# the published algorithm: every item ranked by similarity to z* (the input
+# features left out of the ranking: feature_weight 0, not the default "auto")
 FAST = dict(epochs=8, embedding_dim=32, max_steps=40, predicted_first=False,
-            random_state=0)
+            feature_weight=0.0, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -468,7 +469,8 @@ def test_feature_weight_ranks_by_the_blend(feature_ranked, weight, predicted_fir
 
 def test_feature_weight_needs_the_features_at_index_time(feature_ranked):
     ret, X, y = feature_ranked
-    plain = BackwardSearchRetriever(epochs=1, embedding_dim=8, random_state=0)
+    plain = BackwardSearchRetriever(epochs=1, embedding_dim=8, feature_weight=0,
+                                    random_state=0)
     plain.fit(X, y).set_params(feature_weight=0.5)
     with pytest.raises(ValueError, match="set feature_weight before fit or index"):
         plain.kneighbors(X[:3], condition=1)

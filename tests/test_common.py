@@ -16,9 +16,11 @@ from skbackward import (
 
 # Default parameters: the checks fit on tiny data, so the defaults are fast.
 ESTIMATORS = [
+    # the default, feature_weight="auto": the pair-free choice at fit (a
+    # second fit on part of the data), and its checks on tiny data
     BackwardSearchRetriever(),
-    # the pair-free choice at fit: a second fit and its checks on tiny data
-    BackwardSearchRetriever(feature_weight="auto"),
+    # the ranking by z* alone (the 0.1.0 default): the items' features unkept
+    BackwardSearchRetriever(feature_weight=0),
     DistilledRetriever(),
     NearestNeighborRetriever(),
     LabelFilterRetriever(),

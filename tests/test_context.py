@@ -130,6 +130,21 @@ def test_student_of_an_auto_teacher_ranks_with_its_choice(auto_fitted):
     assert student._feature_weight() == ret.feature_weight_
 
 
+def test_auto_is_the_default():
+    assert BackwardSearchRetriever().feature_weight == "auto"
+
+
+def test_student_of_an_unfitted_auto_teacher_ranks_with_its_choice(auto_fitted):
+    # the student fits the teacher itself: the teacher chooses as it would alone
+    ret, X, y = auto_fitted
+    student = DistilledRetriever(BackwardSearchRetriever(feature_weight="auto", **FAST),
+                                 epochs=2, random_state=0).fit(X, y)
+    assert student.teacher_.feature_weight_ == ret.feature_weight_
+    assert (student.teacher_.feature_weight_report_["counterparts"]
+            == ret.feature_weight_report_["counterparts"])
+    assert student._feature_weight() == ret.feature_weight_
+
+
 def test_other_strings_are_rejected():
     X, shape, _ = two_attribute_data(n=60)
     with pytest.raises(InvalidParameterError, match="feature_weight"):

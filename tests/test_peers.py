@@ -186,12 +186,15 @@ def test_retrieval_scores_can_leave_the_query_item_out(fitted, digits):
 @pytest.fixture(scope="module")
 def two_attributes():
     """Noisy two-attribute features (the heads err), fitted search and label
-    filter with the same network."""
+    filter with the same network; the search ranks by z* alone
+    (feature_weight 0, not the default "auto"), which these tests compare
+    with the label filter's ranking by the query's embedding."""
     X, shape, colour = two_attribute_data(n=600, seed=1)
     X = X + np.random.RandomState(1).normal(scale=1.0, size=X.shape)
     y = np.array([shape, colour], dtype=object).T
-    fits = {cls: cls(**TRAIN).fit(X, y)
-            for cls in (BackwardSearchRetriever, LabelFilterRetriever)}
+    fits = {BackwardSearchRetriever: BackwardSearchRetriever(
+                **TRAIN, feature_weight=0.0).fit(X, y),
+            LabelFilterRetriever: LabelFilterRetriever(**TRAIN).fit(X, y)}
     return X, y, fits
 
 

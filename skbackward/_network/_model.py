@@ -221,7 +221,7 @@ def network_code():
     loop). Part of the key of a retriever's ``memory`` cache, so that an
     upgrade, or an edited checkout, never reads a network trained by
     other code."""
-    # the top-level package, already imported (no import cycle)
+    # the top-level package's, already imported (no import cycle)
     version = sys.modules[__package__.partition(".")[0]].__version__
     source = inspect.getsource(sys.modules[__name__]).encode()
     return (f"skbackward {version}", f"torch {torch.__version__}",

@@ -53,6 +53,19 @@ N_SAMPLE = 1000  # training items whose counterparts are looked for
 BLOCK = 2048  # training items compared with them at a time
 
 
+def fit_feature_weight(retriever, X, codes):
+    """Set ``feature_weight_`` and ``feature_weight_report_`` of a
+    ``retriever`` whose network is trained, from its training features ``X``
+    and label ``codes``: the choice of :func:`choose_feature_weight` for
+    "auto", else the parameter as given (and an empty report)."""
+    if retriever.feature_weight == "auto":
+        retriever.feature_weight_, retriever.feature_weight_report_ = (
+            choose_feature_weight(retriever, X, codes))
+    else:
+        retriever.feature_weight_ = float(retriever.feature_weight)
+        retriever.feature_weight_report_ = {}
+
+
 def choose_feature_weight(retriever, X, codes):
     """``(weight, report)``: the ``feature_weight`` the rule of this module
     picks for a fitted ``retriever`` from its training features ``X`` and

@@ -54,6 +54,7 @@ from .._utils._warnings import warn_caller
 from ._backward import BackwardSearchRetriever
 from ._base import BaseRetriever
 from ._conditioning import blend_directions, kept_classes, preserved_attributes
+from ._context import fit_feature_weight
 from ._training import train_retriever, validate_fit_data
 
 if TYPE_CHECKING:
@@ -328,9 +329,11 @@ class DistilledRetriever(BaseRetriever):
                 )
             teacher.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         check_all_params(teacher)
-        # without its index: this retriever builds the one both use (and a
-        # BackwardSearchRetriever learns nothing beyond its network)
-        train_retriever(teacher, X, y)
+        # without its index: this retriever builds the one both use; beyond
+        # its network, a teacher learns its ranking's choices (the default
+        # feature_weight="auto" is chosen here, from the same training data)
+        X, _, codes, _ = train_retriever(teacher, X, y)
+        fit_feature_weight(teacher, X, codes)
         return teacher
 
     # rows of X compared with a prefit teacher's indexed items
