@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from sklearn.base import _fit_context, clone
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from .._network._model import (
     as_tensor,
@@ -44,18 +42,16 @@ from .._utils._threads import with_threads
 from .._utils._typing import ArrayLike
 from .._utils._validation import (
     TRAINING_CONSTRAINTS,
-    check_all_params,
     check_groups,
     check_params,
     count,
     finite,
 )
-from .._utils._warnings import warn_caller
 from ._backward import BackwardSearchRetriever
 from ._base import BaseRetriever
 from ._conditioning import blend_directions, kept_classes, preserved_attributes
-from ._context import fit_feature_weight
-from ._training import train_retriever, validate_fit_data
+from ._teacher import check_teacher_labels, fit_teacher
+from ._training import validate_fit_data
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -283,7 +279,9 @@ class DistilledRetriever(BaseRetriever):
         groups = check_groups(groups, X_checked.shape[0])
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         # the raw X and y: a DataFrame's names reach the teacher
-        teacher = self._fit_teacher(X, y, check_random_state(seed))
+        teacher = fit_teacher(self.teacher, X, y, check_random_state(seed),
+                              prefit=self.prefit,
+                              random_state=self.random_state)
         if teacher.n_features_in_ != X_checked.shape[1]:
             raise ValueError(
                 f"X has {X_checked.shape[1]} features, but the prefit teacher was "
@@ -295,7 +293,7 @@ class DistilledRetriever(BaseRetriever):
             n_samples=X_checked.shape[0], who="prefit teacher",
         )
         if self.prefit:
-            self._check_teacher_labels(teacher, X_checked, codes)
+            check_teacher_labels(self.teacher, teacher, X_checked, codes)
         self.teacher_ = teacher
         # the student speaks the teacher's labels
         self.attributes_ = list(teacher.attributes_)
@@ -306,70 +304,6 @@ class DistilledRetriever(BaseRetriever):
         self.n_iter_ = self.epochs
         self._set_index(X_checked, Y, groups=groups)
         return self
-
-    def _fit_teacher(self, X, y, rng):
-        teacher = BackwardSearchRetriever() if self.teacher is None else self.teacher
-        if self.prefit:
-            check_is_fitted(teacher)
-            # the student reads its search parameters: they must be valid
-            check_all_params(teacher)
-            # without its index: this retriever builds the one both use
-            index = teacher.__dict__.get("vector_index_")
-            return copy.deepcopy(teacher, memo={id(index): None})
-        teacher = clone(teacher)
-        if teacher.random_state is None:
-            if self.random_state is None and teacher.memory is not None:
-                # the seed drawn below is new at every fit: nothing to reuse
-                teacher.set_params(memory=None)
-                warn_caller(
-                    "teacher__memory caches nothing with random_state=None "
-                    "here and on the teacher: every fit draws a new seed. "
-                    "Pass an int random_state to reuse the teacher's network.",
-                    UserWarning,
-                )
-            teacher.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
-        check_all_params(teacher)
-        # without its index: this retriever builds the one both use; beyond
-        # its network, a teacher learns its ranking's choices (the default
-        # feature_weight="auto" is chosen here, from the same training data)
-        X, _, codes, _ = train_retriever(teacher, X, y)
-        fit_feature_weight(teacher, X, codes)
-        return teacher
-
-    # rows of X compared with a prefit teacher's indexed items
-    _SAME_ITEMS_SAMPLE = 16
-
-    def _check_teacher_labels(self, teacher, X, codes):
-        """Refuse labels that contradict those of a prefit teacher's own items.
-
-        The student learns from the teacher's network, not from ``y``: ``y``
-        only labels the index the scores read. When ``X`` holds the items
-        the prefit teacher indexed (as many, with the same embeddings at
-        evenly spaced rows), its labels are known, and a ``y`` that differs
-        (e.g. shifted by one class) would make every score silently wrong.
-        """
-        index = self.teacher.__dict__.get("vector_index_")
-        n = X.shape[0]
-        if index is None or index.n_items_ != n or index.labels_ is None:
-            return
-        rows = np.unique(np.linspace(0, n - 1, min(n, self._SAME_ITEMS_SAMPLE))
-                         .round().astype(np.int64))
-        stored = np.concatenate([index.embeddings(r, r + 1) for r in rows])
-        Z = embed(teacher.model_, X[rows], teacher.device)
-        if not np.allclose(Z, stored, rtol=1e-4, atol=1e-5):
-            return  # other items: y is the only truth about them
-        held = teacher.encode_labels(index.labels_)
-        differ = np.flatnonzero((held != codes).any(axis=1))
-        if differ.size:
-            r = int(differ[0])
-            raise ValueError(
-                f"y differs from the labels the prefit teacher holds for these "
-                f"items (its indexed items, the same X) at {differ.size} of {n} "
-                f"rows: row {r} has y {_row(codes, r, teacher)} but the teacher "
-                f"{_row(held, r, teacher)}. "
-                "Pass the labels the teacher was fitted with, or fit a new "
-                "teacher (prefit=False)."
-            )
 
     def _train_student(self, X, seed):
         teacher = self.teacher_
@@ -518,13 +452,6 @@ class DistilledRetriever(BaseRetriever):
             out = padded_forward(student, as_tensor(Z, dev),
                                  as_tensor(targets, dev, torch.int64))
         return out.cpu().numpy(), np.zeros(Z.shape[0], dtype=np.int64)
-
-
-def _row(codes, r, retriever):
-    """The labels of row ``r`` of ``codes``, as the user wrote them."""
-    labels = [cls[c].item() if hasattr(cls[c], "item") else cls[c]
-              for cls, c in zip(retriever.attribute_classes_, codes[r])]
-    return labels[0] if len(labels) == 1 else labels
 
 
 def _preserved(teacher):
