@@ -143,15 +143,14 @@ DEFAULT_ALPHA = ret.alpha
 rows = [("plain kNN (no condition)", evaluate(search()))]
 results = {}
 for predicted_first in (False, True):
-    kind = "+ filter" if predicted_first else "published"
+    kind = "+ filter" if predicted_first else "published ranking"
     for alpha in (0.1, DEFAULT_ALPHA, 2.0):
         ret.set_params(alpha=alpha, predicted_first=predicted_first)
         ind = search(condition=cq)
         results[predicted_first, alpha] = ind
-        default = (f" (default, auto chose {ret.feature_weight_:g})"
+        default = (f" (default; auto: {ret.feature_weight_:g})"
                    if predicted_first and alpha == DEFAULT_ALPHA else "")
-        rows.append((f"Backward Search ({kind}), alpha={alpha}{default}",
-                     evaluate(ind)))
+        rows.append((f"{kind}, alpha={alpha}{default}", evaluate(ind)))
 ret.set_params(alpha=DEFAULT_ALPHA, predicted_first=True)
 
 # %%
@@ -182,12 +181,17 @@ references = [("ref: nearest K of class c", evaluate(oracle)),
               ("ref: random K of class c", evaluate(random_of_class))]
 
 print()
-print(f"| {'method':<64} | precision@10 | AP@10 | closeness |")
-print(f"|{'-' * 66}|--------------|-------|-----------|")
+# the method column as wide as its longest name: the table fits a page
+width = max(len(name) for name, _ in rows + references)
+print(f"| {'method':<{width}} | precision@10 | AP@10 | closeness |")
+print(f"|{'-' * (width + 2)}|--------------|-------|-----------|")
 for name, (p, ap, close) in rows + references:
-    print(f"| {name:<64} | {p:12.3f} | {ap:5.3f} | {close:9.3f} |")
+    print(f"| {name:<{width}} | {p:12.3f} | {ap:5.3f} | {close:9.3f} |")
 print()
-print("precision@10 is what the paper calls 'mAP@10'; AP@10 is the standard\n"
+print("published ranking: Backward Search as published (every item ranked by\n"
+      "its similarity to the searched z*); + filter: the items predicted to\n"
+      "carry the condition first, as the default does;\n"
+      "precision@10 is what the paper calls 'mAP@10'; AP@10 is the standard\n"
       "average precision (R = database items of the wanted digit);\n"
       "closeness: mean cosine similarity between the query's own embedding and\n"
       "its results'; the query item itself is never counted; the ref rows use\n"
@@ -229,9 +233,8 @@ style_auto.fit(Xs_train, ys_train).index(Xs_test, ys_test)
 # the same network, ranked three ways (query_weight=1 ranks the predicted
 # items by the query's own embedding: what LabelFilterRetriever does)
 style_rankings = {
-    f"default (feature_weight='auto', chose {style_auto.feature_weight_:g})":
-        style_auto,
-    "feature_weight=0 (published ranking within the predicted class)":
+    f"default (feature_weight='auto': {style_auto.feature_weight_:g})": style_auto,
+    "feature_weight=0 (ranked by z* alone)":
         copy.deepcopy(style_auto).set_params(feature_weight=0),
     "label filter": copy.deepcopy(style_auto).set_params(
         feature_weight=0, query_weight=1.0),
@@ -240,17 +243,18 @@ sq, scond = sample_queries(ys_test, ys_test, condition_on="style", n_queries=400
                            k=K, exclude_own_class=True, random_state=0)
 wanted = np.column_stack([g_test[sq], scond["style"]])
 Zs_db = unit(style_auto.transform(Xs_test))
-print(f"\ndigit styles: {len(sq)} queries 'this digit, but in style s'; "
-      "hit@10 = its own image in style s is among the results")
-print(f"| {'method':<64} | precision@10 | closeness | hit@10 |")
-print(f"|{'-' * 66}|--------------|-----------|--------|")
+print(f"\ndigit styles: {len(sq)} queries 'this digit, but in style s';\n"
+      "hit@10: its own image in style s is among the results")
+width = max(map(len, style_rankings))
+print(f"| {'method':<{width}} | precision@10 | closeness | hit@10 |")
+print(f"|{'-' * (width + 2)}|--------------|-----------|--------|")
 for name, model in style_rankings.items():
     ind = model.kneighbors(Xs_test[sq], K, return_distance=False,
                            condition=scond, exclude=sq)
     got = ys_test["style"].to_numpy()[ind]
     identity = np.stack([g_test[ind], got], axis=2)
     close = np.einsum("qd,qkd->qk", Zs_db[sq], Zs_db[ind]).mean()
-    print(f"| {name:<64} | {precision_at_k(scond['style'], got, K):12.3f} | "
+    print(f"| {name:<{width}} | {precision_at_k(scond['style'], got, K):12.3f} | "
           f"{close:9.3f} | {hit_at_k(wanted, identity, K):6.3f} |")
 print("(feature_weight='auto' counterpart rates: "
       + ", ".join(f"{style_auto.attributes_[a]} {r:.3f}" for a, r in
