@@ -19,7 +19,6 @@ import argparse
 import time
 
 import numpy as np
-import torch
 
 import _synthetic as synthetic
 import bench_scale as bs
@@ -39,11 +38,7 @@ def main():
     args = p.parse_args()
     import faiss
 
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    args.dim, args.k = 256, 10
-    params = synthetic.generator(args.dim)
-    ret = bs.fit(args, params)
+    params, ret = bs.one_thread_setup(args)
     Xq, cond = bs._queries(args, params)
     Zc, prefer = bs.searched(ret, Xq, cond)
     q = bs._unit(Zc)

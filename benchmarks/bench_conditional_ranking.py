@@ -30,7 +30,6 @@ import argparse
 
 import faiss
 import numpy as np
-import torch
 
 import _synthetic as synthetic
 import bench_scale as bs
@@ -110,11 +109,7 @@ def main():
                    help="print where the first per-class ranking spends its time "
                         "(cProfile)")
     args = p.parse_args()
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    args.dim, args.k = 256, 10
-    params = synthetic.generator(args.dim)
-    ret = bs.fit(args, params)
+    params, ret = bs.one_thread_setup(args)
     X_fit, y_fit = synthetic.rows(0, bs.N_FIT, args.dim, params, seed=0)
     dis, t = timed(lambda: DistilledRetriever(
         ret, prefit=True, epochs=args.student_epochs, random_state=0).fit(X_fit, y_fit))

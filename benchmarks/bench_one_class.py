@@ -23,7 +23,6 @@ from functools import partial
 
 import faiss
 import numpy as np
-import torch
 
 import _synthetic as synthetic
 import bench_scale as bs
@@ -46,11 +45,8 @@ def main():
     p.add_argument("--queries", type=int, default=1024)
     p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    args.dim, args.k = 256, 10
-    params = synthetic.generator(args.dim)
-    ret = bs.fit(args, params).set_params(vector_index=ExactIndex())
+    params, ret = bs.one_thread_setup(args)
+    ret.set_params(vector_index=ExactIndex())
     for s in range(0, args.n, synthetic.CHUNK):
         X = synthetic.rows(s, min(s + synthetic.CHUNK, args.n), args.dim, params, 0)[0]
         ret.index(X, append=s > 0)

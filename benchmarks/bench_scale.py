@@ -402,6 +402,19 @@ def print_table(rows, args):
         plot(rows, args.plot)
 
 
+def one_thread_setup(args):
+    """What the per-class benchmarks share: one torch and one faiss thread,
+    256-d synthetic data (``args.dim``, ``args.k`` set), and the retriever
+    fitted on its first rows. Returns the generator's parameters and it."""
+    import faiss
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    args.dim, args.k = 256, 10
+    params = synthetic.generator(args.dim)
+    return params, fit(args, params)
+
+
 def fit(args, params):
     X_fit, y_fit = synthetic.rows(0, N_FIT, args.dim, params, seed=0)
     # feature_weight=0: the ranking the documented figures measured (the exact
