@@ -27,6 +27,8 @@ One torch and one faiss thread. Run::
 """
 
 import argparse
+import os
+import pickle
 
 import faiss
 import numpy as np
@@ -57,26 +59,63 @@ def faiss_alone(index, q, classes, k):
     return out
 
 
-def rankings(index, exact, Zc, Zs, prefer, truth, k, repeat):
-    """q/s of each ranking, interleaved, best of ``repeat``, and recall@10."""
+def rankings(index, exact, Zc, Zs, prefer, truth, k, repeat, others=()):
+    """q/s of each ranking, interleaved, best of ``repeat``, and recall@10
+    (``exact`` None: no exact ranking; ``others``: more indexes ranked in
+    the same loop, keyed by name)."""
     n_q, unit, classes = len(Zc), bs._unit(Zc), prefer[0][:, 0]
     runs = {
-        "exact": lambda: exact.search(Zc, k, prefer=prefer)[1],
         "index": lambda: index.search(Zc, k, prefer=prefer)[1],
-        "alone": lambda: faiss_alone(index, unit, classes, k),
-        "exact_s": lambda: exact.search(Zs, k, prefer=prefer)[1],
         "index_s": lambda: index.search(Zs, k, prefer=prefer)[1],
     }
+    if index.scan == "faiss":
+        runs["alone"] = lambda: faiss_alone(index, unit, classes, k)
+    if exact is not None:
+        runs["exact"] = lambda: exact.search(Zc, k, prefer=prefer)[1]
+        runs["exact_s"] = lambda: exact.search(Zs, k, prefer=prefer)[1]
+    for name, other in others:
+        runs[name] = lambda other=other: other.search(Zc, k, prefer=prefer)[1]
+        runs[name + "_s"] = lambda other=other: other.search(Zs, k, prefer=prefer)[1]
     best, found = {}, {}
     for _ in range(repeat):
         for key, fn in runs.items():
             found[key], t = timed(fn)
             best[key] = min(best.get(key, np.inf), t)
     row = {key: n_q / t for key, t in best.items()}
-    row["recall"] = recall(found["index"], truth["search"])
-    row["recall_alone"] = recall(found["alone"], truth["search"])
-    row["recall_s"] = recall(found["index_s"], truth["student"])
+    for key in found:
+        row["recall_" + key] = recall(found[key], truth["student" if key.endswith("_s")
+                                                       else "search"])
     return row
+
+
+def batched_copy(index):
+    """A copy of a per-class SQ8 index that scans by batch: its lists moved
+    out of faiss as ``FaissIndex(scan="batched")`` moves them at the end of a
+    build, so both scans are timed on the same lists."""
+    from skbackward.indexes._int8_lists import Int8Lists
+
+    new = pickle.loads(pickle.dumps(index, protocol=5))
+    new.scan = "batched"
+    for table, segment in zip(new._tables, new._segments):
+        table.lists = Int8Lists.take(segment)
+    return new
+
+
+def streamed_truth(dis, X, sets, k):
+    """Exact top-``k`` of each ``(Z, prefer)`` of ``sets``, streamed over
+    ``X`` in chunks, each chunk indexed exactly on its own (``dis`` is
+    re-indexed afterwards): the ground truth where the exact index of
+    everything does not fit in memory."""
+    empty = (np.full((len(sets[0][0]), k), -np.inf, np.float32),
+             np.full((len(sets[0][0]), k), -1))
+    best = [empty] * len(sets)
+    dis.set_params(vector_index=ExactIndex())
+    for s in range(0, len(X), synthetic.CHUNK):
+        index = dis.index(X[s:s + synthetic.CHUNK]).vector_index_
+        for j, (Z, pref) in enumerate(sets):
+            dist, ids = index.search(Z, k, prefer=pref)
+            best[j] = bs.merge_top(best[j], 1 - dist, ids + s, k)
+    return [b[1] for b in best]
 
 
 def profile(index, Z, prefer, k):
@@ -101,9 +140,16 @@ def main():
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--per-class", nargs="+",
                    default=["IVF8192,Flat:16,24,32", "IVF8192,SQ8:24,32,48"])
+    p.add_argument("--batched", action="store_true",
+                   help="also rank each SQ8 index's lists with the batched scan "
+                        "(a copy, scan='batched'), interleaved with faiss's scan")
     p.add_argument("--student-epochs", type=int, default=5)
-    p.add_argument("--queries", type=int, default=1024)
+    p.add_argument("--queries", type=int, default=4096)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--exact-max", type=int, default=2_000_000,
+                   help="largest size ranked by the exact index too (larger: "
+                        "the data in a memmap under --workdir, the truth streamed)")
+    p.add_argument("--workdir", default="/tmp")
     p.add_argument("--plot", default=None)
     p.add_argument("--profile", action="store_true",
                    help="print where the first per-class ranking spends its time "
@@ -114,11 +160,25 @@ def main():
     dis, t = timed(lambda: DistilledRetriever(
         ret, prefit=True, epochs=args.student_epochs, random_state=0).fit(X_fit, y_fit))
     print(f"student ({args.student_epochs} epochs) fitted in {t:.0f} s", flush=True)
-    X = np.concatenate([synthetic.rows(s, min(s + synthetic.CHUNK, args.n), args.dim,
-                                       params, 0)[0]
-                        for s in range(0, args.n, synthetic.CHUNK)])
+    path = None
+    if args.n <= args.exact_max:
+        X = np.concatenate([synthetic.rows(s, min(s + synthetic.CHUNK, args.n),
+                                           args.dim, params, 0)[0]
+                            for s in range(0, args.n, synthetic.CHUNK)])
+    else:
+        path = os.path.join(args.workdir, f"bench_ranking_{args.n}_{os.getpid()}.npy")
+        synthetic.make_memmap(path, args.n, args.dim, params)
+        X = np.load(path, mmap_mode="r")
+    try:
+        run(args, dis, X, params)
+    finally:
+        if path is not None:
+            os.remove(path)
+
+
+def run(args, dis, X, params):
     Xq, cond = bs._queries(args, params)
-    Zc, prefer = bs.searched(ret, Xq, cond)
+    Zc, prefer = bs.searched(dis.teacher_, Xq, cond)
     Zs = dis.transform(Xq, condition={0: cond})
     k, rep = args.k, args.repeat
 
@@ -130,17 +190,25 @@ def main():
                        repeat=rep)
         return len(Xq) / t_s, len(Xq) / t_b
 
-    dis.set_params(vector_index=ExactIndex()).index(X)
-    exact = dis.vector_index_
-    truth = {"search": exact.search(Zc, k, prefer=prefer)[1],
-             "student": exact.search(Zs, k, prefer=prefer)[1]}
-    exact_whole = whole()
-    print(f"exact index: whole conditional query {exact_whole[0]:.0f} q/s with the "
-          f"student, {exact_whole[1]:.0f} q/s with the Backward Search", flush=True)
-    for name, Z in (("search", Zc), ("student", Zs)):
-        print(f"similarity of the condition's 1st/10th/100th/1000th item to the "
-              f"{name}'s embeddings (median): "
-              f"{np.round(flatness(exact, Z, prefer), 4).tolist()}", flush=True)
+    exact = exact_whole = None
+    if args.n <= args.exact_max:
+        dis.set_params(vector_index=ExactIndex()).index(X)
+        exact = dis.vector_index_
+        truth = {"search": exact.search(Zc, k, prefer=prefer)[1],
+                 "student": exact.search(Zs, k, prefer=prefer)[1]}
+        exact_whole = whole()
+        print(f"exact index: whole conditional query {exact_whole[0]:.0f} q/s with "
+              f"the student, {exact_whole[1]:.0f} q/s with the Backward Search",
+              flush=True)
+        for name, Z in (("search", Zc), ("student", Zs)):
+            print(f"similarity of the condition's 1st/10th/100th/1000th item to the "
+                  f"{name}'s embeddings (median): "
+                  f"{np.round(flatness(exact, Z, prefer), 4).tolist()}", flush=True)
+    else:
+        (t_search, t_student), t = timed(
+            lambda: streamed_truth(dis, X, [(Zc, prefer), (Zs, prefer)], k))
+        truth = {"search": t_search, "student": t_student}
+        print(f"exact top-{k} streamed over the items in {t:.0f} s", flush=True)
     rows = []
     for spec in args.per_class:
         factory, probes = spec.split(":")
@@ -148,41 +216,73 @@ def main():
         _, t = timed(lambda: dis.index(X))
         index = dis.vector_index_
         print(f"{factory} per class built in {t:.0f} s", flush=True)
+        batched = None
+        if args.batched and "SQ8" in factory:
+            batched = batched_copy(index)
         for nprobe in map(int, probes.split(",")):
             index.set_params(nprobe=nprobe)
+            others = ()
+            if batched is not None:
+                batched.set_params(nprobe=nprobe)
+                others = (("batched", batched),)
             if args.profile and not rows:
-                profile(index, Zc, prefer, k)
+                profile(batched if batched is not None else index, Zc, prefer, k)
             row = {"name": f"{factory} nprobe={nprobe}"}
-            row.update(rankings(index, exact, Zc, Zs, prefer, truth, k, rep))
+            row.update(rankings(index, exact, Zc, Zs, prefer, truth, k, rep, others))
             row["whole_s"], row["whole_b"] = whole()
+            if batched is not None:  # the same items, scanned by batch
+                dis.vector_index_ = dis.teacher_.vector_index_ = batched
+                row["batched_whole_s"], row["batched_whole_b"] = whole()
+                dis.vector_index_ = dis.teacher_.vector_index_ = index
             rows.append(row)
-            print(f"  {row['name']}: ranking {row['index']:.0f} q/s, "
-                  f"exact {row['exact']:.0f} q/s "
-                  f"({row['index'] / row['exact']:.1f}x), "
-                  f"faiss alone {row['alone']:.0f} q/s, recall {row['recall']:.3f} "
-                  f"(faiss alone {row['recall_alone']:.3f}); student's: "
-                  f"{row['index_s']:.0f} q/s, exact {row['exact_s']:.0f} "
-                  f"({row['index_s'] / row['exact_s']:.1f}x), recall "
-                  f"{row['recall_s']:.3f}; whole query {row['whole_s']:.0f} q/s "
-                  f"(student), {row['whole_b']:.0f} q/s (Backward Search)",
-                  flush=True)
+            print(row_line(row), flush=True)
     print_table(rows, exact_whole, args)
     if args.plot:
-        plot(rows, args.plot)
+        plot(rows, args.plot, args.n)
+
+
+def row_line(row):
+    """One measured row, as the run goes."""
+    line = f"  {row['name']}: ranking {row['index']:.0f} q/s"
+    if "exact" in row:
+        line += (f", exact {row['exact']:.0f} q/s "
+                 f"({row['index'] / row['exact']:.1f}x)")
+    if "alone" in row:
+        line += f", faiss alone {row['alone']:.0f} q/s"
+    line += (f", recall {row['recall_index']:.3f}; student's: "
+             f"{row['index_s']:.0f} q/s, recall {row['recall_index_s']:.3f}; whole "
+             f"query {row['whole_s']:.0f} q/s (student), {row['whole_b']:.0f} q/s "
+             "(Backward Search)")
+    if "batched" in row:
+        line += (f"\n    batched scan: ranking {row['batched']:.0f} q/s "
+                 f"({row['batched'] / row['index']:.1f}x faiss's scan), recall "
+                 f"{row['recall_batched']:.3f}; student's {row['batched_s']:.0f} q/s "
+                 f"({row['batched_s'] / row['index_s']:.1f}x), recall "
+                 f"{row['recall_batched_s']:.3f}; whole query "
+                 f"{row['batched_whole_s']:.0f} q/s (student), "
+                 f"{row['batched_whole_b']:.0f} q/s (Backward Search)")
+    return line
 
 
 def print_table(rows, exact_whole, args):
-    head = ["index", "ranking q/s", "exact q/s", "speed-up", "faiss alone q/s",
-            "recall@10", "student: ranking q/s", "speed-up", "recall@10",
-            "whole q/s (student)", "whole q/s (search)"]
-    body = [["exact", "", "", "", "", "1.000", "", "", "1.000",
-             f"{exact_whole[0]:.0f}", f"{exact_whole[1]:.0f}"]]
+    head = ["index", "scan", "ranking q/s", "vs exact", "vs faiss scan", "recall@10",
+            "student: q/s", "recall@10", "whole q/s (student)", "whole q/s (search)"]
+    body = []
+    if exact_whole is not None:
+        body.append(["exact", "", "", "", "", "1.000", "", "1.000",
+                     f"{exact_whole[0]:.0f}", f"{exact_whole[1]:.0f}"])
     for r in rows:
-        body.append([r["name"], f"{r['index']:.0f}", f"{r['exact']:.0f}",
-                     f"{r['index'] / r['exact']:.1f}x", f"{r['alone']:.0f}",
-                     f"{r['recall']:.3f}", f"{r['index_s']:.0f}",
-                     f"{r['index_s'] / r['exact_s']:.1f}x", f"{r['recall_s']:.3f}",
-                     f"{r['whole_s']:.0f}", f"{r['whole_b']:.0f}"])
+        for scan, key in (("faiss", "index"), ("batched", "batched")):
+            if key not in r:
+                continue
+            whole = ("whole_s", "whole_b") if key == "index" else (
+                "batched_whole_s", "batched_whole_b")
+            body.append([
+                r["name"], scan, f"{r[key]:.0f}",
+                f"{r[key] / r['exact']:.1f}x" if "exact" in r else "",
+                f"{r[key] / r['index']:.1f}x", f"{r['recall_' + key]:.3f}",
+                f"{r[key + '_s']:.0f}", f"{r['recall_' + key + '_s']:.3f}",
+                f"{r[whole[0]]:.0f}", f"{r[whole[1]]:.0f}"])
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     rule = "  ".join("=" * w for w in widths)
     print(f"\n{args.n:,} items, {args.queries} queries, k={args.k}, one thread")
@@ -191,8 +291,8 @@ def print_table(rows, exact_whole, args):
               "  ".join(x.ljust(w) for x, w in zip(line, widths)))
 
 
-def plot(rows, out):
-    """Recall@10 against the speed-up over the exact index, per index build,
+def plot(rows, out, n):
+    """Recall@10 against ranking q/s (one thread), per index build and scan,
     for the Backward Search's embeddings and the student's."""
     import matplotlib
 
@@ -204,19 +304,22 @@ def plot(rows, out):
     for r in rows:
         builds.setdefault(r["name"].split(" nprobe")[0], []).append(r)
     for label, rs in builds.items():
-        axes[0].plot([r["index"] / r["exact"] for r in rs], [r["recall"] for r in rs],
-                     "o-", label=label)
-        axes[0].plot([r["alone"] / r["exact"] for r in rs],
-                     [r["recall_alone"] for r in rs], "x:", color="grey")
-        axes[1].plot([r["index_s"] / r["exact_s"] for r in rs],
-                     [r["recall_s"] for r in rs], "o-", label=label)
-    axes[0].set(title="Backward Search's embeddings (x: faiss alone)",
-                xlabel="speed-up over the exact index", ylabel="recall@10")
-    axes[1].set(title="distilled student's embeddings",
-                xlabel="speed-up over the exact index")
+        for key, scan, style in (("index", "faiss scan", "o-"),
+                                 ("batched", "batched scan", "s--")):
+            if key not in rs[0]:
+                continue
+            for ax, suffix in zip(axes, ("", "_s")):
+                ax.plot([r[key + suffix] for r in rs],
+                        [r["recall_" + key + suffix] for r in rs], style,
+                        label=f"{label}, {scan}")
+    axes[0].set(title=f"{n:,} items: Backward Search's embeddings",
+                xlabel="conditional ranking q/s (one thread)", ylabel="recall@10")
+    axes[1].set(title=f"{n:,} items: distilled student's embeddings",
+                xlabel="conditional ranking q/s (one thread)")
     for ax in axes:
+        ax.set_xscale("log")
         ax.axhline(0.95, color="k", lw=0.5)
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)

@@ -207,11 +207,13 @@ def faiss_task(model_path, data_path, args, params, factory, per_class, truth):
     process, interleaved (up to ``--same-process-max`` items)."""
     from skbackward.indexes import FaissIndex
 
-    ret = _load(model_path).set_params(
-        vector_index=FaissIndex(factory, per_class=per_class))
+    factory, _, scan = factory.partition("@")  # "IVF16384,SQ8@batched"
+    ret = _load(model_path).set_params(vector_index=FaissIndex(
+        factory, per_class=per_class, scan=scan or "faiss"))
     X_map = np.load(data_path, mmap_mode="r")
     Xq, cond = _queries(args, params)
-    name = f"faiss {factory}" + (" per class" if per_class else "")
+    name = (f"faiss {factory}" + (" per class" if per_class else "")
+            + (f", {scan} scan" if scan else ""))
     rows = []
     build = None
     for nprobe in (args.nprobe_per_class if per_class else args.nprobe):
@@ -550,7 +552,8 @@ def main():
                    help="faiss factories with per_class=True (up to "
                         "--faiss-max-flat items); none: --per-class with no value")
     p.add_argument("--per-class-large", nargs="*", default=["IVF16384,SQ8"],
-                   help="per-class factories for larger sizes")
+                   help="per-class factories for larger sizes; FACTORY@batched "
+                        "for FaissIndex(scan='batched')")
     p.add_argument("--nprobe-per-class", type=int, nargs="+", default=[16, 24, 32, 48],
                    help="nprobe values queried on each per-class index")
     p.add_argument("--faiss-max-flat", type=int, default=2_000_000)

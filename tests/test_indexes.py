@@ -800,8 +800,9 @@ np.savez(folder + "/found.npz", dist=dist, ind=ind, own_dist=own_dist,
 
 
 @pytest.mark.parametrize("vector_index", [
-    None, ("IVF8,Flat", False), ("IVF8,Flat", True)],
-    ids=["exact", "faiss", "faiss per class"])
+    None, ("IVF8,Flat", False, "faiss"), ("IVF8,Flat", True, "faiss"),
+    ("IVF8,SQ8", True, "batched")],
+    ids=["exact", "faiss", "faiss per class", "faiss per class, batched scan"])
 def test_saved_retriever_answers_the_same_in_a_new_process(
         vector_index, two_attribute_items, tmp_path):
     """Saved with joblib here, loaded by a fresh interpreter that never saw
@@ -812,8 +813,8 @@ def test_saved_retriever_answers_the_same_in_a_new_process(
     X, y = two_attribute_items
     if vector_index is not None:
         _faiss()
-        factory, per_class = vector_index
-        vector_index = FaissIndex(factory, nprobe=4, per_class=per_class)
+        factory, per_class, scan = vector_index
+        vector_index = FaissIndex(factory, nprobe=4, per_class=per_class, scan=scan)
     ret = BackwardSearchRetriever(**TRAIN, max_steps=10, preserve="predicted",
                                   vector_index=vector_index).fit(X[:250], y[:250])
     expected = ret.kneighbors(X[250:], 6, condition={0: 1, 1: "blue"})

@@ -80,6 +80,20 @@ def check_searchable(index, factory, sample):
     del owner
 
 
+def _scan(index, q, k, coarse, coarse_sims):
+    """faiss's scan of the lists ``coarse`` (m, nprobe) of each query ``q``."""
+    faiss = _faiss.import_faiss()
+    m, nprobe = coarse.shape
+    params = faiss.SearchParametersIVF()
+    params.nprobe = nprobe
+    s = np.empty((m, k), dtype=np.float32)
+    i = np.empty((m, k), dtype=np.int64)
+    x = np.ascontiguousarray(q, dtype=np.float32)
+    faiss.downcast_index(index).search_preassigned_c(
+        m, _ptr(x), k, _ptr(coarse), _ptr(coarse_sims), _ptr(s), _ptr(i), False, params)
+    return s, i
+
+
 def _ptr(array):
     return _faiss.import_faiss().swig_ptr(array)
 
@@ -92,8 +106,11 @@ class CellTable:
     (none for a cell unseen in training); ``centroids`` (n_lists, dim) float32;
     ``counts`` (n_cells,) items per cell; ``item_cell`` (n_items,) each
     item's cell; ``overflow``: local item numbers, vectors and cells of the
-    items of cells without lists.
+    items of cells without lists; ``lists``: the lists' codes once moved
+    out of faiss (``scan="batched"``, an :class:`Int8Lists`), else None.
     """
+
+    lists = None
 
     def __init__(self, keys, list_start, centroids):
         self.keys = keys
@@ -223,8 +240,9 @@ class CellTable:
         listed[self.overflow_ids[aside] - lo] = False
         first = lo - np.searchsorted(self.overflow_ids, lo)  # lo's IVF number
         if listed.any():
-            out[listed] = index.reconstruct_batch(
-                np.arange(first, first + int(listed.sum()), dtype=np.int64))
+            numbers = np.arange(first, first + int(listed.sum()), dtype=np.int64)
+            out[listed] = (index.reconstruct_batch(numbers) if self.lists is None
+                           else self.lists.reconstruct(numbers))
         out[self.overflow_ids[aside] - lo] = self.overflow_vectors[aside]
         return out
 
@@ -233,7 +251,6 @@ class CellTable:
         queries ``q``: the ``nprobe`` lists of those cells nearest to each
         query, and the cells' items kept aside. Returns local item numbers
         (-1: none) and similarities (-inf there)."""
-        faiss = _faiss.import_faiss()
         m = q.shape[0]
         sims, ids = [], []
         lists = np.concatenate([np.arange(self.list_start[c], self.list_start[c + 1])
@@ -241,14 +258,10 @@ class CellTable:
         if lists.size and m:
             probe = int(min(nprobe, lists.size))
             coarse_sims, coarse = exact_topk(q, [self.centroids], probe, rows=lists)
-            params = faiss.SearchParametersIVF()
-            params.nprobe = probe
-            s = np.empty((m, k), dtype=np.float32)
-            i = np.empty((m, k), dtype=np.int64)
-            x = np.ascontiguousarray(q, dtype=np.float32)
-            faiss.downcast_index(index).search_preassigned_c(
-                m, _ptr(x), k, _ptr(coarse), _ptr(coarse_sims), _ptr(s), _ptr(i),
-                False, params)
+            if self.lists is not None:  # scan="batched"
+                s, i = self.lists.search(q, k, coarse, coarse_sims)
+            else:
+                s, i = _scan(index, q, k, coarse, coarse_sims)
             sims.append(s)
             ids.append(self._items(i))
         aside = np.flatnonzero(np.isin(self.overflow_cells, cells))

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .._utils._validation import C_INT_MAX, check_all_params, count
-from . import _faiss, _faiss_cells
+from .._utils._validation import C_INT_MAX, StrOptions, check_all_params, count
+from . import _faiss, _faiss_cells, _int8_lists
 from ._base import check_built
 from ._in_memory import InMemoryIndex
 from ._preference import place, query_groups
@@ -67,6 +67,19 @@ class FaissIndex(InMemoryIndex):
         the cells a search asks for. Needs an IVF factory with a flat coarse
         quantizer ("IVF4096,Flat", "IVF4096,SQ8", ...), not 4-bit fast-scan
         codes ("IVF4096,PQ32x4fs").
+    scan : {"faiss", "batched"}, default="faiss"
+        How a per-class search scans the lists it probes. "faiss": faiss's
+        ``search_preassigned``, each query scanning its lists on its own.
+        "batched" (``per_class=True`` and an "IVF<n>,SQ8" factory): the
+        lists' 8-bit codes move out of faiss into one int8 array, and each
+        list is scored against all the queries of a search that probe it by
+        one integer matrix product; each query's best groups of items are
+        then scored again in float, so the results are faiss's up to
+        rounding, and a query's result does not depend on the other queries
+        searched with it. Faster the more queries share a list: choose it
+        for millions of items and searches of thousands of queries at once
+        (``kneighbors`` searches 4096 at a time); at 10 million items it
+        ranked N times faster than faiss's scan (see the Notes).
 
     Attributes
     ----------
@@ -82,6 +95,8 @@ class FaissIndex(InMemoryIndex):
         The items' labels when given to ``index``.
     faiss_indexes_ : list
         The faiss indexes: one, plus one per ``index(X, append=True)``.
+        With ``scan="batched"`` their lists are empty (the codes are kept
+        by skbackward); they hold the trained quantizers.
 
     See Also
     --------
@@ -127,16 +142,18 @@ class FaissIndex(InMemoryIndex):
         "ef_search": [count(1, C_INT_MAX), None],
         "n_train": [count(1), None],
         "per_class": ["boolean"],
+        "scan": [StrOptions({"faiss", "batched"})],
     }
     _search_params = ("nprobe", "ef_search")
 
     def __init__(self, factory="IVF1024,Flat", *, nprobe=None, ef_search=None,
-                 n_train=None, per_class=False):
+                 n_train=None, per_class=False, scan="faiss"):
         self.factory = factory
         self.nprobe = nprobe
         self.ef_search = ef_search
         self.n_train = n_train
         self.per_class = per_class
+        self.scan = scan
 
     # ---- building -----------------------------------------------------------------
 
@@ -150,8 +167,13 @@ class FaissIndex(InMemoryIndex):
     def _new_segment(self, n_items, dim):
         if self._template is None:
             self._segments.append(_faiss.new_index(self.factory, dim))
+            if self.scan == "batched" and not self.per_class:
+                raise ValueError("scan='batched' scans per-class lists: it needs "
+                                 "per_class=True.")
             if self.per_class:  # refused before anything is embedded
                 _faiss_cells.check_factory(self._segments[-1], self.factory)
+            if self.scan == "batched":
+                _int8_lists.check_sq8(self._segments[-1], self.factory)
         else:  # appending: a copy of the trained, empty index
             self._segments.append(_faiss.deserialize(self._template))
             if self.per_class:  # a new list: the earlier index keeps its own
@@ -209,6 +231,10 @@ class FaissIndex(InMemoryIndex):
         if self.per_class:
             self._tables[-1].finish()
         super()._end_build()
+        if self.scan == "batched":  # the codes move to one array, stored once
+            if self._tables[-1].lists is None:
+                self._tables[-1].lists = _int8_lists.Int8Lists.take(self._segments[-1])
+            return
         for index in self._segments:
             ivf = _faiss.ivf_of(index)
             if ivf is not None:  # lets embeddings() reconstruct IVF items
