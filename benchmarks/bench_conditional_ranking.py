@@ -59,10 +59,12 @@ def faiss_alone(index, q, classes, k):
     return out
 
 
-def rankings(index, exact, Zc, Zs, prefer, truth, k, repeat, others=()):
+def rankings(index, exact, Zc, Zs, prefer, truth, k, repeat, others=(), tile=1):
     """q/s of each ranking, interleaved, best of ``repeat``, and recall@10
     (``exact`` None: no exact ranking; ``others``: more indexes ranked in
-    the same loop, keyed by name)."""
+    the same loop, keyed by name; ``tile`` > 1: also the q/s of one search
+    of the searched embeddings ``tile`` times over, whose results are those
+    of the embeddings searched once)."""
     n_q, unit, classes = len(Zc), bs._unit(Zc), prefer[0][:, 0]
     runs = {
         "index": lambda: index.search(Zc, k, prefer=prefer)[1],
@@ -82,6 +84,11 @@ def rankings(index, exact, Zc, Zs, prefer, truth, k, repeat, others=()):
             found[key], t = timed(fn)
             best[key] = min(best.get(key, np.inf), t)
     row = {key: n_q / t for key, t in best.items()}
+    if tile > 1:  # the same queries, tile times over, in one search call
+        Zt, pt = np.tile(Zc, (tile, 1)), [np.tile(prefer[0], (tile, 1))]
+        for key, idx in [("index", index)] + [(name, o) for name, o in others]:
+            _, t = timed(lambda idx=idx: idx.search(Zt, k, prefer=pt), repeat=repeat)
+            row[f"{key}_x{tile}"] = tile * n_q / t
     for key in found:
         row["recall_" + key] = recall(found[key], truth["student" if key.endswith("_s")
                                                        else "search"])
@@ -146,6 +153,9 @@ def main():
     p.add_argument("--student-epochs", type=int, default=5)
     p.add_argument("--queries", type=int, default=4096)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--tile", type=int, default=1,
+                   help="also time one search of the searched embeddings this "
+                        "many times over (a larger batch, the same results)")
     p.add_argument("--exact-max", type=int, default=2_000_000,
                    help="largest size ranked by the exact index too (larger: "
                         "the data in a memmap under --workdir, the truth streamed)")
@@ -228,7 +238,8 @@ def run(args, dis, X, params):
             if args.profile and not rows:
                 profile(batched if batched is not None else index, Zc, prefer, k)
             row = {"name": f"{factory} nprobe={nprobe}"}
-            row.update(rankings(index, exact, Zc, Zs, prefer, truth, k, rep, others))
+            row.update(rankings(index, exact, Zc, Zs, prefer, truth, k, rep, others,
+                                args.tile))
             row["whole_s"], row["whole_b"] = whole()
             if batched is not None:  # the same items, scanned by batch
                 dis.vector_index_ = dis.teacher_.vector_index_ = batched
@@ -253,6 +264,10 @@ def row_line(row):
              f"{row['index_s']:.0f} q/s, recall {row['recall_index_s']:.3f}; whole "
              f"query {row['whole_s']:.0f} q/s (student), {row['whole_b']:.0f} q/s "
              "(Backward Search)")
+    tiled = [key for key in row if "_x" in key]
+    if tiled:
+        line += "; in one call of more queries: " + ", ".join(
+            f"{key} {row[key]:.0f} q/s" for key in tiled)
     if "batched" in row:
         line += (f"\n    batched scan: ranking {row['batched']:.0f} q/s "
                  f"({row['batched'] / row['index']:.1f}x faiss's scan), recall "
@@ -267,10 +282,14 @@ def row_line(row):
 def print_table(rows, exact_whole, args):
     head = ["index", "scan", "ranking q/s", "vs exact", "vs faiss scan", "recall@10",
             "student: q/s", "recall@10", "whole q/s (student)", "whole q/s (search)"]
+    if args.tile > 1:
+        head.insert(3, f"q/s, {args.tile * args.queries} in a call")
     body = []
     if exact_whole is not None:
         body.append(["exact", "", "", "", "", "1.000", "", "1.000",
                      f"{exact_whole[0]:.0f}", f"{exact_whole[1]:.0f}"])
+        if args.tile > 1:
+            body[-1].insert(3, "")
     for r in rows:
         for scan, key in (("faiss", "index"), ("batched", "batched")):
             if key not in r:
@@ -283,6 +302,8 @@ def print_table(rows, exact_whole, args):
                 f"{r[key] / r['index']:.1f}x", f"{r['recall_' + key]:.3f}",
                 f"{r[key + '_s']:.0f}", f"{r['recall_' + key + '_s']:.3f}",
                 f"{r[whole[0]]:.0f}", f"{r[whole[1]]:.0f}"])
+            if args.tile > 1:
+                body[-1].insert(3, f"{r[f'{key}_x{args.tile}']:.0f}")
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     rule = "  ".join("=" * w for w in widths)
     print(f"\n{args.n:,} items, {args.queries} queries, k={args.k}, one thread")

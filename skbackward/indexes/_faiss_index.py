@@ -77,9 +77,11 @@ class FaissIndex(InMemoryIndex):
         then scored again in float, so the results are faiss's up to
         rounding, and a query's result does not depend on the other queries
         searched with it. Faster the more queries share a list: choose it
-        for millions of items and searches of thousands of queries at once
-        (``kneighbors`` searches 4096 at a time); at 10 million items it
-        ranked N times faster than faiss's scan (see the Notes).
+        for millions of items, searched thousands of queries at a time
+        (``kneighbors`` searches 4096 at a time), with lists of a few
+        thousand items. At 10 million items ("IVF4096,SQ8", ``nprobe=32``,
+        4096 queries, one thread) it ranked 4.0x faster than faiss's scan of
+        the same lists, at the same recall.
 
     Attributes
     ----------

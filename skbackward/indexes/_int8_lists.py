@@ -17,13 +17,20 @@ the similarity of query ``q`` to an item of list ``l`` is::
 
 The scan rounds ``w`` to int8 per query (``w ~ scale * wi``) and ranks by
 ``scale * (wi . s) + q . centroid[l]``: integer products, exact, with an
-error only through ``wi``. It keeps the best such score of each group of
-``GROUP`` consecutive items of a list, takes each query's ``REFINE * k`` best
-groups and scores their items again with the formula above in float32: the
-results are faiss's, up to rounding. A query's result does not depend on the
-other queries of its batch (integer products; per-row selections of a fixed
-width).
+error only through ``wi``. The scan keeps every item's score and the best
+of each group of ``GROUP`` consecutive items of a list; each query then
+takes its ``REFINE * k`` best groups, their ``REFINE * k`` best items, and
+scores those again with the formula above in float32: the results are
+faiss's, up to rounding. A query's result does not depend on the other
+queries of its batch (integer products; per-row selections of a width fixed
+by the index).
+
+Lists are padded to whole groups with copies of their last row (a group's
+best stays a real item's); the padding rows have id -1 and are never
+returned.
 """
+
+import threading
 
 import numpy as np
 import torch
@@ -31,7 +38,7 @@ import torch
 from . import _faiss
 from ._topk import QUERY_ALIGN, working_memory_bytes
 
-GROUP = 8  # items per group whose best approximate score is kept
+GROUP = 32  # items per group whose best approximate score is kept
 REFINE = 2  # groups re-scored exactly per wanted item
 _INT_MIN = torch.iinfo(torch.int32).min
 
@@ -112,7 +119,21 @@ class Int8Lists:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_rows"] = None  # rebuilt when needed
+        state.pop("_local", None)  # working buffers
         return state
+
+    def _buffer(self, name, size):
+        """A flat int32 buffer of ``size`` entries, kept for the next search
+        of this thread: a search's score buffers take hundreds of MB, and
+        fresh pages for each (faulted in and zeroed by the system) cost as
+        much as the scan. At most the working memory is kept."""
+        local = self.__dict__.setdefault("_local", threading.local())
+        buf = getattr(local, name, None)
+        if buf is None or buf.numel() < size:
+            setattr(local, name, None)
+            buf = torch.empty(size, dtype=torch.int32)
+            setattr(local, name, buf)
+        return buf[:size]
 
     @property
     def width(self):
@@ -181,9 +202,8 @@ class Int8Lists:
         item = item.view(m, -1)
         rows = torch.where(torch.isfinite(top.values).repeat_interleave(GROUP, 1),
                            rows, -1)
-        valid = rows >= 0
-        valid[valid.clone()] = torch.from_numpy(self.ids)[rows[valid]] >= 0
-        item[~valid] = -np.inf
+        valid = torch.from_numpy(self.ids)[rows.clamp(min=0)] >= 0  # not padding
+        item[(rows < 0) | ~valid] = -np.inf
         chosen = item.topk(min(REFINE * k, item.shape[1]), dim=1)
         rows = torch.gather(rows, 1, chosen.indices)
         rows[~torch.isfinite(chosen.values)] = -1
@@ -209,8 +229,9 @@ class Int8Lists:
         in that order (contiguous writes)."""
         m, nprobe = coarse.shape
         width = self.width
-        scores = torch.empty((m * nprobe, width), dtype=torch.int32)
-        best = torch.full((m * nprobe, width // GROUP), _INT_MIN, dtype=torch.int32)
+        scores = self._buffer("scores", m * nprobe * width).view(m * nprobe, width)
+        best = self._buffer("best", m * nprobe * (width // GROUP)).view(
+            m * nprobe, width // GROUP).fill_(_INT_MIN)
         flat = coarse.reshape(-1)
         order = np.argsort(flat, kind="stable")
         sorted_lists = flat[order]
