@@ -1,29 +1,38 @@
-"""The conditional ranking per thread: per-class lists against the exact index.
+"""The conditional ranking per thread: per-class lists, faiss's scan and the
+batched scan, against the exact index.
 
-The data, model and queries of ``bench_scale.py`` (``_synthetic.py``), held in
-memory, and a ``DistilledRetriever`` (the fitted Backward Search as its
-prefit teacher, ``--student-epochs``) that shares the index. For the exact
-index and each per-class faiss index (``--per-class FACTORY:NPROBE,...``),
-built in this process:
+The data, model and queries of ``bench_scale.py`` (``_synthetic.py``) and a
+``DistilledRetriever`` (the fitted Backward Search as its prefit teacher,
+``--student-epochs``) that shares the index. Up to ``--exact-max`` items
+the features are held in memory and the exact index is built and timed too;
+above, they are written to a memmap under ``--workdir`` and the exact top
+10 is streamed over them. For each per-class faiss index (``--per-class
+FACTORY:NPROBE,...``), built once in this process:
 
 - the conditional ranking alone, ``vector_index_.search(Z, 10, prefer=...)``,
   of the Backward Search's embeddings and of the student's, timed
-  interleaved with the exact index's (best of ``--repeat``), the ratio, and
-  recall@10 against the exact ranking of the same embeddings;
+  interleaved (best of ``--repeat``) with the exact index's and, with
+  ``--batched``, with a copy of an SQ8 index whose lists are moved for
+  ``scan="batched"``; recall@10 against the exact ranking of the same
+  embeddings; with ``--tile N``, also one search of the embeddings N times
+  over (a larger call, the same results);
 - faiss alone on the same index (the anchor): one ``IndexIVF.search`` per
   condition class, the class's lists passed to the coarse quantizer as an ID
   selector, no Python around it;
 - the whole conditional ``kneighbors`` with the student and with the
-  Backward Search (the exact index's measured right after it is built);
+  Backward Search, for each scan;
 - with ``--profile``, where the first per-class ranking spends its time;
 - how flat the ranking is: the median similarity of the 1st, 10th, 100th
-  and 1000th item of the condition's class to the embeddings.
+  and 1000th item of the condition's class to the embeddings (with the
+  exact index).
 
-One torch and one faiss thread. Run::
+``--plot`` draws recall@10 against ranking q/s. One torch and one faiss
+thread. Run::
 
-    PYTHONPATH=. python benchmarks/bench_conditional_ranking.py --n 1000000 \\
-        --per-class IVF8192,Flat:16,24,32 IVF8192,SQ8:24,32,48 \\
-        IVF16384,SQ8:32,48,64 --plot docs/_static/bench_conditional_ranking.png
+    cd benchmarks && PYTHONPATH=.. python bench_conditional_ranking.py \\
+        --n 10000000 --per-class IVF2048,SQ8:16,20,24 IVF4096,SQ8:32,40 \\
+        --batched --queries 4096 --tile 4 --repeat 2 \\
+        --plot ../docs/_static/bench_batched_scan_10m.png
 """
 
 import argparse

@@ -9,8 +9,7 @@ import sklearn
 import torch
 
 from skbackward import LabelFilterRetriever
-from skbackward.indexes import FaissIndex
-from skbackward.indexes import _int8_lists
+from skbackward.indexes import FaissIndex, _int8_lists
 
 from .test_indexes import TRAIN, _build, _data, _faiss
 

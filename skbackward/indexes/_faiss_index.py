@@ -79,9 +79,9 @@ class FaissIndex(InMemoryIndex):
         searched with it. Faster the more queries share a list: choose it
         for millions of items, searched thousands of queries at a time
         (``kneighbors`` searches 4096 at a time), with lists of a few
-        thousand items. At 10 million items ("IVF4096,SQ8", ``nprobe=32``,
-        4096 queries, one thread) it ranked 4.0x faster than faiss's scan of
-        the same lists, at the same recall.
+        thousand items. At 10 million items ("IVF4096,SQ8", ``nprobe=40``,
+        4096 queries, one thread) it ranked 5.8x faster than faiss's scan of
+        the same lists, at the same recall (0.951).
 
     Attributes
     ----------
