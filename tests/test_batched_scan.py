@@ -179,3 +179,14 @@ def test_batched_scan_needs_per_class_sq8_lists(two_attribute_items):
         with pytest.raises(ValueError, match=message):
             ret.fit(X, y)
         assert not hasattr(ret, "vector_index_")
+
+
+def test_an_index_pickled_before_scan_existed_loads_with_faiss_scan():
+    *_, (plain, _) = _pair()
+    state = plain.__getstate__()
+    del state["scan"]  # as 0.1.0 pickled it
+    old = FaissIndex.__new__(FaissIndex)
+    old.__setstate__(state)
+    assert old.get_params()["scan"] == "faiss"
+    np.testing.assert_array_equal(old.search(np.ones((1, 24)), 3)[1],
+                                  plain.search(np.ones((1, 24)), 3)[1])

@@ -254,8 +254,9 @@ class FaissIndex(InMemoryIndex):
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        state.setdefault("scan", "faiss")  # pickled before scan existed (0.1.0)
         if "_segments" in state:
-            state = dict(state)
             state["_segments"] = [_faiss.deserialize(b) for b in state["_segments"]]
         super().__setstate__(state)
 
