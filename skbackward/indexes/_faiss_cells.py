@@ -242,7 +242,7 @@ class CellTable:
         if listed.any():
             numbers = np.arange(first, first + int(listed.sum()), dtype=np.int64)
             out[listed] = (index.reconstruct_batch(numbers) if self.lists is None
-                           else self.lists.reconstruct(numbers))
+                           else self.lists.reconstruct(numbers, self.centroids))
         out[self.overflow_ids[aside] - lo] = self.overflow_vectors[aside]
         return out
 

@@ -233,9 +233,8 @@ class FaissIndex(InMemoryIndex):
         if self.per_class:
             self._tables[-1].finish()
         super()._end_build()
-        if self.scan == "batched":  # the codes move to one array, stored once
-            if self._tables[-1].lists is None:
-                self._tables[-1].lists = _int8_lists.Int8Lists.take(self._segments[-1])
+        if self.scan == "batched":  # this segment's codes move to one array
+            self._tables[-1].lists = _int8_lists.Int8Lists.take(self._segments[-1])
             return
         for index in self._segments:
             ivf = _faiss.ivf_of(index)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from . import _faiss
-from ._topk import QUERY_ALIGN, working_memory_bytes
+from ._topk import QUERY_ALIGN, chunk_rows
 
 GROUP = 32  # items per group whose best approximate score is kept
 REFINE = 2  # groups re-scored exactly per wanted item
@@ -82,8 +82,8 @@ class Int8Lists:
     ``offsets`` (n_lists + 1,) list ``l`` is ``codes[offsets[l]:offsets[l +
     1]]``; ``ids`` (n_rows,) the faiss id of each row (-1: a padding row);
     ``vmin``, ``step`` (dim,) float32, the quantizer's ``vmin`` and ``vdiff
-    / 255``; ``centroids`` (n_lists, dim) float32 when the codes are
-    residuals, else None.
+    / 255``; ``residual``: whether the codes encode the items' residuals
+    to their list's centroid (faiss's ``by_residual``).
     """
 
     @classmethod
@@ -108,8 +108,7 @@ class Int8Lists:
             self.ids[lo:lo + n] = faiss.rev_swig_ptr(lists.get_ids(int(i)), n)
         trained = faiss.vector_to_array(ivf.sq.trained).astype(np.float32)
         self.vmin, self.step = trained[:dim], trained[dim:] / 255
-        self.centroids = (ivf.quantizer.reconstruct_n(0, ivf.nlist)
-                          if ivf.by_residual else None)
+        self.residual = bool(ivf.by_residual)
         empty = faiss.ArrayInvertedLists(ivf.nlist, ivf.code_size)
         empty.this.disown()  # the index owns and frees it (and the lists it replaces)
         ivf.replace_invlists(empty, True)
@@ -142,16 +141,17 @@ class Int8Lists:
 
     # ---- reading items back ------------------------------------------------------
 
-    def reconstruct(self, ids):
-        """Decoded unit vectors (float32) of the items with faiss ids ``ids``."""
+    def reconstruct(self, ids, centroids):
+        """Decoded unit vectors (float32) of the items with faiss ids ``ids``
+        (``centroids``: the lists' centroids, added back to residual codes)."""
         if self._rows is None:
             real = np.flatnonzero(self.ids >= 0)
             self._rows = np.empty(len(real), dtype=np.int64)
             self._rows[self.ids[real]] = real
         rows = self._rows[ids]
         out = (self.codes[rows].astype(np.float32) + 128.5) * self.step + self.vmin
-        if self.centroids is not None:
-            out += self.centroids[np.searchsorted(self.offsets, rows, side="right") - 1]
+        if self.residual:
+            out += centroids[np.searchsorted(self.offsets, rows, side="right") - 1]
         return out
 
     # ---- searching ---------------------------------------------------------------
@@ -168,7 +168,7 @@ class Int8Lists:
             return sims, ids
         # a query's integer scores take 4 * nprobe * width bytes: bound a batch
         per_query = 4 * nprobe * self.width * (GROUP + 1) // GROUP
-        batch = max(1, working_memory_bytes(None) // per_query)
+        batch = chunk_rows(per_query, m)
         for s in range(0, m, batch):
             e = min(s + batch, m)
             sims[s:e], ids[s:e] = self._search(q[s:e], k, coarse[s:e], coarse_sims[s:e])
@@ -182,7 +182,7 @@ class Int8Lists:
         wi = torch.round(w / scale[:, None]).to(torch.int8)
         scores, best, where = self._scan(wi, coarse)
         # 1. each query's REFINE * k best groups, by their best approximate score
-        shift = torch.from_numpy(coarse_sims if self.centroids is not None
+        shift = torch.from_numpy(coarse_sims if self.residual
                                  else np.zeros_like(coarse_sims))
         best = best[where].view(m, nprobe, -1)
         approx = best.to(torch.float32) * scale[:, None, None]
