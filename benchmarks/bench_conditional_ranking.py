@@ -117,23 +117,6 @@ def batched_copy(index):
     return new
 
 
-def streamed_truth(dis, X, sets, k):
-    """Exact top-``k`` of each ``(Z, prefer)`` of ``sets``, streamed over
-    ``X`` in chunks, each chunk indexed exactly on its own (``dis`` is
-    re-indexed afterwards): the ground truth where the exact index of
-    everything does not fit in memory."""
-    empty = (np.full((len(sets[0][0]), k), -np.inf, np.float32),
-             np.full((len(sets[0][0]), k), -1))
-    best = [empty] * len(sets)
-    dis.set_params(vector_index=ExactIndex())
-    for s in range(0, len(X), synthetic.CHUNK):
-        index = dis.index(X[s:s + synthetic.CHUNK]).vector_index_
-        for j, (Z, pref) in enumerate(sets):
-            dist, ids = index.search(Z, k, prefer=pref)
-            best[j] = bs.merge_top(best[j], 1 - dist, ids + s, k)
-    return [b[1] for b in best]
-
-
 def profile(index, Z, prefer, k):
     """The functions that take most of one conditional ranking's time."""
     import cProfile
@@ -225,7 +208,7 @@ def run(args, dis, X, params):
                   f"{np.round(flatness(exact, Z, prefer), 4).tolist()}", flush=True)
     else:
         (t_search, t_student), t = timed(
-            lambda: streamed_truth(dis, X, [(Zc, prefer), (Zs, prefer)], k))
+            lambda: bs.streamed_top(dis, X, [(Zc, prefer), (Zs, prefer)], k))
         truth = {"search": t_search, "student": t_student}
         print(f"exact top-{k} streamed over the items in {t:.0f} s", flush=True)
     rows = []

@@ -105,25 +105,26 @@ def merge_top(best, sims, ids, k):
     return np.take_along_axis(ss, o, 1), np.take_along_axis(ii, o, 1)
 
 
-def streamed_truth(ret, X_map, Zq, Zc, prefer, k):
-    """Exact top-k (plain, and conditional from the searched embeddings
-    ``Zc``) streamed over the memmap in chunks, each chunk indexed exactly
-    on its own (``ret`` is a throwaway copy): the ground truth where the
-    exact index of everything is too large. Every class holds far more than
-    k items per chunk, so the conditional top-k lies in the first level."""
-    n = X_map.shape[0]
+def streamed_top(ret, X, sets, k):
+    """Exact top-k of each ``(Z, prefer)`` of ``sets`` (``prefer`` None: plain)
+    streamed over ``X`` in chunks, each chunk indexed exactly on its own
+    (``ret`` is re-indexed: a throwaway copy, or one indexed again after):
+    the ground truth where the exact index of everything is too large.
+    Every class holds far more than k items per chunk, so a conditional
+    top-k lies in the first level."""
     ret.set_params(vector_index=ExactIndex())
-    empty = (np.full((len(Zq), k), -np.inf, np.float32), np.full((len(Zq), k), -1))
-    best = [empty, tuple(a.copy() for a in empty)]
-    for s in range(0, n, synthetic.CHUNK):
-        index = ret.index(X_map[s:s + synthetic.CHUNK]).vector_index_
-        for j, (Z, pref) in enumerate([(Zq, None), (Zc, prefer)]):
+    n_q = len(sets[0][0])
+    best = [(np.full((n_q, k), -np.inf, np.float32), np.full((n_q, k), -1))
+            for _ in sets]
+    for s in range(0, len(X), synthetic.CHUNK):
+        index = ret.index(X[s:s + synthetic.CHUNK]).vector_index_
+        for j, (Z, pref) in enumerate(sets):
             dist, ids = index.search(Z, k, prefer=pref)
             if pref is not None:
                 wanted = pref[0][:, 0]
                 assert (index.predicted()[ids, 0] == wanted[:, None]).all()
             best[j] = merge_top(best[j], 1 - dist, ids + s, k)
-    return best[0][1], best[1][1]
+    return [b[1] for b in best]
 
 
 class DropPages(WhileInside):
@@ -195,8 +196,8 @@ def truth_task(model_path, data_path, args, params):
     Xq, cond = _queries(args, params)
     Zc, prefer = searched(ret, Xq, cond)
     with DropPages(X_map):
-        truth, t = timed(partial(streamed_truth, ret, X_map, ret.transform(Xq), Zc,
-                                 prefer, args.k))
+        truth, t = timed(partial(streamed_top, ret, X_map,
+                                 [(ret.transform(Xq), None), (Zc, prefer)], args.k))
     print(f"  streamed exact top-{args.k}: {t:.0f} s", flush=True)
     return truth
 
