@@ -140,7 +140,9 @@ def test_int8_lists_score_as_faiss_decodes(by_residual):
     lists = _int8_lists.Int8Lists.take(ivf)
     got_d, got_i = lists.search(q, 10, coarse, coarse_sims)
     _assert_same((got_d, got_i), (want_d, want_i))
-    np.testing.assert_allclose(lists.reconstruct(np.arange(2000)), decoded, atol=1e-6)
+    centroids = ivf.quantizer.reconstruct_n(0, 8)
+    np.testing.assert_allclose(lists.reconstruct(np.arange(2000), centroids), decoded,
+                               atol=1e-6)
 
 
 def test_batched_scan_retriever_save_append_and_clone(two_attribute_items, tmp_path):
@@ -190,3 +192,38 @@ def test_an_index_pickled_before_scan_existed_loads_with_faiss_scan():
     assert old.get_params()["scan"] == "faiss"
     np.testing.assert_array_equal(old.search(np.ones((1, 24)), 3)[1],
                                   plain.search(np.ones((1, 24)), 3)[1])
+
+
+@pytest.mark.parametrize("where", ["adding", "moving the codes"])
+@pytest.mark.parametrize("append", [False, True])
+def test_an_interrupted_rebuild_leaves_the_fitted_index(
+        monkeypatch, two_attribute_items, where, append):
+    # stopped half-way (Ctrl-C) while a new index fills up or while its codes
+    # move out of faiss: the retriever keeps answering from its old index
+    from skbackward.indexes import _faiss_cells
+
+    _faiss()
+    X, y = two_attribute_items
+    ret = LabelFilterRetriever(**TRAIN, vector_index=FaissIndex(
+        "IVF8,SQ8", nprobe=3, per_class=True, scan="batched")).fit(X[:250], y[:250])
+    old = ret.vector_index_
+    cond = {0: 1, 1: "blue"}
+    before = ret.kneighbors(X[:40], 6, condition=cond)
+    calls = []
+
+    def interrupt(*args, **kwargs):  # after training, with the lists filling
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    if where == "adding":
+        monkeypatch.setattr(_faiss_cells.CellTable, "add", interrupt)
+    else:
+        monkeypatch.setattr(_int8_lists.Int8Lists, "take", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ret.index(X[250:], y[250:], append=append)
+    monkeypatch.undo()
+    assert ret.vector_index_ is old and calls
+    for a, b in zip(ret.kneighbors(X[:40], 6, condition=cond), before):
+        np.testing.assert_array_equal(a, b)
+    ret.index(X[250:], y[250:], append=append)  # and the next one succeeds
+    assert ret.vector_index_.n_items_ == (300 if append else 50)
